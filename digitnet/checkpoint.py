@@ -1,0 +1,156 @@
+"""Checkpoints: one ``.npz`` of plain arrays plus a JSON metadata entry.
+
+Layout (all keys are plain numeric arrays or a unicode string, so
+``numpy.load(path, allow_pickle=False)`` reads it and loading never runs code):
+
+    w0, b0, w1, b1, ...          weights (n_out, n_in) and biases (n_out,) of the last epoch
+    best_w0, best_b0, ...        (optional) the weights of the best validation epoch
+    metadata                     JSON text: format version, sizes, cost, hyperparameters,
+                                 history, RNG state, library versions, ...
+
+Writes are atomic: a temporary file beside the target, fsync, ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitnet.network import COSTS, Network
+
+FORMAT_VERSION = 1
+ACTIVATION = "sigmoid"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be read or does not describe a valid network."""
+
+
+@dataclass
+class Checkpoint:
+    network: Network
+    metadata: dict
+    best_network: Network | None = None
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def history(self) -> list[dict]:
+        return self.metadata.get("history") or []
+
+
+def _layer_arrays(network: Network, prefix: str = "") -> dict[str, np.ndarray]:
+    arrays = {}
+    for l, (w, b) in enumerate(zip(network.weights, network.biases)):
+        arrays[f"{prefix}w{l}"] = w
+        arrays[f"{prefix}b{l}"] = b
+    return arrays
+
+
+def save(path: str | os.PathLike, network: Network, metadata: dict,
+         best_network: Network | None = None) -> Path:
+    """Write the checkpoint atomically: the old file stays intact until the new one is complete."""
+    path = Path(path)
+    metadata = dict(metadata, format_version=FORMAT_VERSION, sizes=network.sizes,
+                    activation=ACTIVATION, cost=network.cost.name, dtype=network.dtype.name)
+    arrays = _layer_arrays(network)
+    if best_network is not None:
+        arrays.update(_layer_arrays(best_network, "best_"))
+    arrays["metadata"] = np.array(json.dumps(metadata))
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def _network_from(arrays, metadata: dict, prefix: str, where: str) -> Network:
+    sizes = metadata["sizes"]
+    weights, biases = [], []
+    for l in range(len(sizes) - 1):
+        for kind, shape, bucket in (("w", (sizes[l + 1], sizes[l]), weights), ("b", (sizes[l + 1],), biases)):
+            key = f"{prefix}{kind}{l}"
+            if key not in arrays:
+                raise CheckpointError(f"{where}: missing array {key!r}")
+            value = arrays[key]
+            if value.dtype.kind != "f":
+                raise CheckpointError(f"{where}: array {key!r} has dtype {value.dtype}, expected floats")
+            if value.shape != shape:
+                raise CheckpointError(f"{where}: array {key!r} has shape {value.shape}, "
+                                      f"expected {shape} for sizes {sizes}")
+            if not np.all(np.isfinite(value)):
+                raise CheckpointError(f"{where}: array {key!r} holds NaN or infinite values")
+            bucket.append(value)
+    dtype = metadata.get("dtype", "float32")
+    return Network(sizes, weights, biases, cost=metadata["cost"],
+                   dtype=dtype if dtype in ("float32", "float64") else "float32")
+
+
+def load(path: str | os.PathLike) -> Checkpoint:
+    """Read and validate a checkpoint; any problem is one ``CheckpointError`` naming the file."""
+    path = Path(path)
+    where = str(path)
+    if path.is_dir():
+        raise CheckpointError(f"{where} is a folder, not a checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise CheckpointError(f"{where}: not a digitnet checkpoint (a bare .npy array, not an .npz)")
+            arrays = {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{where}: no such file") from None
+    except CheckpointError:
+        raise
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise CheckpointError(f"{where}: contains pickled Python objects, which are refused "
+                                  "(loading them could run code)") from None
+        raise CheckpointError(f"{where}: not a valid .npz checkpoint ({e})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise CheckpointError(f"{where}: not a valid .npz checkpoint ({e})") from None
+
+    if "metadata" not in arrays:
+        raise CheckpointError(f"{where}: not a digitnet checkpoint (no 'metadata' entry)")
+    meta_array = arrays.pop("metadata")
+    if meta_array.dtype.kind != "U" or meta_array.shape != ():
+        raise CheckpointError(f"{where}: 'metadata' must be a JSON string")
+    try:
+        metadata = json.loads(str(meta_array[()]))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{where}: metadata is not valid JSON ({e})") from None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{where}: metadata must be a JSON object")
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{where}: unknown checkpoint format version {version!r} "
+                              f"(this digitnet reads version {FORMAT_VERSION})")
+    sizes = metadata.get("sizes")
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)):
+        raise CheckpointError(f"{where}: metadata 'sizes' must be a list of at least two positive integers")
+    if metadata.get("activation", ACTIVATION) != ACTIVATION:
+        raise CheckpointError(f"{where}: unsupported activation {metadata.get('activation')!r}")
+    if metadata.get("cost") not in COSTS:
+        raise CheckpointError(f"{where}: unknown cost {metadata.get('cost')!r}")
+    history = metadata.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise CheckpointError(f"{where}: metadata 'history' must be a list of objects")
+
+    network = _network_from(arrays, metadata, "", where)
+    best = _network_from(arrays, metadata, "best_", where) if "best_w0" in arrays else None
+    return Checkpoint(network, metadata, best, path)

@@ -1,0 +1,340 @@
+"""The `digitnet` command: parse, call the library, print.  No math here.
+
+Heavy modules are imported inside the commands that need them, so that
+`digitnet predict` and `digitnet --help` start fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from digitnet import __version__
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
+
+
+def user_errors(command):
+    """Turn the library's user-facing exceptions into one clean message and exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from digitnet.checkpoint import CheckpointError
+        from digitnet.data import DataError
+        from digitnet.runs import ResumeError
+
+        try:
+            return command(*args, **kwargs)
+        except (DataError, CheckpointError, ResumeError) as e:
+            raise click.ClickException(str(e)) from None
+        except MemoryError:
+            raise click.ClickException("out of memory") from None
+        except OSError as e:
+            where = f" {e.filename}" if e.filename else ""
+            raise click.ClickException(f"cannot access{where}: {e.strerror or e}") from None
+
+    return wrapper
+
+
+def data_dir_option(command):
+    return click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                        help="Folder with the MNIST files [default: $DIGITNET_DATA_DIR, else ./data]")(command)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="digitnet")
+def main():
+    """Train, evaluate and use an MNIST digit recogniser: a sigmoid network
+    trained by backpropagation (BP1-BP4) and mini-batch SGD."""
+
+
+# ---------------------------------------------------------------------------
+# download
+
+
+@main.command()
+@data_dir_option
+@click.option("--mirror", "mirrors", multiple=True, metavar="URL",
+              help="Base URL to fetch from; repeat for several, tried in order. Replaces the built-in list.")
+@click.option("--checksums", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="sha256sum-format file replacing the official checksums (for private mirrors).")
+@click.option("--from", "source", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Import the four files from a local folder instead of downloading.")
+@click.option("--force", is_flag=True, help="Fetch (or import) again even if the files are present.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@user_errors
+def download(data_dir, mirrors, checksums, source, force, quiet):
+    """Fetch the four MNIST files into the data folder, verifying their SHA-256."""
+    from digitnet import data
+
+    table = data.read_checksums(checksums) if checksums else None
+    directory = data.resolve_data_dir(data_dir)
+    if source:
+        reports = data.import_files(source, directory, checksums=table, force=force)
+    else:
+        reports = data.download(directory, mirrors=mirrors or data.DEFAULT_MIRRORS,
+                                checksums=table, force=force, progress=not quiet)
+    for r in reports:
+        if r.action == "present":
+            line = f"{r.name}: already present"
+        elif r.action == "downloaded":
+            line = f"{r.name}: downloaded from {r.source}, checksum verified"
+        else:
+            verdict = {True: "matches the official checksum",
+                       False: "does NOT match the official checksum (valid IDX, imported anyway)",
+                       None: "decompressed copy (checksum not comparable)"}[r.official]
+            line = f"{r.name}: imported from {r.source}; {verdict}"
+        click.echo(line)
+    click.echo(f"MNIST is ready in {directory}")
+
+
+def _load_data(data_dir, validation_size, quiet=False):
+    from digitnet import data
+
+    fetched = data.ensure_data(data_dir, progress=not quiet)
+    if fetched and not quiet:
+        click.echo(f"downloaded {len(fetched)} MNIST file(s) into {data.resolve_data_dir(data_dir)}", err=True)
+    return data.load_mnist(data_dir, validation_size)
+
+
+# ---------------------------------------------------------------------------
+# train
+
+
+def _hidden_sizes(ctx, param, values):
+    sizes = []
+    for value in values:
+        for part in str(value).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                size = int(part)
+            except ValueError:
+                raise click.BadParameter(f"{part!r} is not a whole number") from None
+            if size < 1:
+                raise click.BadParameter(f"hidden layer sizes must be positive, got {size}")
+            sizes.append(size)
+    return tuple(sizes) or None
+
+
+# (option name, TrainConfig field) for the settings a resumed run must keep.
+_RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "learning_rate",
+                "seed": "seed", "cost": "cost", "init": "init", "l2": "l2", "dtype": "dtype",
+                "validation_size": "validation_size", "patience": "patience",
+                "patience_eta": "eta_patience", "eta_decay": "eta_decay", "eta_min_factor": "eta_min_factor"}
+
+
+@main.command()
+@click.option("--hidden", multiple=True, callback=_hidden_sizes, metavar="N[,N...]",
+              help="Hidden layer size; repeat or comma-separate for several layers  [default: 30]")
+@click.option("--epochs", type=int, default=30, help="Epochs to train (with --resume: the total to reach).")
+@click.option("--batch-size", type=int, default=10, help="Mini-batch size m.")
+@click.option("--eta", type=float, default=3.0, help="Learning rate eta.")
+@click.option("--seed", type=int, default=0, help="Seed for the initial weights and the shuffling.")
+@click.option("--cost", type=click.Choice(["quadratic", "cross-entropy"]), default="quadratic",
+              help="Cost function (changes BP1 only).")
+@click.option("--init", type=click.Choice(["normal", "scaled"]), default="normal",
+              help="Weights N(0,1) (textbook ch. 1) or N(0,1/n_in) (ch. 3).")
+@click.option("--l2", type=float, default=0.0, help="L2 regularisation lambda (weight decay 1 - eta*lambda/n).")
+@click.option("--patience", type=int, default=0,
+              help="Early stopping: stop after N epochs without a better validation accuracy (0: off).")
+@click.option("--patience-eta", type=int, default=0,
+              help="Reduce-on-plateau: multiply eta by --eta-decay after N epochs without improvement (0: off).")
+@click.option("--eta-decay", type=float, default=0.5, help="Factor for --patience-eta.")
+@click.option("--eta-min-factor", type=float, default=128.0,
+              help="With --patience-eta: stop once eta has fallen by this factor.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
+              help="Floating-point precision of the network.")
+@click.option("--validation-size", type=int, default=10000,
+              help="Images held out from the end of the training file for validation.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Checkpoint to write after every epoch  [default: model.npz, or the --resume file]")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Continue this checkpoint from its last complete epoch.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it already exists.")
+@data_dir_option
+@click.option("--quiet", "-q", is_flag=True, help="Only the final result; no progress bar or epoch lines.")
+@click.pass_context
+@user_errors
+def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, patience_eta, eta_decay,
+          eta_min_factor, dtype, validation_size, out, resume, force, data_dir, quiet):
+    """Train a 784-hidden-10 sigmoid network by mini-batch SGD, saving a checkpoint every epoch.
+
+    The defaults are the textbook's first network (784-30-10, quadratic cost,
+    N(0,1) weights, eta 3.0, batch 10, 30 epochs).
+    """
+    from digitnet import checkpoint, runs, training
+
+    config = training.TrainConfig(
+        hidden_sizes=hidden or (30,), epochs=epochs, batch_size=batch_size, learning_rate=eta, seed=seed,
+        cost=cost, init=init, l2=l2, dtype=dtype, validation_size=validation_size, patience=patience,
+        eta_patience=patience_eta, eta_decay=eta_decay, eta_min_factor=eta_min_factor)
+    problems = config.problems()
+    if validation_size < 0:
+        problems.append(f"validation size must be zero or positive, got {validation_size}")
+    if problems:
+        raise click.UsageError("; ".join(problems))
+    out = Path(out or resume or "model.npz")
+    if not resume and out.exists() and not force:
+        raise click.ClickException(f"{out} already exists: continue it with --resume {out}, "
+                                   "choose another --out, or pass --force to replace it")
+    if not out.parent.is_dir():
+        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
+
+    if resume:
+        previous = checkpoint.load(resume)
+        requested = {field: ctx.params[option] for option, field in _RUN_OPTIONS.items()
+                     if ctx.get_parameter_source(option).name == "COMMANDLINE"}
+        validation_size = previous.metadata.get("hyperparameters", {}).get("validation_size", validation_size)
+        mnist = _load_data(data_dir, validation_size, quiet)
+        trainer = runs.resume(previous, mnist, epochs, requested)
+        config = trainer.config
+    else:
+        mnist = _load_data(data_dir, validation_size, quiet)
+        if batch_size > len(mnist.training):
+            raise click.UsageError(f"batch size {batch_size} is larger than the "
+                                   f"{len(mnist.training)} training images")
+        trainer = training.Trainer(mnist, config)
+
+    if not quiet:
+        sizes = "-".join(map(str, trainer.network.sizes))
+        start = f", resuming after epoch {trainer.state.epochs_completed}" if resume else ""
+        click.echo(f"training {sizes} ({config.cost} cost, {config.init} init, eta {config.learning_rate:g}, "
+                   f"batch {config.batch_size}, seed {config.seed}) on {len(mnist.training):,} images"
+                   f"{start}; checkpoint: {out}")
+    dataset = str(Path(data_dir or os.environ.get("DIGITNET_DATA_DIR") or "data"))
+    saved = False
+    try:
+        from tqdm import tqdm
+
+        for stats in _with_progress(trainer, len(mnist.training), quiet):
+            runs.save_run(out, trainer, dataset=dataset)
+            saved = True
+            if not quiet:
+                validation = ("" if stats.validation_accuracy is None
+                              else f"  validation {stats.validation_accuracy:7.2%}")
+                tqdm.write(f"epoch {stats.epoch:3d}/{config.epochs}  cost {stats.training_cost:.5f}"
+                           f"{validation}  eta {stats.learning_rate:g}  {stats.seconds:5.2f} s")
+    except KeyboardInterrupt:
+        done = trainer.state.epochs_completed
+        if saved or resume:
+            click.echo(f"\ninterrupted: the last complete epoch ({done}) is saved in {out}; continue with "
+                       f"`digitnet train --resume {out} --epochs {config.epochs}`", err=True)
+        else:
+            click.echo("\ninterrupted before the first epoch finished: nothing was saved", err=True)
+        sys.exit(130)
+    except training.TrainingDiverged as e:
+        kept = (f"the last good epoch is kept in {out}" if saved or resume else "nothing was saved")
+        raise click.ClickException(f"{e}; {kept}. Try a smaller --eta (it was "
+                                   f"{trainer.state.learning_rate:g}).") from None
+
+    if trainer.state.stopped and not quiet:
+        click.echo(trainer.state.stopped)
+    final = trainer.best_network or trainer.network
+    test = training.accuracy(final, mnist.test)
+    last = training.accuracy(trainer.network, mnist.test)
+    runs.save_run(out, trainer, test={"test_accuracy": test, "test_accuracy_last_epoch": last}, dataset=dataset)
+    which = (f"best validation epoch {trainer.state.best_epoch} of {trainer.state.epochs_completed}"
+             if trainer.best_network is not None else f"epoch {trainer.state.epochs_completed}")
+    click.echo(f"test accuracy {test:.2%} ({which}; last epoch {last:.2%}); saved {out}")
+
+
+def _with_progress(trainer, n_images, quiet):
+    """Trainer.epochs() with a tqdm bar over the images of each epoch (hidden when not a terminal)."""
+    from tqdm import tqdm
+
+    total = trainer.config.epochs
+    while not trainer.finished:
+        epoch = trainer.state.epochs_completed + 1
+        with tqdm(total=n_images, desc=f"epoch {epoch}/{total}", unit="img", unit_scale=True,
+                  leave=False, disable=True if quiet else None, dynamic_ncols=True) as bar:
+            stats = next(trainer.epochs(on_progress=bar.update), None)
+        if stats is None:
+            return
+        yield stats
+
+
+# ---------------------------------------------------------------------------
+# evaluate / info
+
+
+def _weights_option(command):
+    return click.option("--weights", type=click.Choice(["best", "last"]), default="best",
+                        help="The best validation epoch's weights (when the checkpoint has them) or the last epoch's.")(command)
+
+
+def _pick(ckpt, weights):
+    return ckpt.best_network if weights == "best" and ckpt.best_network is not None else ckpt.network
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False), default="model.npz")
+@data_dir_option
+@click.option("--split", type=click.Choice(["test", "validation"]), default="test", help="Which images to measure on.")
+@_weights_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@user_errors
+def evaluate(model, data_dir, split, weights, as_json):
+    """Accuracy, per-digit precision and recall, and the confusion matrix of MODEL."""
+    from digitnet import checkpoint, training
+
+    ckpt = checkpoint.load(model)
+    validation_size = ckpt.metadata.get("hyperparameters", {}).get("validation_size", 10000)
+    mnist = _load_data(data_dir, validation_size if split == "validation" else 10000, quiet=as_json)
+    data_split = mnist.split(split)
+    if len(data_split) == 0:
+        raise click.ClickException(f"the {split} split is empty for this model (validation size 0)")
+    report = training.evaluate(_pick(ckpt, weights), data_split)
+    report.update(model=str(model), split=split, weights=weights)
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"{model} on the {split} split ({report['total']:,} images): "
+               f"accuracy {report['accuracy']:.2%} ({report['correct']:,}/{report['total']:,})\n")
+    click.echo("digit  precision  recall  support")
+    for row in report["per_class"]:
+        fmt = lambda v: "     -" if v is None else f"{v:6.1%}"  # noqa: E731
+        click.echo(f"{row['digit']:>5}     {fmt(row['precision'])}  {fmt(row['recall'])}  {row['support']:>7}")
+    click.echo("\nconfusion matrix (rows: true digit, columns: predicted)")
+    click.echo("true  " + "".join(f"{d:>6}" for d in range(10)))
+    for digit, row in enumerate(report["confusion_matrix"]):
+        click.echo(f"{digit:>4}  " + "".join(f"{v:>6}" for v in row))
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False), default="model.npz")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw metadata as JSON.")
+@user_errors
+def info(model, as_json):
+    """Print a checkpoint's settings, library versions and per-epoch history."""
+    from digitnet import checkpoint
+
+    ckpt = checkpoint.load(model)
+    meta = ckpt.metadata
+    if as_json:
+        click.echo(json.dumps(meta, indent=2))
+        return
+    click.echo(f"{model}: {'-'.join(map(str, meta['sizes']))} {meta.get('activation', 'sigmoid')} network, "
+               f"{meta['cost']} cost, {meta.get('dtype', 'float32')}")
+    for key, value in (meta.get("hyperparameters") or {}).items():
+        click.echo(f"  {key:<16} {value}")
+    for key in ("epochs_completed", "best_epoch", "best_validation_accuracy", "test_accuracy",
+                "test_accuracy_last_epoch", "stopped", "dataset", "saved_at"):
+        if meta.get(key) not in (None, ""):
+            click.echo(f"  {key:<16} {meta[key]}")
+    if meta.get("versions"):
+        click.echo("  versions         " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    if ckpt.history:
+        click.echo("\nepoch  training cost  validation  learning rate  seconds")
+        for h in ckpt.history:
+            validation = "-" if h.get("validation_accuracy") is None else f"{h['validation_accuracy']:.2%}"
+            click.echo(f"{h.get('epoch', '?'):>5}  {h.get('training_cost', float('nan')):13.5f}  {validation:>10}"
+                       f"  {h.get('learning_rate', float('nan')):13g}  {h.get('seconds', float('nan')):7.2f}")
+    else:
+        click.echo("\n(no training history in this checkpoint)")

@@ -1,0 +1,234 @@
+"""A fully connected sigmoid network trained by backpropagation: pure math, no I/O.
+
+Notation follows Nielsen, *Neural Networks and Deep Learning*, ch. 1-3, with one
+change that makes the code vectorized: a mini-batch of m examples is a matrix
+whose *rows* are the examples.  So where the book writes, for one example,
+
+    z^l = w^l a^{l-1} + b^l,        a^l = sigma(z^l)
+
+we write, for the whole batch at once (one BLAS call per layer),
+
+    Z^l = A^{l-1} (w^l)^T + b^l,    A^l = sigma(Z^l)        shapes (m, n_l).
+
+``weights[l]`` has the book's shape (n_out, n_in) and ``biases[l]`` is (n_out,).
+The four backpropagation equations, for the whole batch:
+
+    BP1  delta^L = nabla_a C (.) sigma'(z^L)             (cost-specific, see Cost.delta)
+    BP2  delta^l = (delta^{l+1} w^{l+1}) (.) sigma'(z^l)  (row-vector form of (w^T delta))
+    BP3  dC/db^l = sum over the batch of delta^l
+    BP4  dC/dw^l = (delta^l)^T A^{l-1}                    (sum over the batch of delta a^T)
+
+and sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a), so the backward pass needs
+only the stored activations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "COSTS",
+    "INITIALISERS",
+    "CrossEntropyCost",
+    "Network",
+    "QuadraticCost",
+    "sigmoid",
+]
+
+
+def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """sigma(z) = 1 / (1 + e^{-z}), computed as (1 + tanh(z/2)) / 2.
+
+    The tanh form is the same function but cannot overflow (e^{-z} does for
+    z < -88 in float32), and works in place when ``out`` is given.
+    """
+    out = np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
+class QuadraticCost:
+    """C = 1/(2n) sum_x ||y(x) - a^L(x)||^2, the textbook's first cost."""
+
+    name = "quadratic"
+
+    @staticmethod
+    def value(a: np.ndarray, y: np.ndarray) -> float:
+        """Sum over the batch of 1/2 ||y - a||^2 (divide by n for the mean)."""
+        return 0.5 * float(np.sum(np.square(a - y, dtype=np.float64)))
+
+    @staticmethod
+    def delta(a: np.ndarray, y: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+        """BP1: delta^L = (a^L - y) (.) sigma'(z^L), with sigma'(z^L) = a^L (1 - a^L)."""
+        np.subtract(a, y, out=out)
+        np.subtract(1.0, a, out=scratch)
+        scratch *= a
+        out *= scratch
+        return out
+
+
+class CrossEntropyCost:
+    """C = -1/n sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)] (textbook ch. 3).
+
+    Its derivative with respect to the output activation is
+        dC/da_j = (a_j - y_j) / (a_j (1 - a_j)),
+    and sigma'(z_j) = a_j (1 - a_j), so in BP1 the sigma' factor cancels:
+        delta^L_j = dC/da_j * sigma'(z_j) = a_j - y_j.
+    That is why cross-entropy does not learn slowly when an output saturates.
+    """
+
+    name = "cross-entropy"
+
+    @staticmethod
+    def value(a: np.ndarray, y: np.ndarray) -> float:
+        """Sum over the batch of the cross-entropy; 0 ln 0 is taken as 0."""
+        a = np.clip(a.astype(np.float64), 1e-12, 1 - 1e-12)
+        return float(-np.sum(y * np.log(a) + (1 - y) * np.log(1 - a)))
+
+    @staticmethod
+    def delta(a: np.ndarray, y: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+        """BP1 for cross-entropy with sigmoid outputs: delta^L = a^L - y."""
+        return np.subtract(a, y, out=out)
+
+
+COSTS = {cost.name: cost for cost in (QuadraticCost, CrossEntropyCost)}
+
+
+def normal_init(n_in: int, n_out: int, rng: np.random.Generator):
+    """Weights and biases N(0, 1): the textbook's first network (ch. 1)."""
+    return rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out)
+
+
+def scaled_init(n_in: int, n_out: int, rng: np.random.Generator):
+    """Weights N(0, 1/n_in), biases N(0, 1): the textbook's improved initialisation (ch. 3).
+
+    Keeps z = w.a + b of order 1, so hidden neurons do not start saturated.
+    """
+    return rng.standard_normal((n_out, n_in)) / np.sqrt(n_in), rng.standard_normal(n_out)
+
+
+INITIALISERS = {"normal": normal_init, "scaled": scaled_init}
+
+
+class _Workspace:
+    """Buffers the hot loop reuses, for one batch size: nothing is allocated per mini-batch."""
+
+    def __init__(self, sizes, batch_size, dtype):
+        self.batch_size = batch_size
+        # activations[0] is the input batch itself, so it is not stored here.
+        self.activations = [None] + [np.empty((batch_size, n), dtype) for n in sizes[1:]]
+        self.deltas = [np.empty((batch_size, n), dtype) for n in sizes[1:]]
+        self.scratch = [np.empty((batch_size, n), dtype) for n in sizes[1:]]
+        self.nabla_b = [np.empty(n, dtype) for n in sizes[1:]]
+        self.nabla_w = [np.empty((n_out, n_in), dtype) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+class Network:
+    """A sigmoid multilayer perceptron with sizes such as ``[784, 30, 10]``.
+
+    ``weights[l]`` (shape ``(sizes[l+1], sizes[l])``) and ``biases[l]`` connect
+    layer l to layer l+1, as in the textbook.  The cost (quadratic or
+    cross-entropy) only changes BP1.
+    """
+
+    def __init__(self, sizes, weights=None, biases=None, *, cost="quadratic",
+                 init="normal", rng=None, dtype=np.float32):
+        sizes = [int(n) for n in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must be at least two positive layer sizes, got {sizes}")
+        if cost not in COSTS:
+            raise ValueError(f"unknown cost {cost!r}; choose from {', '.join(COSTS)}")
+        self.sizes = sizes
+        self.cost = COSTS[cost]
+        self.dtype = np.dtype(dtype)
+        if weights is None or biases is None:
+            if init not in INITIALISERS:
+                raise ValueError(f"unknown init {init!r}; choose from {', '.join(INITIALISERS)}")
+            rng = rng if rng is not None else np.random.default_rng()
+            # Draw in float64 then cast, so float32 and float64 runs start from the same numbers.
+            pairs = [INITIALISERS[init](n_in, n_out, rng) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+            weights = [w for w, _ in pairs]
+            biases = [b for _, b in pairs]
+        self.weights = [np.ascontiguousarray(w, dtype=self.dtype) for w in weights]
+        self.biases = [np.ascontiguousarray(b, dtype=self.dtype).reshape(-1) for b in biases]
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if w.shape != (sizes[l + 1], sizes[l]) or b.shape != (sizes[l + 1],):
+                raise ValueError(f"layer {l + 1}: weights {w.shape} / biases {b.shape} do not fit sizes {sizes}")
+        self._workspace = None
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.sizes)
+
+    def feedforward(self, x: np.ndarray) -> np.ndarray:
+        """Output activations a^L for a batch x of shape (m, sizes[0]) (one row per example)."""
+        a = np.asarray(x, dtype=self.dtype)
+        for w, b in zip(self.weights, self.biases):
+            a = sigmoid(a @ w.T + b)
+        return a
+
+    def predict(self, x: np.ndarray, chunk: int = 10000) -> np.ndarray:
+        """The digit (index of the largest output) for each row of x, in chunks to bound memory."""
+        return np.concatenate([
+            np.argmax(self.feedforward(x[i:i + chunk]), axis=1) for i in range(0, len(x), chunk)
+        ]) if len(x) else np.empty(0, dtype=np.int64)
+
+    def total_cost(self, x: np.ndarray, y: np.ndarray, chunk: int = 10000) -> float:
+        """The cost summed over all examples (divide by len(x) for the book's C)."""
+        return sum(self.cost.value(self.feedforward(x[i:i + chunk]), y[i:i + chunk])
+                   for i in range(0, len(x), chunk))
+
+    def _buffers(self, batch_size: int) -> _Workspace:
+        if self._workspace is None or self._workspace.batch_size != batch_size:
+            self._workspace = _Workspace(self.sizes, batch_size, self.dtype)
+        return self._workspace
+
+    def backprop(self, x: np.ndarray, y: np.ndarray):
+        """Return ``(nabla_b, nabla_w)``: dC_x/db and dC_x/dw summed over the batch.
+
+        ``x`` is (m, sizes[0]) and ``y`` the desired outputs (m, sizes[-1]); C_x is
+        the per-example cost, so these are m times the gradient of the batch's mean
+        cost.  The returned arrays are reused buffers: copy them to keep them.
+        """
+        ws = self._buffers(len(x))
+        activations = ws.activations
+        activations[0] = x
+        # Forward pass: Z^l = A^{l-1} w^T + b, A^l = sigma(Z^l); Z^l is kept only inside A^l.
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            z = np.matmul(activations[l], w.T, out=activations[l + 1])
+            z += b
+            sigmoid(z, out=z)
+        # BP1: the output error.
+        delta = self.cost.delta(activations[-1], y, out=ws.deltas[-1], scratch=ws.scratch[-1])
+        for l in range(len(self.weights) - 1, -1, -1):
+            np.sum(delta, axis=0, out=ws.nabla_b[l])                   # BP3
+            np.matmul(delta.T, activations[l], out=ws.nabla_w[l])      # BP4
+            if l > 0:
+                # BP2: delta^l = (delta^{l+1} w^{l+1}) (.) a^l (1 - a^l)
+                previous = np.matmul(delta, self.weights[l], out=ws.deltas[l - 1])
+                sigma_prime = np.subtract(1.0, activations[l], out=ws.scratch[l - 1])
+                sigma_prime *= activations[l]
+                previous *= sigma_prime
+                delta = previous
+        activations[0] = None  # do not keep the caller's batch alive
+        return ws.nabla_b, ws.nabla_w
+
+    def update_mini_batch(self, x: np.ndarray, y: np.ndarray, learning_rate: float,
+                          weight_decay: float = 1.0) -> None:
+        """One step of gradient descent on the batch (x, y):
+
+            w <- weight_decay * w - (eta/m) sum_x dC_x/dw,     b <- b - (eta/m) sum_x dC_x/db
+
+        ``weight_decay`` is 1 - eta*lambda/n for L2 regularisation (textbook ch. 3), else 1.
+        """
+        nabla_b, nabla_w = self.backprop(x, y)
+        step = learning_rate / len(x)
+        for w, b, gw, gb in zip(self.weights, self.biases, nabla_w, nabla_b):
+            if weight_decay != 1.0:
+                w *= weight_decay
+            gw *= step
+            w -= gw
+            gb *= step
+            b -= gb

@@ -1,0 +1,89 @@
+"""A training run as a checkpoint: what goes into the metadata, and how a run is resumed.
+
+Glue between ``training`` (the loop) and ``checkpoint`` (the file), so neither
+knows about the other and the CLI stays thin.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from digitnet import __version__
+from digitnet.checkpoint import Checkpoint, save
+from digitnet.data import MNIST
+from digitnet.training import TrainConfig, Trainer, TrainState
+
+# Settings that define a run; resuming with a different value would not continue the same run.
+RESUMABLE_SETTINGS = ("hidden_sizes", "batch_size", "learning_rate", "seed", "cost", "init", "l2",
+                      "dtype", "validation_size", "patience", "eta_patience", "eta_decay", "eta_min_factor")
+
+
+class ResumeError(Exception):
+    """The checkpoint cannot be continued with the settings asked for."""
+
+
+def versions() -> dict:
+    import click
+    import tqdm
+
+    return {"digitnet": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "click": click.__version__ if hasattr(click, "__version__") else "", "tqdm": tqdm.__version__}
+
+
+def save_run(path: str | Path, trainer: Trainer, test: dict | None = None, dataset: str = "") -> Path:
+    """Write the trainer's networks and everything needed to reproduce or resume the run."""
+    state = trainer.state
+    metadata = {
+        "hyperparameters": trainer.config.to_dict(),
+        "seed": trainer.config.seed,
+        "epochs_completed": state.epochs_completed,
+        "history": state.history,
+        "best_epoch": state.best_epoch or None,
+        "best_validation_accuracy": state.best_accuracy,
+        "stopped": state.stopped,
+        "state": {k: v for k, v in state.to_dict().items() if k != "history"},
+        "versions": versions(),
+        "dataset": dataset,
+        "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if test is not None:
+        metadata.update(test)
+    return save(path, trainer.network, metadata, trainer.best_network)
+
+
+def resume(checkpoint: Checkpoint, data: MNIST, epochs: int | None,
+           requested: dict | None = None) -> Trainer:
+    """A Trainer that continues ``checkpoint`` from its last complete epoch.
+
+    ``epochs`` is the total the run should reach; ``requested`` holds the
+    settings the user gave explicitly, which must agree with the run's.
+    """
+    metadata = checkpoint.metadata
+    if "hyperparameters" not in metadata or "state" not in metadata:
+        raise ResumeError(f"{checkpoint.path} has no training state to resume from")
+    config = TrainConfig.from_dict(metadata["hyperparameters"])
+    conflicts = []
+    for name, value in (requested or {}).items():
+        if name in RESUMABLE_SETTINGS and _normalise(value) != _normalise(getattr(config, name)):
+            conflicts.append(f"{name} was {_normalise(getattr(config, name))}, not {_normalise(value)}")
+    if conflicts:
+        raise ResumeError("cannot resume with different settings: " + "; ".join(conflicts)
+                          + ". Leave those options out to continue the run as it was.")
+    state = TrainState.from_dict(dict(metadata["state"], history=list(checkpoint.history)))
+    if epochs is not None:
+        config.epochs = epochs
+    if state.stopped:
+        raise ResumeError(f"{checkpoint.path}: the run already ended ({state.stopped})")
+    if state.epochs_completed >= config.epochs:
+        raise ResumeError(f"{checkpoint.path} has already completed {state.epochs_completed} epochs; "
+                          f"pass --epochs N with N > {state.epochs_completed} to train further")
+    return Trainer(data, config, network=checkpoint.network, state=state, best_network=checkpoint.best_network)
+
+
+def _normalise(value):
+    """Compare (100, 30) with [100, 30] and 3 with 3.0 as equal."""
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else value

@@ -1,0 +1,318 @@
+"""Mini-batch stochastic gradient descent, epoch by epoch, and the metrics it reports.
+
+``Trainer.epochs()`` yields one ``EpochStats`` per epoch, so the caller (the CLI,
+a script, a test) decides what to print and when to save: this module does no
+I/O.  Everything a run needs to continue exactly where it stopped (weights, RNG
+state, learning rate, the best epoch so far) is in ``Trainer.state`` and the
+networks, which the checkpoint stores.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Callable, Iterator
+
+import numpy as np
+
+from digitnet.data import MNIST, Split, to_float
+from digitnet.network import COSTS, INITIALISERS, Network
+
+NUM_CLASSES = 10
+# Examples converted from uint8 to float at a time: big enough to amortise the
+# conversion, small enough to stay in cache and to move the progress bar smoothly.
+CHUNK_EXAMPLES = 2000
+
+
+class TrainingDiverged(Exception):
+    """The cost became NaN or infinite: the learning rate is too large for this network."""
+
+    def __init__(self, epoch: int, cost: float):
+        super().__init__(f"training diverged in epoch {epoch}: the cost became {cost}")
+        self.epoch = epoch
+        self.cost = cost
+
+
+@dataclass
+class TrainConfig:
+    """The hyperparameters of a run; the defaults are the textbook's first network."""
+
+    hidden_sizes: tuple[int, ...] = (30,)
+    epochs: int = 30
+    batch_size: int = 10
+    learning_rate: float = 3.0
+    seed: int = 0
+    cost: str = "quadratic"
+    init: str = "normal"
+    l2: float = 0.0
+    dtype: str = "float32"
+    validation_size: int = 10000
+    patience: int = 0            # early stopping: epochs without a better validation accuracy (0 = off)
+    eta_patience: int = 0        # reduce-on-plateau: epochs without improvement before eta decays (0 = off)
+    eta_decay: float = 0.5       # factor eta is multiplied by on a plateau
+    eta_min_factor: float = 128  # stop once eta has fallen by this factor
+
+    def problems(self, training_size: int | None = None) -> list[str]:
+        """What is wrong with these settings, as messages for the user (empty when fine)."""
+        out = []
+        if not self.hidden_sizes or any(n < 1 for n in self.hidden_sizes):
+            out.append(f"hidden layer sizes must be positive, got {list(self.hidden_sizes)}")
+        if self.epochs < 1:
+            out.append(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            out.append(f"batch size must be at least 1, got {self.batch_size}")
+        elif training_size is not None and self.batch_size > training_size:
+            out.append(f"batch size {self.batch_size} is larger than the {training_size} training images")
+        if not np.isfinite(self.learning_rate) or self.learning_rate <= 0:
+            out.append(f"eta (the learning rate) must be positive, got {self.learning_rate}")
+        if not np.isfinite(self.l2) or self.l2 < 0:
+            out.append(f"l2 must be zero or positive, got {self.l2}")
+        if self.cost not in COSTS:
+            out.append(f"cost must be one of {', '.join(COSTS)}")
+        if self.init not in INITIALISERS:
+            out.append(f"init must be one of {', '.join(INITIALISERS)}")
+        if self.dtype not in ("float32", "float64"):
+            out.append("dtype must be float32 or float64")
+        if self.patience < 0 or self.eta_patience < 0:
+            out.append("patience values must be zero (off) or positive")
+        if (self.patience or self.eta_patience) and self.validation_size == 0:
+            out.append("early stopping and eta decay need a validation split (--validation-size > 0)")
+        if not 0 < self.eta_decay < 1:
+            out.append(f"eta decay must be between 0 and 1, got {self.eta_decay}")
+        if self.eta_min_factor < 1:
+            out.append(f"eta min factor must be at least 1, got {self.eta_min_factor}")
+        return out
+
+    def sizes(self) -> list[int]:
+        return [28 * 28, *self.hidden_sizes, NUM_CLASSES]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        if "hidden_sizes" in values:
+            values["hidden_sizes"] = tuple(values["hidden_sizes"])
+        return cls(**values)
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    training_cost: float
+    validation_accuracy: float | None
+    seconds: float
+    learning_rate: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainState:
+    """Where a run stands after its last complete epoch: enough to resume it exactly."""
+
+    epochs_completed: int = 0
+    learning_rate: float = 3.0
+    best_accuracy: float | None = None
+    best_epoch: int = 0
+    epochs_since_best: int = 0
+    epochs_since_eta_change: int = 0
+    stopped: str = ""            # why the run ended early ("" while it may go on)
+    rng_state: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainState":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# ---------------------------------------------------------------------------
+# Metrics
+
+
+def predictions(network: Network, split: Split, chunk: int = 10000) -> np.ndarray:
+    """The predicted digit for every image of the split."""
+    out = np.empty(len(split), dtype=np.int64)
+    for start in range(0, len(split), chunk):
+        x = to_float(split.images[start:start + chunk], network.dtype)
+        out[start:start + chunk] = np.argmax(network.feedforward(x), axis=1)
+    return out
+
+
+def accuracy(network: Network, split: Split) -> float:
+    """Fraction of the split classified correctly."""
+    if len(split) == 0:
+        return float("nan")
+    return float(np.mean(predictions(network, split) == split.labels))
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """10x10 counts; rows are the true digit, columns the predicted one."""
+    flat = labels.astype(np.int64) * NUM_CLASSES + predicted.astype(np.int64)
+    return np.bincount(flat, minlength=NUM_CLASSES ** 2).reshape(NUM_CLASSES, NUM_CLASSES)
+
+
+def classification_report(matrix: np.ndarray) -> dict:
+    """Accuracy, and precision and recall per digit, from a confusion matrix."""
+    correct = int(np.trace(matrix))
+    total = int(matrix.sum())
+    per_class = []
+    for digit in range(NUM_CLASSES):
+        true_positive = int(matrix[digit, digit])
+        predicted = int(matrix[:, digit].sum())
+        actual = int(matrix[digit, :].sum())
+        per_class.append({
+            "digit": digit,
+            "precision": true_positive / predicted if predicted else None,
+            "recall": true_positive / actual if actual else None,
+            "support": actual,
+        })
+    return {
+        "accuracy": correct / total if total else None,
+        "correct": correct,
+        "total": total,
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def evaluate(network: Network, split: Split) -> dict:
+    """``classification_report`` for the network on a split."""
+    return classification_report(confusion_matrix(split.labels, predictions(network, split)))
+
+
+# ---------------------------------------------------------------------------
+# The SGD loop
+
+
+def _copy(network: Network) -> Network:
+    return Network(network.sizes, [w.copy() for w in network.weights],
+                   [b.copy() for b in network.biases], cost=network.cost.name, dtype=network.dtype)
+
+
+class Trainer:
+    """Mini-batch SGD over ``data.training``, with validation after every epoch.
+
+    Fresh run: ``Trainer(data, config)`` draws the initial weights from a
+    ``numpy.random.Generator`` seeded with ``config.seed``; the same generator
+    then shuffles the training data every epoch, so a seed fixes the run.
+    Resumed run: pass the network, best network and state from a checkpoint.
+    """
+
+    def __init__(self, data: MNIST, config: TrainConfig, network: Network | None = None,
+                 state: TrainState | None = None, best_network: Network | None = None):
+        self.data = data
+        self.config = config
+        self.rng = np.random.default_rng(config.seed)
+        if network is None:
+            network = Network(config.sizes(), cost=config.cost, init=config.init,
+                              rng=self.rng, dtype=config.dtype)
+            state = TrainState(learning_rate=config.learning_rate)
+        else:
+            self.rng.bit_generator.state = state.rng_state
+        self.network = network
+        self.best_network = best_network
+        self.state = state
+        self.state.rng_state = self.rng.bit_generator.state
+        dtype = np.dtype(config.dtype)
+        # One-hot targets: row k is the desired output for digit k.
+        self._targets = np.eye(NUM_CLASSES, dtype=dtype)
+        self._validation_x = (to_float(data.validation.images, dtype) if len(data.validation) else None)
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.state.stopped) or self.state.epochs_completed >= self.config.epochs
+
+    def epochs(self, on_progress: Callable[[int], None] | None = None) -> Iterator[EpochStats]:
+        """Train epoch after epoch until ``config.epochs`` are done or a stopping rule fires."""
+        while not self.finished:
+            started = time.perf_counter()
+            epoch = self.state.epochs_completed + 1
+            learning_rate = self.state.learning_rate
+            self._sgd_epoch(learning_rate, on_progress)
+            cost = self.training_cost()
+            if not np.isfinite(cost) or not all(np.all(np.isfinite(w)) for w in self.network.weights):
+                raise TrainingDiverged(epoch, cost)
+            validation = self.validation_accuracy()
+            stats = EpochStats(epoch, cost, validation, time.perf_counter() - started, learning_rate)
+            self._after_epoch(stats)
+            yield stats
+
+    def _sgd_epoch(self, learning_rate: float, on_progress) -> None:
+        """One pass over the shuffled training data in mini-batches of ``batch_size``."""
+        images, labels = self.data.training.images, self.data.training.labels
+        n = len(labels)
+        m = self.config.batch_size
+        weight_decay = 1.0 - learning_rate * self.config.l2 / n  # L2: w <- (1 - eta*lambda/n) w - ...
+        order = self.rng.permutation(n)
+        chunk = m * max(1, CHUNK_EXAMPLES // m)
+        pixels = np.empty((min(chunk, n), images.shape[1]), dtype=np.uint8)
+        x = np.empty(pixels.shape, dtype=self.network.dtype)
+        y = np.empty((len(pixels), NUM_CLASSES), dtype=self.network.dtype)
+        for start in range(0, n, chunk):
+            index = order[start:start + chunk]
+            k = len(index)
+            np.take(images, index, axis=0, out=pixels[:k])
+            to_float(pixels[:k], self.network.dtype, out=x[:k])
+            np.take(self._targets, labels[index], axis=0, out=y[:k])
+            for b in range(0, k, m):
+                self.network.update_mini_batch(x[b:b + m], y[b:b + m], learning_rate, weight_decay)
+            if on_progress is not None:
+                on_progress(k)
+        self.state.rng_state = self.rng.bit_generator.state
+
+    def training_cost(self) -> float:
+        """The cost C on the training set, mean over examples, plus the L2 term (lambda/2n) sum w^2."""
+        split = self.data.training
+        n = len(split)
+        total = 0.0
+        for start in range(0, n, 10000):
+            x = to_float(split.images[start:start + 10000], self.network.dtype)
+            y = self._targets[split.labels[start:start + 10000]]
+            total += self.network.cost.value(self.network.feedforward(x), y)
+        cost = total / n
+        if self.config.l2:
+            cost += 0.5 * self.config.l2 / n * sum(float(np.sum(np.square(w, dtype=np.float64)))
+                                                   for w in self.network.weights)
+        return cost
+
+    def validation_accuracy(self) -> float | None:
+        if self._validation_x is None:
+            return None
+        outputs = self.network.feedforward(self._validation_x)
+        return float(np.mean(np.argmax(outputs, axis=1) == self.data.validation.labels))
+
+    def _after_epoch(self, stats: EpochStats) -> None:
+        """Book-keeping: history, best epoch, reduce-on-plateau and early stopping."""
+        state, config = self.state, self.config
+        state.epochs_completed = stats.epoch
+        state.history.append(stats.to_dict())
+        accuracy_now = stats.validation_accuracy
+        if accuracy_now is None:
+            return
+        if state.best_accuracy is None or accuracy_now > state.best_accuracy:
+            state.best_accuracy = accuracy_now
+            state.best_epoch = stats.epoch
+            state.epochs_since_best = 0
+            state.epochs_since_eta_change = 0
+            self.best_network = _copy(self.network)
+            return
+        state.epochs_since_best += 1
+        state.epochs_since_eta_change += 1
+        if config.patience and state.epochs_since_best >= config.patience:
+            state.stopped = (f"early stopping: no better validation accuracy for {config.patience} epochs")
+        elif config.eta_patience and state.epochs_since_eta_change >= config.eta_patience:
+            state.learning_rate *= config.eta_decay
+            state.epochs_since_eta_change = 0
+            if state.learning_rate < config.learning_rate / config.eta_min_factor * (1 + 1e-9):
+                state.stopped = (f"eta fell to {state.learning_rate:g}, 1/{config.eta_min_factor:g} "
+                                 "of its starting value")
