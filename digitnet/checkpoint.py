@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from digitnet.atomic import atomic_path
 from digitnet.network import COSTS, Network
 
 FORMAT_VERSION = 1
@@ -62,20 +62,11 @@ def save(path: str | os.PathLike, network: Network, metadata: dict,
     if best_network is not None:
         arrays.update(_layer_arrays(best_network, "best_"))
     arrays["metadata"] = np.array(json.dumps(metadata))
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
 
 

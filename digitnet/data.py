@@ -8,19 +8,19 @@ floating point.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import os
 import shutil
 import struct
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from digitnet.atomic import atomic_path
 
 DEFAULT_DATA_DIR = "data"
 DATA_DIR_ENV = "DIGITNET_DATA_DIR"
@@ -74,25 +74,6 @@ def find_file(data_dir: Path, name: str) -> Path | None:
 
 def missing_files(data_dir: Path) -> list[str]:
     return [name for name in FILES if find_file(data_dir, name) is None]
-
-
-@contextlib.contextmanager
-def atomic_path(final: Path):
-    """Yield a temporary path beside ``final``; move it into place only if the block succeeds.
-
-    The final path therefore never holds a partial file, whatever happens
-    (an exception, Ctrl-C); the temporary file is removed on failure.
-    """
-    final = Path(final)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def sha256_file(path: Path) -> str:
