@@ -127,7 +127,8 @@ def _hidden_sizes(ctx, param, values):
 _RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "learning_rate",
                 "seed": "seed", "cost": "cost", "init": "init", "l2": "l2", "dtype": "dtype",
                 "validation_size": "validation_size", "patience": "patience",
-                "patience_eta": "eta_patience", "eta_decay": "eta_decay", "eta_min_factor": "eta_min_factor"}
+                "patience_eta": "eta_patience", "eta_decay": "eta_decay", "eta_min_factor": "eta_min_factor",
+                "augment": "augment"}
 
 
 @main.command()
@@ -149,6 +150,8 @@ _RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "le
 @click.option("--eta-decay", type=float, default=0.5, help="Factor for --patience-eta.")
 @click.option("--eta-min-factor", type=float, default=128.0,
               help="With --patience-eta: stop once eta has fallen by this factor.")
+@click.option("--augment", type=click.IntRange(0, 4), default=0, metavar="PIXELS",
+              help="Shift each training image by up to PIXELS in x and y, anew every epoch (0: off).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               help="Floating-point precision of the network.")
 @click.option("--validation-size", type=int, default=10000,
@@ -163,7 +166,7 @@ _RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "le
 @click.pass_context
 @user_errors
 def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, patience_eta, eta_decay,
-          eta_min_factor, dtype, validation_size, out, resume, force, data_dir, quiet):
+          eta_min_factor, augment, dtype, validation_size, out, resume, force, data_dir, quiet):
     """Train a 784-hidden-10 sigmoid network by mini-batch SGD, saving a checkpoint every epoch.
 
     The defaults are the textbook's first network (784-30-10, quadratic cost,
@@ -174,7 +177,7 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
     config = training.TrainConfig(
         hidden_sizes=hidden or (30,), epochs=epochs, batch_size=batch_size, learning_rate=eta, seed=seed,
         cost=cost, init=init, l2=l2, dtype=dtype, validation_size=validation_size, patience=patience,
-        eta_patience=patience_eta, eta_decay=eta_decay, eta_min_factor=eta_min_factor)
+        eta_patience=patience_eta, eta_decay=eta_decay, eta_min_factor=eta_min_factor, augment=augment)
     problems = config.problems()
     if validation_size < 0:
         problems.append(f"validation size must be zero or positive, got {validation_size}")
@@ -258,6 +261,65 @@ def _with_progress(trainer, n_images, quiet):
         if stats is None:
             return
         yield stats
+
+
+# ---------------------------------------------------------------------------
+# gradcheck
+
+
+@main.command()
+@click.option("--sizes", default="6,5,4,3", help="Layer sizes of the small random network.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Examples in the random batch.")
+@click.option("--cost", type=click.Choice(["all", "quadratic", "cross-entropy"]), default="all",
+              help="Which cost's BP1 to check.")
+@click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+              help="Step of the central difference.")
+@click.option("--seed", type=int, default=0, help="Seed for the random network and batch.")
+@click.option("--mnist", is_flag=True,
+              help="Also check a 784-30-10 network (scaled init) on a real MNIST mini-batch, on a sample of weights.")
+@click.option("--samples", type=click.IntRange(min=1), default=50, help="With --mnist: entries checked per array.")
+@data_dir_option
+@user_errors
+def gradcheck(sizes, batch_size, cost, epsilon, seed, mnist, samples, data_dir):
+    """Compare backprop's gradients (BP1-BP4) with central finite differences, in float64.
+
+    Exits 1 if any parameter array's relative error ||backprop - numeric|| / ||backprop|| exceeds 1e-6.
+    """
+    import numpy as np
+
+    from digitnet import gradcheck as gc
+    from digitnet.network import Network
+
+    try:
+        layer_sizes = [int(s) for s in sizes.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{sizes!r} is not a comma-separated list of sizes", param_hint="--sizes") from None
+    if len(layer_sizes) < 2 or min(layer_sizes) < 1:
+        raise click.BadParameter("need at least two positive layer sizes", param_hint="--sizes")
+    costs = ["quadratic", "cross-entropy"] if cost == "all" else [cost]
+    problems = []
+    for name in costs:
+        network, x, y = gc.random_problem(layer_sizes, batch_size, name, seed)
+        problems.append((f"random {'-'.join(map(str, layer_sizes))}", network, x, y, None))
+    if mnist:
+        mnist_data = _load_data(data_dir, 10000)
+        rng = np.random.default_rng(seed)
+        rows = rng.choice(len(mnist_data.training), 10, replace=False)
+        x = mnist_data.training.images[rows].astype(np.float64) / 255
+        y = np.eye(10)[mnist_data.training.labels[rows]]
+        for name in costs:
+            network = Network([784, 30, 10], cost=name, init="scaled", rng=rng, dtype=np.float64)
+            problems.append(("MNIST batch of 10", network, x, y, samples))
+    click.echo(f"{'problem':<22} {'cost':<14} {'parameters':<12} {'checked':>8}  relative error")
+    failed = False
+    for label, network, x, y, max_entries in problems:
+        for check in gc.check_network(network, x, y, epsilon, max_entries, np.random.default_rng(seed)):
+            failed |= not check.ok
+            click.echo(f"{label:<22} {check.cost:<14} {check.parameter}{check.layer} ({'weights' if check.parameter == 'w' else 'biases'})"
+                       .ljust(51) + f"{check.checked:>8}  {check.relative_error:.2e}  {'ok' if check.ok else 'FAIL'}")
+    if failed:
+        raise click.ClickException(f"some gradients differ from finite differences by more than {gc.TOLERANCE:g}")
+    click.echo(f"all gradients agree with finite differences (relative error <= {gc.TOLERANCE:g} for every array)")
 
 
 # ---------------------------------------------------------------------------

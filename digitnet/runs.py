@@ -19,7 +19,7 @@ from digitnet.training import TrainConfig, Trainer, TrainState
 
 # Settings that define a run; resuming with a different value would not continue the same run.
 RESUMABLE_SETTINGS = ("hidden_sizes", "batch_size", "learning_rate", "seed", "cost", "init", "l2",
-                      "dtype", "validation_size", "patience", "eta_patience", "eta_decay", "eta_min_factor")
+                      "dtype", "validation_size", "patience", "eta_patience", "eta_decay", "eta_min_factor", "augment")
 
 
 class ResumeError(Exception):
@@ -27,11 +27,16 @@ class ResumeError(Exception):
 
 
 def versions() -> dict:
-    import click
-    import tqdm
+    """The versions that produced a checkpoint, so a result can be reproduced from the file alone."""
+    from importlib import metadata
 
-    return {"digitnet": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "click": click.__version__ if hasattr(click, "__version__") else "", "tqdm": tqdm.__version__}
+    found = {"digitnet": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    for package in ("click", "tqdm"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
 
 
 def save_run(path: str | Path, trainer: Trainer, test: dict | None = None, dataset: str = "") -> Path:

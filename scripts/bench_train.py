@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Speed and memory of the default training run, printed as one JSON object.
+
+    python scripts/bench_train.py [--data-dir DIR] [--epochs-timed 5] [--skip-full-run]
+
+Figures (the core issue's bars in brackets):
+  sgd_epoch_seconds       one SGD pass over 50,000 images, batch 10, 784-30-10 (<= 0.5 s);
+                          median over --epochs-timed epochs
+  epoch_seconds           the same plus the training cost and validation accuracy
+  textbook_epoch_seconds  a per-example loop in the style of the textbook's network.py,
+                          timed on 5,000 images and scaled to 50,000, for comparison
+  full_run_seconds        `digitnet train` with the defaults, end to end: start-up, loading
+                          MNIST, 30 epochs with validation, checkpoints, test accuracy (<= 20 s)
+  peak_memory_mb          the peak resident memory of that run (< 400 MB)
+  test_accuracy           what that run reached (>= 95.0%)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from digitnet import checkpoint  # noqa: E402
+from digitnet.data import load_mnist, resolve_data_dir, to_float  # noqa: E402
+from digitnet.training import TrainConfig, Trainer  # noqa: E402
+
+
+def default_data_dir() -> Path:
+    """$DIGITNET_DATA_DIR or ./data, else the offline copy in ../shared/mnist."""
+    chosen = resolve_data_dir(None)
+    shared = Path(__file__).resolve().parents[2] / "shared" / "mnist"
+    if not (chosen / "train-images-idx3-ubyte.gz").exists() and shared.is_dir():
+        return shared
+    return chosen
+
+
+def time_epochs(data, epochs: int) -> tuple[float, float]:
+    trainer = Trainer(data, TrainConfig(epochs=epochs))
+    sgd, whole = [], []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        trainer._sgd_epoch(trainer.state.learning_rate, None)
+        sgd.append(time.perf_counter() - started)
+        trainer.training_cost()
+        trainer.validation_accuracy()
+        whole.append(time.perf_counter() - started)
+        trainer.state.epochs_completed += 1
+    return statistics.median(sgd), statistics.median(whole)
+
+
+def textbook_epoch(data, n: int = 5000) -> float:
+    """One epoch of the textbook's per-example backprop loop (column vectors, float64), scaled to 50,000."""
+    rng = np.random.default_rng(0)
+    sizes = [784, 30, 10]
+    weights = [rng.standard_normal((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal((y, 1)) for y in sizes[1:]]
+    xs = to_float(data.training.images[:n], np.float64)
+    ys = np.eye(10)[data.training.labels[:n]]
+    sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
+    started = time.perf_counter()
+    for start in range(0, n, 10):
+        nabla_b = [np.zeros(b.shape) for b in biases]
+        nabla_w = [np.zeros(w.shape) for w in weights]
+        for x, y in zip(xs[start:start + 10], ys[start:start + 10]):
+            activation = x.reshape(-1, 1)
+            activations, zs = [activation], []
+            for b, w in zip(biases, weights):
+                z = w @ activation + b
+                zs.append(z)
+                activation = sigmoid(z)
+                activations.append(activation)
+            delta = (activations[-1] - y.reshape(-1, 1)) * sigmoid(zs[-1]) * (1 - sigmoid(zs[-1]))
+            nabla_b[-1] += delta
+            nabla_w[-1] += delta @ activations[-2].T
+            sp = sigmoid(zs[-2]) * (1 - sigmoid(zs[-2]))
+            delta = (weights[-1].T @ delta) * sp
+            nabla_b[-2] += delta
+            nabla_w[-2] += delta @ activations[-3].T
+        weights = [w - 0.3 * nw for w, nw in zip(weights, nabla_w)]
+        biases = [b - 0.3 * nb for b, nb in zip(biases, nabla_b)]
+    return (time.perf_counter() - started) * 50000 / n
+
+
+def full_run(data_dir: Path) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "model.npz"
+        command = [sys.executable, "-m", "digitnet", "train", "--data-dir", str(data_dir), "--out", str(out), "--quiet"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+        seconds = time.perf_counter() - started
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        meta = checkpoint.load(out).metadata
+    return {
+        "full_run_seconds": round(seconds, 2),
+        "full_run_training_seconds": round(sum(h["seconds"] for h in meta["history"]), 2),
+        "peak_memory_mb": round(max(peak_kb, before) / 1024, 1),
+        "test_accuracy": meta["test_accuracy"],
+        "test_accuracy_last_epoch": meta["test_accuracy_last_epoch"],
+        "command": " ".join(["digitnet", "train", "--data-dir", str(data_dir)]),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--epochs-timed", type=int, default=5)
+    parser.add_argument("--skip-full-run", action="store_true")
+    args = parser.parse_args()
+    data_dir = args.data_dir or default_data_dir()
+    data = load_mnist(data_dir)
+    sgd, whole = time_epochs(data, args.epochs_timed)
+    result = {
+        "sgd_epoch_seconds": round(sgd, 3),
+        "epoch_seconds": round(whole, 3),
+        "textbook_epoch_seconds": round(textbook_epoch(data), 2),
+        "cores": os.cpu_count(),
+        "numpy": np.__version__,
+    }
+    result["speedup_vs_textbook"] = round(result["textbook_epoch_seconds"] / sgd, 1)
+    if not args.skip_full_run:
+        result.update(full_run(data_dir))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The SGD loop: learning, reproducibility, resuming, schedules, metrics."""
+
+import numpy as np
+import pytest
+
+from digitnet import checkpoint, runs
+from digitnet.data import load_mnist
+from digitnet.training import (TrainConfig, Trainer, TrainingDiverged, accuracy, classification_report,
+                               confusion_matrix)
+
+
+def small_config(**overrides):
+    values = dict(hidden_sizes=(12,), epochs=3, batch_size=10, learning_rate=3.0, seed=0, validation_size=100)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def weights_of(network):
+    return [a.copy() for a in network.weights + network.biases]
+
+
+def without_seconds(history):
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+def test_training_learns_the_synthetic_digits(synthetic_data_dir):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    trainer = Trainer(data, small_config(epochs=5))
+    before = accuracy(trainer.network, data.test)
+    history = list(trainer.epochs())
+    assert [s.epoch for s in history] == [1, 2, 3, 4, 5]
+    assert accuracy(trainer.network, data.test) > max(0.9, before)
+    assert history[-1].training_cost < history[0].training_cost
+    assert all(s.validation_accuracy is not None for s in history)
+
+
+def test_progress_callback_counts_every_training_image(synthetic_data_dir):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    seen = []
+    next(Trainer(data, small_config(batch_size=7)).epochs(on_progress=seen.append))
+    assert sum(seen) == len(data.training)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_same_seed_gives_identical_weights(synthetic_data_dir, dtype):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    runs_ = []
+    for _ in range(2):
+        trainer = Trainer(data, small_config(dtype=dtype))
+        list(trainer.epochs())
+        runs_.append(weights_of(trainer.network))
+        assert trainer.network.weights[0].dtype == np.dtype(dtype)
+    for a, b in zip(*runs_):
+        np.testing.assert_array_equal(a, b)
+    other = Trainer(data, small_config(dtype=dtype, seed=1))
+    list(other.epochs())
+    assert not np.array_equal(other.network.weights[0], runs_[0][0])
+
+
+@pytest.mark.parametrize("overrides", [{}, dict(cost="cross-entropy", init="scaled", l2=1.0, eta_patience=1)])
+def test_resumed_run_equals_uninterrupted_run(synthetic_data_dir, tmp_path, overrides):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    whole = Trainer(data, small_config(epochs=4, **overrides))
+    list(whole.epochs())
+
+    first = Trainer(data, small_config(epochs=2, **overrides))
+    list(first.epochs())
+    runs.save_run(tmp_path / "half.npz", first)
+    resumed = runs.resume(checkpoint.load(tmp_path / "half.npz"), data, epochs=4)
+    list(resumed.epochs())
+
+    for a, b in zip(weights_of(whole.network), weights_of(resumed.network)):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(weights_of(whole.best_network), weights_of(resumed.best_network)):
+        np.testing.assert_array_equal(a, b)
+    assert without_seconds(whole.state.history) == without_seconds(resumed.state.history)
+    assert whole.state.learning_rate == resumed.state.learning_rate
+
+
+def test_resume_refuses_changed_settings_and_finished_runs(synthetic_data_dir, tmp_path):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    trainer = Trainer(data, small_config(epochs=2))
+    list(trainer.epochs())
+    runs.save_run(tmp_path / "m.npz", trainer)
+    saved = checkpoint.load(tmp_path / "m.npz")
+    with pytest.raises(runs.ResumeError, match="learning_rate was 3.0, not 0.5"):
+        runs.resume(saved, data, epochs=4, requested={"learning_rate": 0.5})
+    with pytest.raises(runs.ResumeError, match="already completed 2 epochs"):
+        runs.resume(saved, data, epochs=2)
+    # Settings equal to the run's are fine, even when spelled differently.
+    runs.resume(saved, data, epochs=3, requested={"hidden_sizes": [12], "learning_rate": 3})
+
+
+def test_early_stopping_and_best_epoch(synthetic_data_dir):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    trainer = Trainer(data, small_config(epochs=50, patience=2))
+    history = list(trainer.epochs())
+    assert len(history) < 50 and "early stopping" in trainer.state.stopped
+    best = max(history, key=lambda s: s.validation_accuracy)
+    assert trainer.state.best_epoch == best.epoch
+    assert history[-1].epoch - trainer.state.best_epoch == 2
+    assert accuracy(trainer.best_network, data.validation) == best.validation_accuracy
+
+
+def test_reduce_on_plateau_halves_eta_then_stops(synthetic_data_dir):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    trainer = Trainer(data, small_config(epochs=200, eta_patience=1, eta_min_factor=4))
+    history = list(trainer.epochs())
+    rates = sorted({s.learning_rate for s in history}, reverse=True)
+    assert rates == [3.0, 1.5]  # the run stops as soon as eta reaches 3.0 / 4
+    assert "eta fell" in trainer.state.stopped
+    assert trainer.state.learning_rate == 0.75
+
+
+def test_divergence_is_reported(synthetic_data_dir):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    trainer = Trainer(data, small_config(learning_rate=1e38, epochs=3, cost="cross-entropy"))
+    with pytest.raises(TrainingDiverged):
+        list(trainer.epochs())
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(epochs=0), "epochs"), (dict(batch_size=0), "batch size"), (dict(hidden_sizes=(0,)), "hidden"),
+    (dict(learning_rate=-1.0), "eta"), (dict(learning_rate=float("nan")), "eta"), (dict(l2=-1.0), "l2"),
+    (dict(patience=3, validation_size=0), "validation"),
+])
+def test_config_problems(overrides, message):
+    problems = small_config(**overrides).problems()
+    assert problems and message in problems[0]
+
+
+def test_batch_larger_than_data_is_a_problem():
+    assert "larger than" in small_config(batch_size=600).problems(training_size=500)[0]
+
+
+def test_confusion_matrix_and_report():
+    labels = np.array([0, 0, 1, 2, 2, 2])
+    predicted = np.array([0, 1, 1, 2, 2, 0])
+    matrix = confusion_matrix(labels, predicted)
+    assert matrix.shape == (10, 10) and matrix.sum() == 6
+    assert matrix[0, 0] == 1 and matrix[0, 1] == 1 and matrix[2, 0] == 1 and matrix[2, 2] == 2
+    report = classification_report(matrix)
+    assert report["accuracy"] == pytest.approx(4 / 6) and report["correct"] == 4 and report["total"] == 6
+    assert report["per_class"][0] == {"digit": 0, "precision": 0.5, "recall": 0.5, "support": 2}
+    assert report["per_class"][2]["recall"] == pytest.approx(2 / 3)
+    assert report["per_class"][5]["precision"] is None
+
+
+def test_default_network_learns_real_mnist_in_one_epoch(real_mnist_dir):
+    data = load_mnist(real_mnist_dir)
+    trainer = Trainer(data, TrainConfig(epochs=1))
+    (stats,) = list(trainer.epochs())
+    assert stats.validation_accuracy > 0.88
+    assert accuracy(trainer.network, data.test) > 0.88
