@@ -1,30 +1,40 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
-#   make train   - virtual environment, install, fetch MNIST, train with the defaults
+#   make train   - virtual environment, install, fetch MNIST, train the textbook network into model.npz
 #   make test    - virtual environment, install, run the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Extra options for `make train`, e.g. make train TRAIN_ARGS="--force --epochs 10"
+TRAIN_ARGS ?=
 
-.PHONY: install train test bench clean
+.PHONY: install train test bench bench-recipes bench-predict clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/digitnet download
-	$(BIN)/digitnet train
+	$(BIN)/digitnet train $(TRAIN_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Speed, memory and accuracy of the default run (the core issue's bars).
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_train.py
+
+# The documented recipes beyond the textbook, end to end (several minutes).
+bench-recipes: $(STAMP)
+	$(BIN)/python scripts/bench_recipes.py
+
+bench-predict: $(STAMP)
+	$(BIN)/python scripts/bench_predict.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache report-*

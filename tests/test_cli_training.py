@@ -1,0 +1,139 @@
+"""`digitnet train` beyond the defaults (layers, costs, schedules, resume), `info` and `gradcheck`."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from digitnet import checkpoint
+from digitnet.cli import main
+
+SMALL = ["--epochs", "2", "--batch-size", "10", "--validation-size", "100"]
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def arrays(path, prefix=""):
+    ckpt = checkpoint.load(path)
+    net = ckpt.best_network if prefix else ckpt.network
+    return net.weights + net.biases
+
+
+def test_several_hidden_layers_both_spellings(synthetic_data_dir, tmp_path):
+    run("train", "--hidden", "16,8", *SMALL, "--data-dir", synthetic_data_dir, "--out", tmp_path / "a.npz")
+    run("train", "--hidden", "16", "--hidden", "8", *SMALL, "--data-dir", synthetic_data_dir, "--out", tmp_path / "b.npz")
+    assert checkpoint.load(tmp_path / "a.npz").network.sizes == [784, 16, 8, 10]
+    for a, b in zip(arrays(tmp_path / "a.npz"), arrays(tmp_path / "b.npz")):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad", ["0", "x", "10,-1"])
+def test_bad_hidden_sizes_are_usage_errors(synthetic_data_dir, tmp_path, bad):
+    result = run("train", "--hidden", bad, "--data-dir", synthetic_data_dir, "--out", tmp_path / "m.npz", ok=False)
+    assert result.exit_code == 2 and not (tmp_path / "m.npz").exists()
+
+
+def test_resume_continues_to_the_same_weights(synthetic_data_dir, tmp_path):
+    options = ["--hidden", "12", "--cost", "cross-entropy", "--init", "scaled", "--l2", "0.5", "--augment", "1",
+               "--patience-eta", "1", "--batch-size", "10", "--validation-size", "100",
+               "--data-dir", synthetic_data_dir]
+    run("train", *options, "--epochs", "4", "--out", tmp_path / "whole.npz")
+    run("train", *options, "--epochs", "2", "--out", tmp_path / "half.npz")
+    result = run("train", "--resume", tmp_path / "half.npz", "--epochs", "4", "--data-dir", synthetic_data_dir)
+    assert "resuming after epoch 2" in result.output and "epoch   3/4" in result.output
+    for prefix in ("", "best_"):
+        for a, b in zip(arrays(tmp_path / "whole.npz", prefix), arrays(tmp_path / "half.npz", prefix)):
+            np.testing.assert_array_equal(a, b)
+    whole, resumed = (checkpoint.load(tmp_path / f).metadata for f in ("whole.npz", "half.npz"))
+    assert [h["validation_accuracy"] for h in whole["history"]] == [h["validation_accuracy"] for h in resumed["history"]]
+    assert resumed["epochs_completed"] == 4 and resumed["test_accuracy"] == whole["test_accuracy"]
+
+
+def test_resume_with_different_settings_is_refused_and_names_them(synthetic_data_dir, tmp_path):
+    model = tmp_path / "m.npz"
+    run("train", "--hidden", "12", *SMALL, "--data-dir", synthetic_data_dir, "--out", model)
+    before = model.read_bytes()
+    result = run("train", "--resume", model, "--epochs", "4", "--eta", "0.5", "--hidden", "20",
+                 "--data-dir", synthetic_data_dir, ok=False)
+    assert result.exit_code == 1
+    assert "learning_rate was 3.0, not 0.5" in result.output and "hidden_sizes was [12], not [20]" in result.output
+    assert model.read_bytes() == before
+    result = run("train", "--resume", model, "--epochs", "2", "--data-dir", synthetic_data_dir, ok=False)
+    assert result.exit_code == 1 and "already completed 2 epochs" in result.output
+
+
+def test_early_stopping_reports_best_epoch(synthetic_data_dir, tmp_path):
+    model = tmp_path / "m.npz"
+    result = run("train", "--hidden", "12", "--epochs", "60", "--patience", "2", "--batch-size", "10",
+                 "--validation-size", "100", "--data-dir", synthetic_data_dir, "--out", model)
+    meta = checkpoint.load(model).metadata
+    assert "early stopping" in result.output and meta["stopped"]
+    assert meta["epochs_completed"] < 60 and meta["epochs_completed"] - meta["best_epoch"] == 2
+    assert f"best validation epoch {meta['best_epoch']}" in result.output
+
+
+def test_float64_run_and_metadata_for_reproduction(synthetic_data_dir, tmp_path):
+    model = tmp_path / "m.npz"
+    run("train", "--hidden", "12", *SMALL, "--dtype", "float64", "--seed", "7",
+        "--data-dir", synthetic_data_dir, "--out", model)
+    ckpt = checkpoint.load(model)
+    assert ckpt.network.weights[0].dtype == np.float64
+    meta = ckpt.metadata
+    assert meta["seed"] == 7 and meta["hyperparameters"]["dtype"] == "float64"
+    assert {"digitnet", "numpy", "python"} <= set(meta["versions"])
+    assert meta["state"]["rng_state"]["bit_generator"] == "PCG64"
+
+
+def test_info_prints_settings_and_history(synthetic_data_dir, tmp_path):
+    model = tmp_path / "m.npz"
+    run("train", "--hidden", "12", *SMALL, "--data-dir", synthetic_data_dir, "--out", model)
+    out = run("info", model).output
+    assert "784-12-10" in out and "learning_rate" in out and "numpy" in out
+    assert "epoch  training cost  validation" in out and len([l for l in out.splitlines() if l.strip().startswith(("1 ", "2 "))]) == 2
+    meta = json.loads(run("info", model, "--json").output)
+    assert meta["epochs_completed"] == 2
+
+
+def test_info_of_a_bare_checkpoint_and_of_garbage(tmp_path):
+    from digitnet.network import Network
+
+    checkpoint.save(tmp_path / "bare.npz", Network([4, 2], rng=np.random.default_rng(0)), {})
+    assert "no training history" in run("info", tmp_path / "bare.npz").output
+    (tmp_path / "junk.npz").write_bytes(b"not a checkpoint")
+    result = run("info", tmp_path / "junk.npz", ok=False)
+    assert result.exit_code == 1 and "junk.npz" in result.output
+
+
+def test_gradcheck_passes_and_fails_loudly(monkeypatch):
+    out = run("gradcheck", "--sizes", "5,4,3").output
+    assert "quadratic" in out and "cross-entropy" in out and "FAIL" not in out
+    assert out.count(" ok") == 8  # w and b of two layers, for two costs
+
+    from digitnet.network import Network
+
+    original = Network.backprop
+
+    def wrong(self, x, y):
+        nabla_b, nabla_w = original(self, x, y)
+        nabla_b[-1] *= 1.001
+        return nabla_b, nabla_w
+
+    monkeypatch.setattr(Network, "backprop", wrong)
+    result = run("gradcheck", "--sizes", "5,4,3", "--cost", "quadratic", ok=False)
+    assert result.exit_code == 1 and "FAIL" in result.output
+
+
+def test_gradcheck_on_real_mnist(real_mnist_dir):
+    out = run("gradcheck", "--mnist", "--data-dir", real_mnist_dir, "--samples", "10").output
+    assert "MNIST batch of 10" in out and "FAIL" not in out
+
+
+def test_gradcheck_bad_sizes():
+    assert run("gradcheck", "--sizes", "5,x", ok=False).exit_code == 2
