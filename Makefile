@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Extra options for `make train`, e.g. make train TRAIN_ARGS="--force --epochs 10"
 TRAIN_ARGS ?=
 
-.PHONY: install train test bench bench-recipes bench-predict clean
+.PHONY: install train report test bench bench-recipes bench-predict clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 train: $(STAMP)
 	$(BIN)/digitnet download
 	$(BIN)/digitnet train $(TRAIN_ARGS)
+
+# Pictures and an HTML page for model.npz, in report-model/
+report: $(STAMP)
+	$(BIN)/digitnet report model.npz
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

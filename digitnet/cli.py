@@ -249,15 +249,17 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
 
 
 def _with_progress(trainer, n_images, quiet):
-    """Trainer.epochs() with a tqdm bar over the images of each epoch (hidden when not a terminal)."""
+    """Trainer.epochs() with a tqdm bar over the mini-batches of each epoch (hidden when not a terminal)."""
     from tqdm import tqdm
 
     total = trainer.config.epochs
+    batch_size = trainer.config.batch_size
     while not trainer.finished:
         epoch = trainer.state.epochs_completed + 1
-        with tqdm(total=n_images, desc=f"epoch {epoch}/{total}", unit="img", unit_scale=True,
-                  leave=False, disable=True if quiet else None, dynamic_ncols=True) as bar:
-            stats = next(trainer.epochs(on_progress=bar.update), None)
+        with tqdm(total=-(-n_images // batch_size), desc=f"epoch {epoch}/{total}", unit="batch",
+                  unit_scale=True, leave=False, disable=True if quiet else None, dynamic_ncols=True) as bar:
+            # The trainer reports images; a partial last batch counts as one.
+            stats = next(trainer.epochs(on_progress=lambda images: bar.update(-(-images // batch_size))), None)
         if stats is None:
             return
         yield stats
@@ -348,7 +350,7 @@ def evaluate(model, data_dir, split, weights, as_json):
 
     ckpt = checkpoint.load(model)
     validation_size = ckpt.metadata.get("hyperparameters", {}).get("validation_size", 10000)
-    mnist = _load_data(data_dir, validation_size if split == "validation" else 10000, quiet=as_json)
+    mnist = _load_data(data_dir, validation_size if split == "validation" else 0, quiet=as_json)
     data_split = mnist.split(split)
     if len(data_split) == 0:
         raise click.ClickException(f"the {split} split is empty for this model (validation size 0)")
@@ -400,3 +402,46 @@ def info(model, as_json):
                        f"  {h.get('learning_rate', float('nan')):13g}  {h.get('seconds', float('nan')):7.2f}")
     else:
         click.echo("\n(no training history in this checkpoint)")
+
+
+# ---------------------------------------------------------------------------
+# report
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False), default="model.npz")
+@data_dir_option
+@click.option("--split", type=click.Choice(["test", "validation"]), default="test",
+              help="Images for the confusion matrix and the mistakes.")
+@_weights_option
+@click.option("--out", type=click.Path(), default=None,
+              help="Report folder  [default: report-<model name>]; in an existing folder the report "
+                   "files are overwritten, other files are left alone.")
+@user_errors
+def report(model, data_dir, split, weights, out):
+    """Write a folder of pictures and one HTML page about MODEL.
+
+    curves.png (cost, validation accuracy and learning rate per epoch),
+    confusion.png, mistakes.png (the most confident mistakes), hidden.png
+    (the first layer's weights), report.json and index.html (open it in a
+    browser; no server needed).
+    """
+    from digitnet import checkpoint
+    from digitnet import report as reporting  # matplotlib: imported only by this command
+
+    ckpt = checkpoint.load(model)
+    out_dir = Path(out or f"report-{Path(model).stem}")
+    try:
+        reporting.check_out_dir(out_dir)
+        validation_size = reporting.validation_size(ckpt.metadata) if split == "validation" else 0
+        mnist = _load_data(data_dir, validation_size)
+        result = reporting.create_report(ckpt, mnist.split(split), out_dir, model_name=str(model),
+                                         weights=weights)
+    except reporting.ReportError as e:
+        raise click.ClickException(str(e)) from None
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    ev = result.evaluation
+    click.echo(f"report on {model} ({split} split, accuracy {ev['accuracy']:.2%}) written to {out_dir}{os.sep}")
+    for path in result.files:
+        click.echo(f"  {path}")

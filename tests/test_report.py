@@ -1,0 +1,206 @@
+"""`digitnet report`: the files it writes, their agreement with `evaluate`, and its error messages."""
+
+import json
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import write_mnist
+from digitnet import checkpoint, report
+from digitnet.cli import main
+from digitnet.network import Network
+
+PICTURES = ["curves.png", "confusion.png", "mistakes.png", "hidden.png"]
+TINY = ["--epochs", "2", "--batch-size", "10", "--validation-size", "100"]
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Synthetic MNIST and a tiny model trained on it through the CLI.
+
+    The training file has 10,100 images because `evaluate --split test` loads
+    the data with a validation size of 10,000 whatever the model used.
+    """
+    root = tmp_path_factory.mktemp("report")
+    data_dir = write_mnist(root / "mnist", n_train=10100, n_test=200)
+    model = root / "tiny.npz"
+    run("train", "--hidden", "5", *TINY, "--data-dir", data_dir, "--out", model, "--quiet")
+    return data_dir, model
+
+
+@pytest.fixture(scope="module")
+def made(trained):
+    """One report on the test split, shared by the tests that only read it."""
+    data_dir, model = trained
+    out = model.parent / "made"
+    result = run("report", model, "--data-dir", data_dir, "--out", out)
+    return out, result
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value for name, value in attrs if name in ("src", "href")]
+
+
+def test_writes_every_file_and_says_where(made):
+    out, result = made
+    assert str(out) in result.output
+    for name in PICTURES + ["report.json", "index.html"]:
+        assert (out / name).is_file() and str(out / name) in result.output
+    assert not list(out.glob("*.part")) and not list(out.glob(".*"))
+
+
+@pytest.mark.parametrize("name", PICTURES)
+def test_pictures_are_pngs_of_a_sensible_size(made, name):
+    out, _ = made
+    with Image.open(out / name) as image:
+        assert image.format == "PNG"
+        width, height = image.size
+        image.verify()
+    assert 400 <= width <= 2500 and 150 <= height <= 2500, (width, height)
+
+
+def test_html_references_exist_and_are_relative(made):
+    out, _ = made
+    parser = _Links()
+    parser.feed((out / "index.html").read_text(encoding="utf-8"))
+    assert set(PICTURES) | {"report.json"} <= set(parser.links)
+    for link in parser.links:
+        assert "://" not in link and not link.startswith("/")
+        assert (out / link).is_file(), link
+
+
+@pytest.mark.parametrize("split, weights", [("test", "best"), ("validation", "last")])
+def test_confusion_matrix_equals_evaluate(trained, tmp_path, split, weights):
+    data_dir, model = trained
+    run("report", model, "--data-dir", data_dir, "--split", split, "--weights", weights, "--out", tmp_path / "r")
+    evaluated = json.loads(run("evaluate", model, "--data-dir", data_dir, "--split", split,
+                               "--weights", weights, "--json").output)
+    reported = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert reported["confusion_matrix"] == evaluated["confusion_matrix"]
+    assert reported["accuracy"] == evaluated["accuracy"] and reported["per_class"] == evaluated["per_class"]
+    assert reported["split"] == split and reported["total"] == (200 if split == "test" else 100)
+    assert reported["mistakes_shown"] == min(100, reported["total"] - reported["correct"])
+
+
+def test_several_hidden_layers(trained, tmp_path):
+    data_dir, _ = trained
+    model = tmp_path / "deep.npz"
+    run("train", "--hidden", "6,4", *TINY, "--data-dir", data_dir, "--out", model, "--quiet")
+    run("report", model, "--data-dir", data_dir, "--out", tmp_path / "r")
+    with Image.open(tmp_path / "r" / "hidden.png") as image:
+        assert image.size[0] >= 400
+
+
+def test_default_folder_is_named_after_the_model(trained, tmp_path, monkeypatch):
+    data_dir, model = trained
+    monkeypatch.chdir(tmp_path)
+    result = run("report", model, "--data-dir", data_dir)
+    assert "report-tiny" in result.output and (tmp_path / "report-tiny" / "index.html").is_file()
+
+
+def test_checkpoint_without_history_gets_a_report_without_curves(trained, tmp_path):
+    data_dir, _ = trained
+    model = tmp_path / "bare.npz"
+    checkpoint.save(model, Network([784, 7, 10], rng=np.random.default_rng(0)), metadata={})
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "curves.png").write_bytes(b"an earlier report's curves")
+    result = run("report", model, "--data-dir", data_dir, "--out", out)
+    assert "no training history" in result.output and "no curves.png" in result.output
+    assert not (out / "curves.png").exists()
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "no training history" in page and 'src="curves.png"' not in page
+    assert all((out / name).is_file() for name in PICTURES[1:])
+
+
+def test_bad_checkpoint_is_a_clear_error(trained, tmp_path):
+    data_dir, _ = trained
+    model = tmp_path / "garbage.npz"
+    model.write_bytes(bytes(range(256)) * 4)
+    result = run("report", model, "--data-dir", data_dir, "--out", tmp_path / "r", ok=False)
+    assert result.exit_code == 1 and "Error:" in result.output and "garbage.npz" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_out_that_is_a_file_is_refused(trained, tmp_path):
+    data_dir, model = trained
+    (tmp_path / "taken").write_text("mine")
+    result = run("report", model, "--data-dir", data_dir, "--out", tmp_path / "taken", ok=False)
+    assert result.exit_code == 1 and "not a folder" in result.output
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_existing_folder_report_files_replaced_others_kept(trained, tmp_path):
+    data_dir, model = trained
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    (out / "hidden.png").write_bytes(b"old")
+    run("report", model, "--data-dir", data_dir, "--out", out)
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert (out / "hidden.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_empty_validation_split_is_a_clear_error(trained, tmp_path):
+    data_dir, _ = trained
+    model = tmp_path / "noval.npz"
+    run("train", "--hidden", "5", "--epochs", "1", "--validation-size", "0", "--data-dir", data_dir,
+        "--out", model, "--quiet")
+    result = run("report", model, "--data-dir", data_dir, "--split", "validation", "--out", tmp_path / "r", ok=False)
+    assert result.exit_code == 1 and "validation split is empty" in result.output
+
+
+def test_untrusted_metadata_is_escaped(trained, tmp_path):
+    data_dir, _ = trained
+    model = tmp_path / "evil.npz"
+    evil = '<script>alert("x")</script>'
+    checkpoint.save(model, Network([784, 5, 10], rng=np.random.default_rng(0)), metadata={
+        "dataset": evil, "hyperparameters": {evil: evil}, "seed": "$\\frac{1}{0}$", "best_epoch": "$x$",
+        "history": [{"epoch": 1, "training_cost": 0.1, "validation_accuracy": "$y$", "learning_rate": evil}]})
+    run("report", model, "--data-dir", data_dir, "--out", tmp_path / "r")
+    page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_a_failed_write_leaves_no_partial_picture(trained, tmp_path, monkeypatch):
+    data_dir, model = trained
+    from digitnet.data import load_mnist
+
+    def broken_savefig(self, f, **kwargs):
+        f.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report.Figure, "savefig", broken_savefig)
+    out = tmp_path / "r"
+    with pytest.raises(OSError):
+        report.create_report(checkpoint.load(model), load_mnist(data_dir, 0).test, out, model_name="tiny")
+    assert list(out.iterdir()) == []
+
+
+def test_confidence_is_outputs_normalised_to_sum_one():
+    confidence = report.normalised_outputs(np.array([[0.5, 0.25, 0.25], [0.0, 0.0, 0.0]]))
+    np.testing.assert_allclose(confidence, [[0.5, 0.25, 0.25], [1 / 3, 1 / 3, 1 / 3]])
+
+
+def test_other_commands_do_not_import_matplotlib():
+    code = "import sys, digitnet.cli; assert 'matplotlib' not in sys.modules and 'digitnet.report' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
