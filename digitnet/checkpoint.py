@@ -92,6 +92,14 @@ def _network_from(arrays, metadata: dict, prefix: str, where: str) -> Network:
                    dtype=dtype if dtype in ("float32", "float64") else "float32")
 
 
+def _starts_with(path: Path, prefix: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(prefix)) == prefix
+    except OSError:
+        return False
+
+
 def load(path: str | os.PathLike) -> Checkpoint:
     """Read and validate a checkpoint; any problem is one ``CheckpointError`` naming the file."""
     path = Path(path)
@@ -99,18 +107,23 @@ def load(path: str | os.PathLike) -> Checkpoint:
     if path.is_dir():
         raise CheckpointError(f"{where} is a folder, not a checkpoint file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise CheckpointError(f"{where}: not a digitnet checkpoint (a bare .npy array, not an .npz)")
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):  # a bare .npy array has no context manager
+            raise CheckpointError(f"{where}: not a digitnet checkpoint (a bare .npy array, not an .npz)")
+        with npz:
             arrays = {key: npz[key] for key in npz.files}
     except FileNotFoundError:
         raise CheckpointError(f"{where}: no such file") from None
     except CheckpointError:
         raise
     except ValueError as e:
-        if "pickle" in str(e):
+        # numpy says "pickled" for any file that is neither .npy nor .npz: only a real pickle
+        # (protocol 2+ starts with 0x80) or an object array inside the .npz is one.
+        if "Object arrays" in str(e) or ("pickle" in str(e) and _starts_with(path, b"\x80")):
             raise CheckpointError(f"{where}: contains pickled Python objects, which are refused "
                                   "(loading them could run code)") from None
+        if "pickle" in str(e):
+            raise CheckpointError(f"{where}: not a valid .npz checkpoint (unrecognised file format)") from None
         raise CheckpointError(f"{where}: not a valid .npz checkpoint ({e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise CheckpointError(f"{where}: not a valid .npz checkpoint ({e})") from None

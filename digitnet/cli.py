@@ -85,8 +85,9 @@ def download(data_dir, mirrors, checksums, source, force, quiet):
         elif r.action == "downloaded":
             line = f"{r.name}: downloaded from {r.source}, checksum verified"
         else:
-            verdict = {True: "matches the official checksum",
-                       False: "does NOT match the official checksum (valid IDX, imported anyway)",
+            table_name = f"the checksum in {checksums}" if checksums else "the official checksum"
+            verdict = {True: f"matches {table_name}",
+                       False: f"does NOT match {table_name} (valid IDX, imported anyway)",
                        None: "decompressed copy (checksum not comparable)"}[r.official]
             line = f"{r.name}: imported from {r.source}; {verdict}"
         click.echo(line)

@@ -248,8 +248,15 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, requests.exceptions.SSLError):
         return "TLS error"
     if isinstance(error, requests.exceptions.ConnectionError):
-        return "connection failed"
+        # A read timeout in the middle of the body reaches us as a ConnectionError wrapping it.
+        return "read timed out" if "timed out" in str(error).lower() else "connection failed"
     if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return "connection broke off mid-file"
+    import urllib3  # the body is read through urllib3 directly (see _fetch)
+
+    if isinstance(error, urllib3.exceptions.ReadTimeoutError):
+        return "read timed out"
+    if isinstance(error, urllib3.exceptions.ProtocolError):
         return "connection broke off mid-file"
     return str(error) or type(error).__name__
 
@@ -264,6 +271,7 @@ class _Fatal(Exception):
 
 def _fetch(session, url: str, tmp: Path, name: str, expected_sha: str, progress: bool, timeout) -> None:
     import requests
+    import urllib3
     from tqdm import tqdm
 
     try:
@@ -285,12 +293,14 @@ def _fetch(session, url: str, tmp: Path, name: str, expected_sha: str, progress:
                                          desc=name,
                                          disable=None if progress else True, leave=False) as bar:
             try:
-                for block in response.iter_content(CHUNK_BYTES):
+                # The bytes as sent, never decoded: a mirror that labels the .gz "Content-Encoding:
+                # gzip" must not have it decompressed on the way (the checksum is of the .gz).
+                for block in response.raw.stream(CHUNK_BYTES, decode_content=False):
                     f.write(block)
                     digest.update(block)
                     received += len(block)
                     bar.update(len(block))
-            except (requests.exceptions.RequestException, OSError) as e:
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
                 if isinstance(e, OSError) and not isinstance(e, requests.exceptions.RequestException):
                     raise DataError(f"cannot write {tmp.parent}: {e.strerror or e}") from None
                 raise _Retryable(_describe(e)) from None
@@ -327,7 +337,7 @@ def download_file(name: str, data_dir: Path, mirrors, checksums: dict[str, str],
                 if attempt < retries:
                     time.sleep(backoff * 2 ** attempt)
                     continue
-                failures.append(f"{url}: {reason} (after {retries + 1} attempts)")
+                failures.append(f"{url}: {reason}" + (f" (after {retries + 1} attempts)" if retries else ""))
             except _Fatal as e:
                 failures.append(f"{url}: {e}")
                 break
@@ -384,21 +394,34 @@ def import_files(source: str | os.PathLike, data_dir: str | os.PathLike | None =
         if path is None:
             raise DataError(f"{name} (or its decompressed form) is not in {source}")
         found[name] = path
-    # Check the structure of all four before copying any, so a bad set changes nothing.
+    # Check the structure of all four, and that no differing file would be replaced, before
+    # copying any, so a refused import changes nothing (no mix of old and new files).
     for prefix in ("train", "t10k"):
         load_pair(source, prefix)
+    present = set()
+    for name, path in found.items():
+        existing = find_file(data_dir, name)  # the file load_mnist would read, .gz or decompressed
+        if existing is None or force:
+            continue
+        if existing.name == path.name and (existing.resolve() == path.resolve()
+                                           or existing.read_bytes() == path.read_bytes()):
+            present.add(name)
+            continue
+        raise DataError(f"{existing} already exists and differs from {path}; use --force to replace it")
     reports = []
     for name, path in found.items():
         official = sha256_file(path) == checksums.get(path.name) if path.name == name else None
         target = data_dir / path.name
-        if target.exists() and not force:
-            if target.resolve() == path.resolve() or target.read_bytes() == path.read_bytes():
-                reports.append(FileReport(name, "present", str(target), official))
-                continue
-            raise DataError(f"{target} already exists and differs from {path}; use --force to replace it")
+        if name in present:
+            reports.append(FileReport(name, "present", str(target), official))
+            continue
         if target.resolve() != path.resolve():
             with atomic_path(target) as tmp:
                 shutil.copyfile(path, tmp)
+            # The other form (.gz or decompressed) of an old file would shadow or confuse the new one.
+            for other in (data_dir / name, data_dir / name.removesuffix(".gz")):
+                if other != target and other.is_file() and other.resolve() != path.resolve():
+                    other.unlink()
         reports.append(FileReport(name, "imported", str(path), official))
     return reports
 

@@ -27,12 +27,12 @@ EVAL_CHUNK = 5000
 
 
 class TrainingDiverged(Exception):
-    """The cost became NaN or infinite: the learning rate is too large for this network."""
+    """The weights blew up (the learning rate is too large for this network)."""
 
-    def __init__(self, epoch: int, cost: float):
-        super().__init__(f"training diverged in epoch {epoch}: the cost became {cost}")
+    def __init__(self, epoch: int, reason: str):
+        super().__init__(f"training diverged in epoch {epoch}: {reason}")
         self.epoch = epoch
-        self.cost = cost
+        self.reason = reason
 
 
 @dataclass
@@ -276,10 +276,15 @@ class Trainer:
                 with np.errstate(over="raise", invalid="raise"):
                     self._sgd_epoch(learning_rate, on_progress)
             except FloatingPointError:
-                raise TrainingDiverged(epoch, float("inf")) from None
-            cost = self.training_cost()
+                raise TrainingDiverged(epoch, "the cost became inf (the weights overflowed)") from None
+            cost, saturated = self._cost_and_saturation()
             if not np.isfinite(cost) or not all(np.all(np.isfinite(w)) for w in self.network.weights):
-                raise TrainingDiverged(epoch, cost)
+                raise TrainingDiverged(epoch, f"the cost became {cost}")
+            if saturated:
+                # The sigmoid keeps the cost finite, but a network whose every output is exactly
+                # 0 or 1 has sigma' = 0 everywhere: no gradient flows, it can never recover.
+                raise TrainingDiverged(epoch, "every output neuron is saturated at exactly 0 or 1 "
+                                              "(the weights blew up), so no gradient can flow")
             validation = self.validation_accuracy()
             stats = EpochStats(epoch, cost, validation, time.perf_counter() - started, learning_rate)
             self._after_epoch(stats)
@@ -312,21 +317,28 @@ class Trainer:
 
     def training_cost(self) -> float:
         """The cost C on the training set, mean over examples, plus the L2 term (lambda/2n) sum w^2."""
+        return self._cost_and_saturation()[0]
+
+    def _cost_and_saturation(self) -> tuple[float, bool]:
+        """``training_cost()``, and whether every output on every training image is exactly 0 or 1."""
         split = self.data.training
         n = len(split)
         if self._eval_x is None:  # reused every epoch: fresh 30 MB arrays cost page faults each time
             self._eval_x = np.empty((min(n, EVAL_CHUNK), split.images.shape[1]), dtype=self.network.dtype)
         total = 0.0
+        saturated = True
         for start in range(0, n, EVAL_CHUNK):
             stop = min(start + EVAL_CHUNK, n)
             x = to_float(split.images[start:stop], self.network.dtype, out=self._eval_x[:stop - start])
             y = self._targets[split.labels[start:stop]]
-            total += self.network.cost.value(self.network.feedforward(x), y)
+            outputs = self.network.feedforward(x)
+            total += self.network.cost.value(outputs, y)
+            saturated = saturated and bool(np.all((outputs == 0) | (outputs == 1)))
         cost = total / n
         if self.config.l2:
             cost += 0.5 * self.config.l2 / n * sum(float(np.sum(np.square(w, dtype=np.float64)))
                                                    for w in self.network.weights)
-        return cost
+        return cost, saturated
 
     def validation_accuracy(self) -> float | None:
         if self._validation_x is None:
