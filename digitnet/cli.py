@@ -258,7 +258,7 @@ def _with_progress(trainer, n_images, quiet):
     while not trainer.finished:
         epoch = trainer.state.epochs_completed + 1
         with tqdm(total=-(-n_images // batch_size), desc=f"epoch {epoch}/{total}", unit="batch",
-                  unit_scale=True, leave=False, disable=True if quiet else None, dynamic_ncols=True) as bar:
+                  leave=False, disable=True if quiet else None, dynamic_ncols=True) as bar:
             # The trainer reports images; a partial last batch counts as one.
             stats = next(trainer.epochs(on_progress=lambda images: bar.update(-(-images // batch_size))), None)
         if stats is None:
@@ -446,3 +446,46 @@ def report(model, data_dir, split, weights, out):
     click.echo(f"report on {model} ({split} split, accuracy {ev['accuracy']:.2%}) written to {out_dir}{os.sep}")
     for path in result.files:
         click.echo(f"  {path}")
+
+
+# ---------------------------------------------------------------------------
+# predict
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--model", type=click.Path(dir_okay=False), default="model.npz", help="Checkpoint to use.")
+@_weights_option
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object per image and line: {"path", "digit", "confidence", "scores"} '
+                   'or {"path", "error"}.')
+@click.option("--top-k", type=click.IntRange(1, 10), default=1, help="Show the K most likely digits.")
+@click.option("--show", is_flag=True, help="Also print the 28x28 image the network saw, as terminal art.")
+@click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto",
+              help="Is the picture dark ink on a light background (yes: invert it to MNIST's white on "
+                   "black) or light on dark (no)? auto decides from the picture.")
+@user_errors
+def predict(images, model, weights, as_json, top_k, show, invert):
+    """Recognise the digit in each IMAGE: image files, or folders of them (their image files, sorted).
+
+    Any picture Pillow reads, of one digit in any colours: it is flattened,
+    cleaned, cropped, scaled and centred the way MNIST's digits were.  Exits
+    with status 1 if any image could not be used (the others are still answered).
+    """
+    from digitnet import checkpoint
+    from digitnet import predict as predicting  # numpy and Pillow: imported only by this command
+
+    if show and as_json:
+        raise click.UsageError("--show prints terminal art, which would break the JSON lines; use one or the other")
+    if not Path(model).exists():
+        raise click.ClickException(f"{model}: no such model file; train one with `digitnet train` "
+                                   "or pass --model PATH")
+    network = _pick(checkpoint.load(model), weights)
+    if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
+        raise click.ClickException(f"{model}: a {'-'.join(map(str, network.sizes))} network cannot read "
+                                   "28x28 digits (it needs 784 inputs and 10 outputs)")
+    count, failures = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k, show=show,
+                                     out=click.echo, err=lambda line: click.echo(line, err=True))
+    if failures:
+        click.echo(f"{failures} of {count} image(s) could not be used", err=True)
+        sys.exit(1)

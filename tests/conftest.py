@@ -63,3 +63,17 @@ def real_mnist_dir() -> Path:
 def _no_data_dir_env(monkeypatch):
     """Tests never pick up a user's $DIGITNET_DATA_DIR by accident."""
     monkeypatch.delenv("DIGITNET_DATA_DIR", raising=False)
+
+
+def run_cli(*args, expect: int | None = 0):
+    """Run `digitnet ARGS` in-process; check the exit code (unless ``expect`` is None) and that
+    no Python traceback reached the user."""
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    if expect is not None:
+        assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
+    return result

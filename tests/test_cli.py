@@ -10,21 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from conftest import write_mnist
+from conftest import run_cli as run, write_mnist
 from digitnet import __version__, checkpoint, training
-from digitnet.cli import main
 from digitnet.data import load_mnist
 
 TRAIN_ARGS = ["--hidden", "10", "--epochs", "2", "--batch-size", "10", "--validation-size", "100"]
 
 
-def run(*args, expect: int | None = 0):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if expect is not None:
-        assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
-    return result
 
 
 def assert_clean_exit(result, code: int):

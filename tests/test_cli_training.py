@@ -4,20 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
+from conftest import run_cli as run
 from digitnet import checkpoint
-from digitnet.cli import main
 
 SMALL = ["--epochs", "2", "--batch-size", "10", "--validation-size", "100"]
 
 
-def run(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
 def arrays(path, prefix=""):
@@ -36,7 +29,7 @@ def test_several_hidden_layers_both_spellings(synthetic_data_dir, tmp_path):
 
 @pytest.mark.parametrize("bad", ["0", "x", "10,-1"])
 def test_bad_hidden_sizes_are_usage_errors(synthetic_data_dir, tmp_path, bad):
-    result = run("train", "--hidden", bad, "--data-dir", synthetic_data_dir, "--out", tmp_path / "m.npz", ok=False)
+    result = run("train", "--hidden", bad, "--data-dir", synthetic_data_dir, "--out", tmp_path / "m.npz", expect=None)
     assert result.exit_code == 2 and not (tmp_path / "m.npz").exists()
 
 
@@ -61,11 +54,11 @@ def test_resume_with_different_settings_is_refused_and_names_them(synthetic_data
     run("train", "--hidden", "12", *SMALL, "--data-dir", synthetic_data_dir, "--out", model)
     before = model.read_bytes()
     result = run("train", "--resume", model, "--epochs", "4", "--eta", "0.5", "--hidden", "20",
-                 "--data-dir", synthetic_data_dir, ok=False)
+                 "--data-dir", synthetic_data_dir, expect=None)
     assert result.exit_code == 1
     assert "learning_rate was 3.0, not 0.5" in result.output and "hidden_sizes was [12], not [20]" in result.output
     assert model.read_bytes() == before
-    result = run("train", "--resume", model, "--epochs", "2", "--data-dir", synthetic_data_dir, ok=False)
+    result = run("train", "--resume", model, "--epochs", "2", "--data-dir", synthetic_data_dir, expect=None)
     assert result.exit_code == 1 and "already completed 2 epochs" in result.output
 
 
@@ -107,7 +100,7 @@ def test_info_of_a_bare_checkpoint_and_of_garbage(tmp_path):
     checkpoint.save(tmp_path / "bare.npz", Network([4, 2], rng=np.random.default_rng(0)), {})
     assert "no training history" in run("info", tmp_path / "bare.npz").output
     (tmp_path / "junk.npz").write_bytes(b"not a checkpoint")
-    result = run("info", tmp_path / "junk.npz", ok=False)
+    result = run("info", tmp_path / "junk.npz", expect=None)
     assert result.exit_code == 1 and "junk.npz" in result.output
 
 
@@ -126,7 +119,7 @@ def test_gradcheck_passes_and_fails_loudly(monkeypatch):
         return nabla_b, nabla_w
 
     monkeypatch.setattr(Network, "backprop", wrong)
-    result = run("gradcheck", "--sizes", "5,4,3", "--cost", "quadratic", ok=False)
+    result = run("gradcheck", "--sizes", "5,4,3", "--cost", "quadratic", expect=None)
     assert result.exit_code == 1 and "FAIL" in result.output
 
 
@@ -136,4 +129,4 @@ def test_gradcheck_on_real_mnist(real_mnist_dir):
 
 
 def test_gradcheck_bad_sizes():
-    assert run("gradcheck", "--sizes", "5,x", ok=False).exit_code == 2
+    assert run("gradcheck", "--sizes", "5,x", expect=None).exit_code == 2

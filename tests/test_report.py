@@ -4,28 +4,19 @@ import json
 import subprocess
 import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from conftest import write_mnist
+from conftest import run_cli as run, write_mnist
 from digitnet import checkpoint, report
-from digitnet.cli import main
 from digitnet.network import Network
 
 PICTURES = ["curves.png", "confusion.png", "mistakes.png", "hidden.png"]
 TINY = ["--epochs", "2", "--batch-size", "10", "--validation-size", "100"]
 
 
-def run(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +127,7 @@ def test_bad_checkpoint_is_a_clear_error(trained, tmp_path):
     data_dir, _ = trained
     model = tmp_path / "garbage.npz"
     model.write_bytes(bytes(range(256)) * 4)
-    result = run("report", model, "--data-dir", data_dir, "--out", tmp_path / "r", ok=False)
+    result = run("report", model, "--data-dir", data_dir, "--out", tmp_path / "r", expect=None)
     assert result.exit_code == 1 and "Error:" in result.output and "garbage.npz" in result.output
     assert not (tmp_path / "r").exists()
 
@@ -144,7 +135,7 @@ def test_bad_checkpoint_is_a_clear_error(trained, tmp_path):
 def test_out_that_is_a_file_is_refused(trained, tmp_path):
     data_dir, model = trained
     (tmp_path / "taken").write_text("mine")
-    result = run("report", model, "--data-dir", data_dir, "--out", tmp_path / "taken", ok=False)
+    result = run("report", model, "--data-dir", data_dir, "--out", tmp_path / "taken", expect=None)
     assert result.exit_code == 1 and "not a folder" in result.output
     assert (tmp_path / "taken").read_text() == "mine"
 
@@ -165,7 +156,7 @@ def test_empty_validation_split_is_a_clear_error(trained, tmp_path):
     model = tmp_path / "noval.npz"
     run("train", "--hidden", "5", "--epochs", "1", "--validation-size", "0", "--data-dir", data_dir,
         "--out", model, "--quiet")
-    result = run("report", model, "--data-dir", data_dir, "--split", "validation", "--out", tmp_path / "r", ok=False)
+    result = run("report", model, "--data-dir", data_dir, "--split", "validation", "--out", tmp_path / "r", expect=None)
     assert result.exit_code == 1 and "validation split is empty" in result.output
 
 
