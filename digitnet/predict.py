@@ -1,0 +1,176 @@
+"""What `digitnet predict` does: expand the arguments into image files, read them, run the
+network on them in batches, and format one answer per image (plain text or JSON lines).
+
+Kept apart from cli.py so it can be tested without the command line, and imported
+only when the command runs (it pulls in numpy and Pillow).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitnet import images
+from digitnet.network import Network
+
+# Files picked up from a folder (a file named on the command line is tried whatever its name).
+IMAGE_SUFFIXES = frozenset({
+    ".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".dib", ".tif", ".tiff",
+    ".webp", ".pgm", ".ppm", ".pbm", ".pnm", ".tga", ".ico", ".qoi", ".pcx",
+})
+BATCH_SIZE = 256
+ART_RAMP = " .:-=+*#%@"  # dark to bright: the 28x28 input as terminal art
+
+
+@dataclass
+class Prediction:
+    """One image's answer: the raw output activations and the input the network saw, or an error."""
+
+    path: str
+    scores: np.ndarray | None = None
+    image: np.ndarray | None = None
+    error: str | None = None
+
+    @property
+    def digit(self) -> int:
+        return int(np.argmax(self.scores))
+
+    @property
+    def shares(self) -> np.ndarray:
+        """The output activations normalised to sum to 1 (see ``confidence``)."""
+        return normalised(self.scores)
+
+    @property
+    def confidence(self) -> float:
+        """The predicted digit's share of the summed output activations.
+
+        A sigmoid output layer gives ten independent activations in [0, 1],
+        not probabilities: they need not sum to 1.  Their normalised share is
+        1.0 when only one output is active, about 0.5 when two are equally
+        active, and low when the network is unsure or nothing resembles a digit.
+        It is not a calibrated probability.
+        """
+        return float(self.shares[self.digit])
+
+    def top(self, k: int) -> list[tuple[int, float]]:
+        """The k digits with the largest activations, with their shares, best first."""
+        order = np.argsort(-self.scores, kind="stable")[:k]
+        shares = self.shares
+        return [(int(d), float(shares[d])) for d in order]
+
+
+def normalised(scores: np.ndarray) -> np.ndarray:
+    """Activations divided by their sum (all zeros when they sum to zero)."""
+    total = float(np.sum(scores))
+    return np.asarray(scores, dtype=np.float64) / total if total > 0 else np.zeros(len(scores))
+
+
+def expand_inputs(arguments: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    """(path, error) per image to read: files as given, folders as their image files sorted by name.
+
+    Folders are not searched recursively.  A folder without image files is
+    reported as an error of its own; a missing file is reported when read.
+    """
+    for argument in arguments:
+        path = Path(argument)
+        if not path.is_dir():
+            yield argument, None
+            continue
+        try:
+            files = sorted(entry for entry in path.iterdir()
+                           if entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".")
+                           and entry.is_file())
+        except OSError as e:
+            yield argument, f"cannot list the folder ({e.strerror or e})"
+            continue
+        if not files:
+            yield argument, "the folder holds no image files"
+        for file in files:
+            yield str(file), None
+
+
+def _read(path: str, invert: str) -> Prediction:
+    """The 28x28 input for one file, or the reason it cannot be used."""
+    try:
+        return Prediction(path, image=images.preprocess(images.open_image(path), invert))
+    except images.ImageError as e:
+        return Prediction(path, error=e.reason)
+    except MemoryError:
+        return Prediction(path, error="out of memory while reading the image")
+
+
+def predict_files(network: Network, inputs: Iterable[tuple[str, str | None]], invert: str = "auto",
+                  batch_size: int = BATCH_SIZE) -> Iterator[Prediction]:
+    """Predictions in input order; the images of each batch go through the network in one call."""
+    batch: list[Prediction] = []
+    for path, error in inputs:
+        batch.append(Prediction(path, error=error) if error else _read(path, invert))
+        if len(batch) == batch_size:
+            yield from _score(network, batch)
+            batch = []
+    yield from _score(network, batch)
+
+
+def _score(network: Network, batch: list[Prediction]) -> list[Prediction]:
+    """Fill in the scores of the batch's usable images with one feedforward call (rows = images)."""
+    usable = [p for p in batch if p.error is None]
+    if usable:
+        inputs = np.stack([p.image.reshape(-1) for p in usable])
+        for prediction, scores in zip(usable, network.feedforward(inputs)):
+            prediction.scores = np.asarray(scores, dtype=np.float64)
+    return batch
+
+
+# ---------------------------------------------------------------------------
+# Formatting
+
+
+def plain_line(prediction: Prediction, top_k: int = 1) -> str:
+    """'path: 7 (confidence 0.912)', or with top_k > 1 'path: 7 (0.912), 1 (0.050), ...'."""
+    if top_k <= 1:
+        return f"{prediction.path}: {prediction.digit} (confidence {prediction.confidence:.3f})"
+    return f"{prediction.path}: " + ", ".join(f"{d} ({share:.3f})" for d, share in prediction.top(top_k))
+
+
+def json_line(prediction: Prediction) -> str:
+    """{"path", "digit", "confidence", "scores"} or {"path", "error"}, on one line."""
+    if prediction.error is not None:
+        return json.dumps({"path": prediction.path, "error": prediction.error})
+    return json.dumps({"path": prediction.path, "digit": prediction.digit,
+                       "confidence": round(prediction.confidence, 6),
+                       "scores": [round(float(s), 6) for s in prediction.scores]})
+
+
+def terminal_art(image: np.ndarray) -> str:
+    """The 28x28 input as 28 lines of characters, two per pixel so the digit is not squashed."""
+    levels = np.clip((np.asarray(image).reshape(28, 28) * len(ART_RAMP)).astype(int), 0, len(ART_RAMP) - 1)
+    return "\n".join("".join(ART_RAMP[v] * 2 for v in row).rstrip() for row in levels)
+
+
+def run(network: Network, arguments: Iterable[str], *, invert: str = "auto", as_json: bool = False,
+        top_k: int = 1, show: bool = False, out: Callable[[str], None] = print,
+        err: Callable[[str], None] = print) -> tuple[int, int]:
+    """Predict every image and print one answer per image; return (images, failures).
+
+    Answers go to ``out`` as they are ready (a batch at a time).  In JSON mode
+    an image that cannot be used is a {"path", "error"} line on ``out``; in
+    plain mode its message goes to ``err``.
+    """
+    count = failures = 0
+    for prediction in predict_files(network, expand_inputs(arguments), invert):
+        count += 1
+        if prediction.error is not None:
+            failures += 1
+            if as_json:
+                out(json_line(prediction))
+            else:
+                err(f"{prediction.path}: error: {prediction.error}")
+            continue
+        out(json_line(prediction) if as_json else plain_line(prediction, top_k))
+        if show:
+            out(terminal_art(prediction.image))
+    return count, failures

@@ -1,0 +1,437 @@
+#!/usr/bin/env python3
+"""How well `digitnet predict` reads digits drawn the way people draw them, and how fast it is.
+
+    python scripts/bench_predict.py [--model /work/models/default.npz] [--data-dir DIR]
+                                    [--count 1000] [--offset 0] [--examples DIR] [--skip-timings]
+
+The first --count MNIST test digits are re-drawn at run time in several styles
+(dark ink on paper at 4-10x size and off-centre, coloured ink, noisy JPEG,
+shaded photo, transparent PNGs, white on a big black canvas, thick marker,
+thin pen), each written to a file and read back through
+``digitnet.images.load_image`` -- the same path `digitnet predict` takes.
+Each style's accuracy is compared with the model's accuracy on the same digits
+as plain 28x28 MNIST images; the bar is ratio >= 0.97.  Printed digits
+(matplotlib's bundled fonts) are reported as well, with no tuning of the model.
+Then the command itself is timed: cold start on one PNG, a folder of 1,000
+PNGs, and a 4000x3000 photo-like JPEG.  A table, then one JSON summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from digitnet import checkpoint, images  # noqa: E402
+from digitnet.data import load_mnist, resolve_data_dir  # noqa: E402
+
+BAR = 0.97
+
+
+def default_data_dir() -> Path:
+    """$DIGITNET_DATA_DIR or ./data, else the offline copy in ../shared/mnist."""
+    chosen = resolve_data_dir(None)
+    shared = Path(__file__).resolve().parents[2] / "shared" / "mnist"
+    if not (chosen / "t10k-images-idx3-ubyte.gz").exists() and shared.is_dir():
+        return shared
+    return chosen
+
+
+# ---------------------------------------------------------------------------
+# Drawing an MNIST digit the way people produce pictures
+
+
+def enlarged(digit: np.ndarray, scale: int) -> np.ndarray:
+    """The 28x28 digit (white ink in [0, 1]) enlarged `scale` times, smoothly: ink coverage in [0, 1]."""
+    image = Image.fromarray((digit * 255).astype(np.uint8)).resize((28 * scale, 28 * scale), Image.BICUBIC)
+    return np.asarray(image, dtype=np.float32) / 255
+
+
+def on_canvas(coverage: np.ndarray, rng, grow=(1.2, 2.0)) -> np.ndarray:
+    """Place the ink coverage off-centre on a larger blank canvas."""
+    height, width = coverage.shape
+    canvas_h = int(height * rng.uniform(*grow))
+    canvas_w = int(width * rng.uniform(*grow))
+    top = rng.integers(0, canvas_h - height + 1)
+    left = rng.integers(0, canvas_w - width + 1)
+    canvas = np.zeros((canvas_h, canvas_w), np.float32)
+    canvas[top:top + height, left:left + width] = coverage
+    return canvas
+
+
+def max_filter(coverage: np.ndarray, radius: int, minimum: bool = False) -> np.ndarray:
+    """Square grey dilation (or erosion) of the given radius, separably."""
+    pick = np.minimum if minimum else np.maximum
+    out = coverage
+    for axis in (0, 1):
+        padded = np.pad(out, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)],
+                        constant_values=1.0 if minimum else 0.0)
+        result = out.copy()
+        length = out.shape[axis]
+        for shift in range(2 * radius + 1):
+            window = padded[shift:shift + length] if axis == 0 else padded[:, shift:shift + length]
+            result = pick(result, window)
+        out = result
+    return out
+
+
+def skeleton(mask: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning of a boolean mask to one-pixel-wide centre lines (vectorised)."""
+    image = np.pad(mask.astype(bool), 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            p = image.astype(np.uint8)
+            n, ne, e, se = p[:-2, 1:-1], p[:-2, 2:], p[1:-1, 2:], p[2:, 2:]
+            s, sw, w, nw = p[2:, 1:-1], p[2:, :-2], p[1:-1, :-2], p[:-2, :-2]
+            ring = [n, ne, e, se, s, sw, w, nw, n]
+            neighbours = sum(ring[:8])
+            transitions = sum(((a == 0) & (b == 1)).astype(np.uint8) for a, b in itertools.pairwise(ring))
+            if step == 0:
+                sides = (n * e * s == 0) & (e * s * w == 0)
+            else:
+                sides = (n * e * w == 0) & (n * s * w == 0)
+            remove = image[1:-1, 1:-1] & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & sides
+            if remove.any():
+                image[1:-1, 1:-1] &= ~remove
+                changed = True
+        if not changed:
+            return image[1:-1, 1:-1]
+
+
+def round_nib(coverage: np.ndarray, radius: int) -> np.ndarray:
+    """Grey dilation with a disc: the trace of a round marker tip of that radius."""
+    padded = np.pad(coverage, radius)
+    height, width = coverage.shape
+    out = coverage.copy()
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dy * dy + dx * dx <= radius * radius:
+                np.maximum(out, padded[radius + dy:radius + dy + height, radius + dx:radius + dx + width], out=out)
+    return out
+
+
+def paint(coverage: np.ndarray, paper, ink) -> np.ndarray:
+    """Mix paper and ink colours by the ink coverage: an (H, W, C) float image."""
+    paper = np.asarray(paper, np.float32).reshape(1, 1, -1)
+    ink = np.asarray(ink, np.float32).reshape(1, 1, -1)
+    return paper * (1 - coverage[:, :, None]) + ink * coverage[:, :, None]
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    pixels = np.clip(pixels, 0, 1) * 255 + 0.5
+    return pixels.astype(np.uint8).squeeze()
+
+
+def shading(shape, rng, depth) -> np.ndarray:
+    """An illumination field: a linear gradient in a random direction plus a vignette, in [1-depth, 1]."""
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    y, x = rows / shape[0] - 0.5, cols / shape[1] - 0.5
+    angle = rng.uniform(0, 2 * np.pi)
+    field = (np.cos(angle) * x + np.sin(angle) * y) + 0.6 * (x * x + y * y)
+    field = (field - field.min()) / (field.max() - field.min() + 1e-9)
+    return 1 - depth * field
+
+
+INK_COLOURS = [(0.05, 0.1, 0.55), (0.7, 0.05, 0.05), (0.05, 0.45, 0.1), (0.4, 0.1, 0.5), (0.9, 0.45, 0.0)]
+
+
+def style_ink_on_paper(digit, rng):
+    coverage = on_canvas(enlarged(digit, rng.integers(4, 11)), rng)
+    paper, ink = rng.uniform(0.8, 1.0), rng.uniform(0.0, 0.3)
+    return Image.fromarray(to_uint8(paint(coverage, [paper], [ink]))), "png"
+
+
+def style_coloured_ink(digit, rng):
+    coverage = on_canvas(enlarged(digit, rng.integers(4, 11)), rng)
+    paper = [rng.uniform(0.9, 1.0), rng.uniform(0.88, 1.0), rng.uniform(0.8, 0.95)]
+    ink = INK_COLOURS[rng.integers(len(INK_COLOURS))]
+    return Image.fromarray(to_uint8(paint(coverage, paper, ink))), "png"
+
+
+def style_noisy_jpeg(digit, rng):
+    coverage = on_canvas(enlarged(digit, rng.integers(4, 11)), rng)
+    pixels = paint(coverage, [rng.uniform(0.8, 0.97)] * 3, [rng.uniform(0.05, 0.3)] * 3)
+    pixels += rng.normal(0, rng.uniform(0.02, 0.06), pixels.shape).astype(np.float32)
+    return Image.fromarray(to_uint8(pixels)), ("jpg", int(rng.integers(60, 91)))
+
+
+def style_shaded_photo(digit, rng):
+    coverage = on_canvas(enlarged(digit, rng.integers(4, 11)), rng, grow=(1.5, 2.5))
+    light = shading(coverage.shape, rng, depth=rng.uniform(0.3, 0.55))[:, :, None]
+    pixels = paint(coverage, [0.95, 0.93, 0.88], [0.12, 0.12, 0.18]) * light
+    pixels += rng.normal(0, 0.025, pixels.shape).astype(np.float32)
+    return Image.fromarray(to_uint8(pixels)), ("jpg", int(rng.integers(60, 91)))
+
+
+def _rgba(coverage, ink_rgb, hidden_rgb):
+    """Ink colour where drawn, `hidden_rgb` under the transparent pixels, alpha = coverage."""
+    colour = paint((coverage > 0).astype(np.float32), hidden_rgb, ink_rgb)
+    return Image.fromarray(np.dstack([to_uint8(colour), to_uint8(coverage)]), "RGBA")
+
+
+def style_rgba_black_on_clear_black(digit, rng):
+    coverage = on_canvas(enlarged(digit, rng.integers(4, 11)), rng)
+    return _rgba(coverage, [0, 0, 0], [0, 0, 0]), "png"
+
+
+def style_rgba_black_on_clear_white(digit, rng):
+    coverage = on_canvas(enlarged(digit, rng.integers(4, 11)), rng)
+    return _rgba(coverage, [0, 0, 0], [1, 1, 1]), "png"
+
+
+def style_rgba_white_on_clear(digit, rng):
+    coverage = on_canvas(enlarged(digit, rng.integers(4, 11)), rng)
+    return _rgba(coverage, [1, 1, 1], [0, 0, 0] if rng.random() < 0.5 else [1, 1, 1]), "png"
+
+
+def style_white_on_black(digit, rng):
+    coverage = on_canvas(enlarged(digit, rng.integers(4, 11)), rng, grow=(1.5, 3.0))
+    return Image.fromarray(to_uint8(paint(coverage, [0.0], [rng.uniform(0.85, 1.0)]))), "png"
+
+
+def style_thick_marker(digit, rng):
+    scale = int(rng.integers(4, 11))
+    # MNIST strokes are about 2.4 px wide at the 20 px scale; a marker about doubles that.
+    coverage = round_nib(enlarged(digit, scale), radius=max(1, round(1.1 * scale)))
+    return Image.fromarray(to_uint8(paint(on_canvas(coverage, rng), [0.97], [0.05]))), "png"
+
+
+def style_thin_pen(digit, rng):
+    """The digit's centre line drawn with a pen 1-3 px wide: about a sixth of MNIST's stroke width."""
+    scale = int(rng.integers(6, 11))
+    lines = skeleton(enlarged(digit, scale) > 0.5).astype(np.float32)
+    pen = Image.fromarray(to_uint8(max_filter(lines, radius=int(rng.integers(0, 2)))))
+    coverage = np.asarray(pen.filter(ImageFilter.GaussianBlur(0.6)), np.float32) / 255
+    coverage = np.clip(coverage * 1.6, 0, 1)
+    return Image.fromarray(to_uint8(paint(on_canvas(coverage, rng), [0.97], [0.1]))), "png"
+
+
+STYLES = {
+    "dark ink on paper": style_ink_on_paper,
+    "coloured ink": style_coloured_ink,
+    "noisy JPEG": style_noisy_jpeg,
+    "shaded photo JPEG": style_shaded_photo,
+    "RGBA black on clear black": style_rgba_black_on_clear_black,
+    "RGBA black on clear white": style_rgba_black_on_clear_white,
+    "RGBA white on clear": style_rgba_white_on_clear,
+    "white on big black": style_white_on_black,
+    "thick marker": style_thick_marker,
+    "thin pen": style_thin_pen,
+}
+
+
+def save(image: Image.Image, kind, path_stem: Path) -> Path:
+    if isinstance(kind, tuple):
+        path = path_stem.with_suffix(".jpg")
+        image.convert("RGB").save(path, quality=kind[1])
+    else:
+        path = path_stem.with_suffix(".png")
+        image.save(path)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Measuring
+
+
+def read_all(paths) -> tuple[np.ndarray, list[int]]:
+    """The 784 inputs of every file (zeros for failures) and the indices that failed."""
+    inputs = np.zeros((len(paths), 784), np.float32)
+    failed = []
+    for i, path in enumerate(paths):
+        try:
+            inputs[i] = images.load_image(path)
+        except images.ImageError:
+            failed.append(i)
+    return inputs, failed
+
+
+def save_examples(directory: Path, name: str, inputs: np.ndarray, labels, predicted, count=24):
+    """A strip of the first `count` 28x28 inputs the network saw (x4), for eyeballing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    strip = np.concatenate([inputs[i].reshape(28, 28) for i in range(min(count, len(inputs)))], axis=1)
+    Image.fromarray(to_uint8(strip)).resize((strip.shape[1] * 4, 112), Image.NEAREST).save(
+        directory / f"{name.replace(' ', '_')}.png")
+    (directory / f"{name.replace(' ', '_')}.txt").write_text(
+        "labels    " + " ".join(map(str, labels[:count])) + "\n"
+        "predicted " + " ".join(map(str, predicted[:count])) + "\n")
+
+
+def measure_styles(network, digits, labels, work: Path, seed: int, examples: Path | None) -> dict:
+    plain = float((network.predict(digits) == labels).mean())
+    results = {"plain 28x28 MNIST": {"accuracy": plain, "ratio": 1.0, "failed": 0}}
+    for number, (name, draw) in enumerate(STYLES.items()):
+        rng = np.random.default_rng([seed, number])
+        folder = work / f"style{number}"
+        folder.mkdir()
+        paths = [save(*draw(digit.reshape(28, 28), rng), folder / f"{i:05d}") for i, digit in enumerate(digits)]
+        inputs, failed = read_all(paths)
+        predicted = network.predict(inputs)
+        predicted[failed] = -1
+        accuracy = float((predicted == labels).mean())
+        results[name] = {"accuracy": accuracy, "ratio": accuracy / plain, "failed": len(failed)}
+        if examples:
+            save_examples(examples, name, inputs, labels, predicted)
+    return results
+
+
+FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSerif.ttf",
+         "DejaVuSerif-Bold.ttf", "DejaVuSansMono.ttf", "STIXGeneral.ttf", "cmr10.ttf"]
+
+
+def font_directory() -> Path:
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+def measure_fonts(network, work: Path, seed: int, examples: Path | None) -> dict:
+    """Each digit in each font at three sizes, dark on white, off-centre: accuracy overall and per font."""
+    rng = np.random.default_rng(seed)
+    per_font = {}
+    all_inputs, all_labels, all_predicted = [], [], []
+    for font_name in FONTS:
+        path = font_directory() / font_name
+        if not path.exists():
+            continue
+        paths, labels = [], []
+        for size in (48, 96, 160):
+            font = ImageFont.truetype(str(path), size)
+            for digit in range(10):
+                canvas = Image.new("L", (size * 2, size * 2), 250)
+                offset = (int(rng.integers(0, size // 2)), int(rng.integers(0, size // 3)))
+                ImageDraw.Draw(canvas).text(offset, str(digit), fill=20, font=font)
+                file = work / f"font_{font_name}_{size}_{digit}.png"
+                canvas.save(file)
+                paths.append(file)
+                labels.append(digit)
+        inputs, failed = read_all(paths)
+        predicted = network.predict(inputs)
+        predicted[failed] = -1
+        per_font[font_name.removesuffix(".ttf")] = float((predicted == np.array(labels)).mean())
+        all_inputs.append(inputs)
+        all_labels += labels
+        all_predicted.append(predicted)
+    predicted = np.concatenate(all_predicted)
+    if examples:
+        order = np.argsort(np.array(all_labels), kind="stable")[::8]
+        save_examples(examples, "fonts", np.concatenate(all_inputs)[order], np.array(all_labels)[order],
+                      predicted[order], count=40)
+    return {"accuracy": float((predicted == np.array(all_labels)).mean()), "images": len(all_labels),
+            "per_font": per_font}
+
+
+# ---------------------------------------------------------------------------
+# Timing the command
+
+
+def digitnet_command() -> list[str]:
+    script = Path(sys.executable).parent / "digitnet"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "digitnet"]
+
+
+def run_seconds(args, repeat: int) -> float | None:
+    """Median wall time of `digitnet ARGS` over `repeat` runs (None when the command fails)."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = subprocess.run(digitnet_command() + args, capture_output=True, text=True, check=False)
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            print(f"`digitnet {' '.join(args)}` failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+            return None
+    return statistics.median(times)
+
+
+def photo_jpeg(digit: np.ndarray, path: Path, seed: int) -> Path:
+    """A 4000x3000 'phone photo' of a page with one digit about 900 px tall, shading, noise, JPEG q85."""
+    rng = np.random.default_rng(seed)
+    coverage = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((1260, 1260), Image.BICUBIC),
+                          np.float32) / 255
+    page = np.zeros((3000, 4000), np.float32)
+    page[700:1960, 1500:2760] = coverage
+    pixels = paint(page, [0.92, 0.9, 0.85], [0.1, 0.1, 0.15]) * shading(page.shape, rng, 0.4)[:, :, None]
+    pixels += rng.normal(0, 0.02, pixels.shape).astype(np.float32)
+    Image.fromarray(to_uint8(pixels)).save(path, quality=85)
+    return path
+
+
+def measure_timings(model: str, digits, work: Path) -> dict:
+    folder = work / "timing_folder"
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    for i in range(1000):
+        image, _ = style_ink_on_paper(digits[i % len(digits)].reshape(28, 28), rng)
+        image.save(folder / f"{i:04d}.png")
+    one = folder / "0000.png"
+    photo = photo_jpeg(digits[0].reshape(28, 28), work / "photo.jpg", seed=3)
+    started = time.perf_counter()
+    images.load_image(photo)
+    photo_in_process = time.perf_counter() - started
+    return {
+        "cold_start_one_png_seconds": run_seconds(["predict", str(one), "--model", model], repeat=5),
+        "folder_1000_png_seconds": run_seconds(["predict", str(folder), "--model", model, "--json"], repeat=1),
+        "photo_4000x3000_jpeg_seconds": run_seconds(["predict", str(photo), "--model", model], repeat=3),
+        "photo_4000x3000_load_image_seconds": photo_in_process,
+    }
+
+
+# ---------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="/work/models/default.npz", help="checkpoint from `digitnet train`")
+    parser.add_argument("--data-dir", default=None, help="folder with the MNIST files")
+    parser.add_argument("--count", type=int, default=1000, help="how many MNIST test digits to redraw")
+    parser.add_argument("--offset", type=int, default=0,
+                        help="start at this test digit (the stroke-width targets were chosen on the first 2,000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--examples", type=Path, default=None,
+                        help="save strips of the 28x28 images the network saw, per style, in this folder")
+    parser.add_argument("--skip-timings", action="store_true")
+    args = parser.parse_args()
+
+    ckpt = checkpoint.load(args.model)
+    network = ckpt.best_network or ckpt.network
+    test = load_mnist(args.data_dir or default_data_dir()).test
+    digits = test.float_images()[args.offset:args.offset + args.count]
+    labels = test.labels[args.offset:args.offset + args.count]
+    with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
+        work = Path(tmp)
+        started = time.perf_counter()
+        styles = measure_styles(network, digits, labels, work, args.seed, args.examples)
+        fonts = measure_fonts(network, work, args.seed, args.examples)
+        accuracy_seconds = time.perf_counter() - started
+        timings = {} if args.skip_timings else measure_timings(args.model, digits, work)
+
+    print(f"MNIST test digits {args.offset}-{args.offset + len(digits) - 1}, model {args.model}; "
+          f"bar: accuracy >= {BAR:.0%} of plain MNIST\n")
+    print(f"{'style':<28} {'accuracy':>9} {'vs plain':>9} {'failed':>7}  pass")
+    for name, row in styles.items():
+        verdict = "yes" if row["ratio"] >= BAR else "NO"
+        print(f"{name:<28} {row['accuracy']:>9.1%} {row['ratio']:>9.3f} {row['failed']:>7}  {verdict}")
+    print(f"\nprinted digits, {len(fonts['per_font'])} fonts x 10 digits x 3 sizes: {fonts['accuracy']:.1%} ("
+          + ", ".join(f"{k} {v:.0%}" for k, v in fonts["per_font"].items()) + ")")
+    for key, value in timings.items():
+        print(f"{key:<38} {'failed' if value is None else f'{value:.3f}'}")
+    summary = {"model": args.model, "digits": len(digits), "offset": args.offset, "bar": BAR, "styles": styles,
+               "all_styles_pass": all(row["ratio"] >= BAR for row in styles.values()),
+               "fonts": fonts, "timings": timings, "accuracy_seconds": accuracy_seconds}
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

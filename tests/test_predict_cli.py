@@ -1,0 +1,193 @@
+"""`digitnet predict` through click's CliRunner: output formats, folders, failures, batching."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageDraw
+
+from digitnet import checkpoint, images, predict
+from digitnet.cli import main
+from digitnet.network import Network
+
+LINE = re.compile(r"^(?P<path>.+): (?P<digit>\d) \(confidence (?P<confidence>[01]\.\d{3})\)$")
+
+
+@pytest.fixture(scope="module")
+def network() -> Network:
+    return Network([784, 16, 10], rng=np.random.default_rng(0))
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, network) -> Path:
+    """A random-weight 784-16-10 checkpoint: enough to exercise the command."""
+    return checkpoint.save(tmp_path_factory.mktemp("model") / "model.npz", network, metadata={})
+
+
+def draw(path: Path, shape: str, mode="L", size=(90, 120)) -> Path:
+    """A few digit-like drawings, dark on light."""
+    image = Image.new("L", size, 245)
+    pen = ImageDraw.Draw(image)
+    if shape == "seven":
+        pen.line([(20, 25), (70, 25), (40, 100)], fill=10, width=9)
+    elif shape == "one":
+        pen.line([(45, 20), (45, 100)], fill=10, width=9)
+    else:
+        pen.ellipse([20, 20, 70, 100], outline=10, width=9)
+    image.convert(mode).save(path)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """b.png, a.jpg, c.gif (deliberately out of order), and a notes.txt that is not an image."""
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    draw(pictures / "b.png", "seven")
+    draw(pictures / "a.jpg", "one", mode="RGB")
+    draw(pictures / "c.gif", "zero", mode="P")
+    (pictures / "notes.txt").write_text("not a picture")
+    return pictures
+
+
+def run(*args, expect: int | None = 0):
+    result = CliRunner().invoke(main, ["predict", *map(str, args)])
+    if expect is not None:
+        assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
+    return result
+
+
+def test_plain_output_one_line_per_image(model, folder):
+    result = run(folder / "b.png", folder / "a.jpg", "--model", model)
+    lines = result.stdout.splitlines()
+    assert [LINE.match(line)["path"] for line in lines] == [str(folder / "b.png"), str(folder / "a.jpg")]
+    assert result.stderr == ""
+
+
+def test_folder_gives_its_images_sorted_and_skips_other_files(model, folder):
+    lines = run(folder, "--model", model).stdout.splitlines()
+    assert [Path(LINE.match(line)["path"]).name for line in lines] == ["a.jpg", "b.png", "c.gif"]
+
+
+def test_top_k(model, folder):
+    line = run(folder / "b.png", "--model", model, "--top-k", "3").stdout.strip()
+    entries = re.findall(r"(\d) \(([01]\.\d{3})\)", line)
+    assert len(entries) == 3 and len({d for d, _ in entries}) == 3
+    shares = [float(s) for _, s in entries]
+    assert shares == sorted(shares, reverse=True)
+    run(folder / "b.png", "--model", model, "--top-k", "11", expect=2)
+
+
+def test_json_lines(model, folder, network):
+    lines = run(folder, "--model", model, "--json").stdout.splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        record = json.loads(line)
+        assert set(record) == {"path", "digit", "confidence", "scores"}
+        assert len(record["scores"]) == 10 and all(0 <= s <= 1 for s in record["scores"])
+        assert record["digit"] == int(np.argmax(record["scores"]))
+        assert record["confidence"] == pytest.approx(record["scores"][record["digit"]] / sum(record["scores"]),
+                                                     abs=1e-5)
+        expected = network.feedforward(images.load_image(record["path"])[None, :])[0]
+        assert record["scores"] == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+def test_show_prints_the_28x28_input(model, folder):
+    output = run(folder / "b.png", "--model", model, "--show").stdout.splitlines()
+    assert LINE.match(output[0])
+    art = output[1:]
+    assert len(art) == 28 and max(len(row) for row in art) <= 56
+    assert any(set(row) & set("#%@") for row in art)
+    run(folder / "b.png", "--model", model, "--show", "--json", expect=2)
+
+
+def test_one_bad_image_does_not_stop_the_others(model, folder, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    blank = tmp_path / "blank.png"
+    Image.new("L", (60, 60), 255).save(blank)
+    result = run(folder / "b.png", bad, tmp_path / "missing.png", blank, folder / "a.jpg", "--model", model,
+                 expect=1)
+    assert [LINE.match(line)["path"] for line in result.stdout.splitlines()] == [
+        str(folder / "b.png"), str(folder / "a.jpg")]
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith(f"{bad}: error: ")
+    assert errors[1] == f"{tmp_path / 'missing.png'}: error: no such file"
+    assert errors[2].startswith(f"{blank}: error: no ink found")
+    assert errors[-1] == "3 of 5 image(s) could not be used"
+    assert "Traceback" not in result.output
+
+
+def test_json_reports_errors_in_line(model, folder, tmp_path):
+    (tmp_path / "bad.jpg").write_text("nope")
+    result = run(folder / "b.png", tmp_path / "bad.jpg", "--model", model, "--json", expect=1)
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert set(first) == {"path", "digit", "confidence", "scores"}
+    assert second == {"path": str(tmp_path / "bad.jpg"), "error": "not an image (or not a format Pillow can read)"}
+
+
+def test_empty_folder_is_an_error(model, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run(tmp_path / "empty", "--model", model, expect=1)
+    assert "holds no image files" in result.stderr
+
+
+def test_missing_model(folder, tmp_path):
+    result = run(folder / "b.png", "--model", tmp_path / "nope.npz", expect=1)
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert result.stderr.strip() == (f"Error: {tmp_path / 'nope.npz'}: no such model file; "
+                                     "train one with `digitnet train` or pass --model PATH")
+
+
+def test_model_that_is_not_a_checkpoint(folder, tmp_path):
+    (tmp_path / "model.npz").write_text("not a checkpoint")
+    result = run(folder / "b.png", "--model", tmp_path / "model.npz", expect=1)
+    assert result.stderr.startswith("Error: ") and "Traceback" not in result.output
+
+
+def test_model_of_the_wrong_shape(folder, tmp_path):
+    path = checkpoint.save(tmp_path / "small.npz", Network([10, 3, 10], rng=np.random.default_rng(0)), metadata={})
+    result = run(folder / "b.png", "--model", path, expect=1)
+    assert "784 inputs and 10 outputs" in result.stderr
+
+
+def test_weights_and_invert_options(tmp_path, folder, network):
+    best = Network([784, 16, 10], rng=np.random.default_rng(1))
+    path = checkpoint.save(tmp_path / "two.npz", network, metadata={}, best_network=best)
+    by_best = json.loads(run(folder / "b.png", "--model", path, "--json").stdout)
+    by_last = json.loads(run(folder / "b.png", "--model", path, "--json", "--weights", "last").stdout)
+    assert by_best["scores"] != by_last["scores"]
+    run(folder / "b.png", "--model", path, "--invert", "yes")
+    run(folder / "b.png", "--model", path, "--invert", "no", expect=1)  # no light ink on that picture
+
+
+def test_batches_give_the_same_answers_as_one_at_a_time(network, folder, tmp_path):
+    for i in range(5):
+        draw(tmp_path / f"extra{i}.png", ["seven", "one", "zero"][i % 3], size=(90 + 7 * i, 120))
+    inputs = [(str(p), None) for p in sorted(tmp_path.glob("extra*.png"))] + [(str(folder / "b.png"), None)]
+    batched = list(predict.predict_files(network, inputs, batch_size=2))
+    single = [next(predict.predict_files(network, [pair])) for pair in inputs]
+    assert [p.path for p in batched] == [path for path, _ in inputs]
+    for a, b in zip(batched, single):
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+
+
+def test_confidence_is_the_share_of_the_activations():
+    prediction = predict.Prediction("x", scores=np.array([0.1, 0.6, 0.3, 0, 0, 0, 0, 0, 0, 0.0]))
+    assert prediction.digit == 1 and prediction.confidence == pytest.approx(0.6)
+    assert prediction.top(2) == [(1, pytest.approx(0.6)), (2, pytest.approx(0.3))]
+    assert predict.Prediction("x", scores=np.zeros(10)).confidence == 0.0
+
+
+def test_importing_the_cli_loads_neither_numpy_nor_pillow():
+    code = "import sys, digitnet.cli; print('numpy' in sys.modules, 'PIL' in sys.modules)"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.split() == ["False", "False"]
