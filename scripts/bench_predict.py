@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How well `digitnet predict` reads digits drawn the way people draw them, and how fast it is.
 
-    python scripts/bench_predict.py [--model /work/models/default.npz] [--data-dir DIR]
+    python scripts/bench_predict.py [--model model.npz] [--data-dir DIR]
                                     [--count 1000] [--offset 0] [--examples DIR] [--skip-timings]
 
 The first --count MNIST test digits are re-drawn at run time in several styles
@@ -34,18 +34,12 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from digitnet import checkpoint, images  # noqa: E402
-from digitnet.data import load_mnist, resolve_data_dir  # noqa: E402
+from digitnet.data import load_mnist  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_train import default_data_dir  # noqa: E402
 
 BAR = 0.97
-
-
-def default_data_dir() -> Path:
-    """$DIGITNET_DATA_DIR or ./data, else the offline copy in ../shared/mnist."""
-    chosen = resolve_data_dir(None)
-    shared = Path(__file__).resolve().parents[2] / "shared" / "mnist"
-    if not (chosen / "t10k-images-idx3-ubyte.gz").exists() and shared.is_dir():
-        return shared
-    return chosen
 
 
 # ---------------------------------------------------------------------------
@@ -393,7 +387,7 @@ def measure_timings(model: str, digits, work: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="/work/models/default.npz", help="checkpoint from `digitnet train`")
+    parser.add_argument("--model", default="model.npz", help="checkpoint from `digitnet train` (default: model.npz)")
     parser.add_argument("--data-dir", default=None, help="folder with the MNIST files")
     parser.add_argument("--count", type=int, default=1000, help="how many MNIST test digits to redraw")
     parser.add_argument("--offset", type=int, default=0,
@@ -404,7 +398,10 @@ def main() -> None:
     parser.add_argument("--skip-timings", action="store_true")
     args = parser.parse_args()
 
-    ckpt = checkpoint.load(args.model)
+    try:
+        ckpt = checkpoint.load(args.model)
+    except checkpoint.CheckpointError as e:
+        sys.exit(f"bench_predict: {e} (train one first: digitnet train)")
     network = ckpt.best_network or ckpt.network
     test = load_mnist(args.data_dir or default_data_dir()).test
     digits = test.float_images()[args.offset:args.offset + args.count]
