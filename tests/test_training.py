@@ -152,3 +152,13 @@ def test_default_network_learns_real_mnist_in_one_epoch(real_mnist_dir):
     (stats,) = list(trainer.epochs())
     assert stats.validation_accuracy > 0.88
     assert accuracy(trainer.network, data.test) > 0.88
+
+
+def test_default_run_reaches_the_textbook_accuracy(real_mnist_dir):
+    """The core issue's bar: the textbook's first network, all defaults, >= 95.0% on the test set."""
+    data = load_mnist(real_mnist_dir)
+    trainer = Trainer(data, TrainConfig())
+    list(trainer.epochs())
+    assert trainer.state.epochs_completed == 30
+    assert accuracy(trainer.best_network, data.test) >= 0.95
+    assert accuracy(trainer.network, data.test) >= 0.95
