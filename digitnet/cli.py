@@ -291,7 +291,6 @@ def gradcheck(sizes, batch_size, cost, epsilon, seed, mnist, samples, data_dir):
     import numpy as np
 
     from digitnet import gradcheck as gc
-    from digitnet.network import Network
 
     try:
         layer_sizes = [int(s) for s in sizes.split(",")]
@@ -305,13 +304,9 @@ def gradcheck(sizes, batch_size, cost, epsilon, seed, mnist, samples, data_dir):
         network, x, y = gc.random_problem(layer_sizes, batch_size, name, seed)
         problems.append((f"random {'-'.join(map(str, layer_sizes))}", network, x, y, None))
     if mnist:
-        mnist_data = _load_data(data_dir, 10000)
-        rng = np.random.default_rng(seed)
-        rows = rng.choice(len(mnist_data.training), 10, replace=False)
-        x = mnist_data.training.images[rows].astype(np.float64) / 255
-        y = np.eye(10)[mnist_data.training.labels[rows]]
+        training = _load_data(data_dir, 10000).training
         for name in costs:
-            network = Network([784, 30, 10], cost=name, init="scaled", rng=rng, dtype=np.float64)
+            network, x, y = gc.mnist_problem(training.images, training.labels, name, seed)
             problems.append(("MNIST batch of 10", network, x, y, samples))
     click.echo(f"{'problem':<22} {'cost':<14} {'parameters':<12} {'checked':>8}  relative error")
     failed = False

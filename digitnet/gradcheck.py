@@ -94,3 +94,18 @@ def random_problem(sizes, batch_size: int, cost: str, seed: int = 0):
     x = rng.random((batch_size, sizes[0]))
     y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], batch_size)]
     return network, x, y
+
+
+def mnist_problem(images: np.ndarray, labels: np.ndarray, cost: str, seed: int = 0, batch_size: int = 10):
+    """A float64 784-30-10 network and a random real mini-batch.
+
+    The network uses the scaled initialisation: with N(0, 1) weights on 784
+    inputs the hidden layer starts saturated, its gradients are tiny and finite
+    differences would measure mostly rounding.
+    """
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(labels), batch_size, replace=False)
+    x = images[rows].astype(np.float64) / 255
+    y = np.eye(10)[labels[rows]]
+    network = Network([784, 30, 10], cost=cost, init="scaled", rng=rng, dtype=np.float64)
+    return network, x, y
