@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -347,13 +346,16 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize("width, height", [(40000, 40000), (9000, 9000)])
-def test_decompression_bomb_is_refused_from_the_header(tmp_path, width, height):
+def test_decompression_bomb_is_refused_from_the_header(tmp_path, width, height, monkeypatch):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_header_only(width, height))
-    started = time.perf_counter()
+
+    def no_decoding(self):
+        raise AssertionError("the pixels were decoded before the size was checked")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
     with pytest.raises(ImageError, match="too many pixels|pixels \\(the limit"):
         images.load_image(bomb)
-    assert time.perf_counter() - started < 5
 
 
 def test_blank_image(tmp_path):
