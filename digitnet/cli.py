@@ -185,7 +185,8 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
     if problems:
         raise click.UsageError("; ".join(problems))
     out = Path(out or resume or "model.npz")
-    if not resume and out.exists() and not force:
+    continuing_in_place = resume is not None and out.resolve() == Path(resume).resolve()
+    if out.exists() and not continuing_in_place and not force:
         raise click.ClickException(f"{out} already exists: continue it with --resume {out}, "
                                    "choose another --out, or pass --force to replace it")
     if not out.parent.is_dir():

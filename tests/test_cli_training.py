@@ -130,3 +130,14 @@ def test_gradcheck_on_real_mnist(real_mnist_dir):
 
 def test_gradcheck_bad_sizes():
     assert run("gradcheck", "--sizes", "5,x", expect=None).exit_code == 2
+
+
+def test_resume_into_another_existing_file_needs_force(synthetic_data_dir, tmp_path):
+    model, other = tmp_path / "m.npz", tmp_path / "other.npz"
+    run("train", "--hidden", "12", *SMALL, "--data-dir", synthetic_data_dir, "--out", model)
+    other.write_bytes(b"someone's work")
+    result = run("train", "--resume", model, "--epochs", "3", "--out", other, "--data-dir", synthetic_data_dir,
+                 expect=1)
+    assert "already exists" in result.output and other.read_bytes() == b"someone's work"
+    run("train", "--resume", model, "--epochs", "3", "--out", other, "--force", "--data-dir", synthetic_data_dir)
+    assert checkpoint.load(other).metadata["epochs_completed"] == 3
