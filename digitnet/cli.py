@@ -385,7 +385,7 @@ def info(model, as_json):
                f"{meta['cost']} cost, {meta.get('dtype', 'float32')}")
     for key, value in (meta.get("hyperparameters") or {}).items():
         click.echo(f"  {key:<16} {value}")
-    for key in ("epochs_completed", "best_epoch", "best_validation_accuracy", "test_accuracy",
+    for key in ("source", "epochs_completed", "best_epoch", "best_validation_accuracy", "test_accuracy",
                 "test_accuracy_last_epoch", "stopped", "dataset", "saved_at"):
         if meta.get(key) not in (None, ""):
             click.echo(f"  {key:<16} {meta[key]}")
@@ -485,3 +485,51 @@ def predict(images, model, weights, as_json, top_k, show, invert):
     if failures:
         click.echo(f"{failures} of {count} image(s) could not be used", err=True)
         sys.exit(1)
+
+
+# ---------------------------------------------------------------------------
+# serve
+
+
+@main.command()
+@click.option("--model", type=click.Path(dir_okay=False), default="model.npz",
+              help="Checkpoint (.npz) or textbook JSON network to serve.")
+@_weights_option
+@click.option("--host", default="127.0.0.1",
+              help="Address to listen on. Anything but a loopback address lets other machines use the page.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on; 0 picks a free one.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
+@click.option("--max-upload", type=click.FloatRange(min=0, min_open=True), default=10.0, metavar="MB",
+              help="Largest image upload accepted, in MB (refused from its Content-Length).")
+@data_dir_option
+@user_errors
+def serve(model, weights, host, port, open_browser, max_upload, data_dir):
+    """A local web page to draw a digit and watch the network answer, and a JSON API.
+
+    Routes: GET / (the page), POST /api/predict (body: an image file's bytes; answers like
+    `predict --json`, plus the 28x28 input), GET /api/model, POST /api/evaluate (accuracy on the
+    MNIST test split of --data-dir). Ctrl-C stops it.
+    """
+    from digitnet import checkpoint
+    from digitnet.serve import api
+    from digitnet.serve import server as serving
+
+    if not Path(model).exists():
+        raise click.ClickException(f"{model}: no such model file; train one with `digitnet train` "
+                                   "or pass --model PATH")
+    try:
+        recogniser = api.Recogniser(checkpoint.load(model), str(model), weights, data_dir)
+        httpd = serving.make_server(recogniser, host, port, max_upload=int(max_upload * serving.MB))
+    except (api.ModelError, serving.ServerError) as e:
+        raise click.ClickException(str(e)) from None
+    if not serving.is_loopback(host):
+        click.echo(f"warning: listening on {host}: anyone who can reach this machine on the network can use "
+                   "the page and the API (there is no login)", err=True)
+    address = serving.url(httpd, host)
+    click.echo(f"Serving {model} on {address} (Ctrl-C to stop)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(address)
+    serving.serve_until_stopped(httpd)
+    click.echo("stopped", err=True)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -115,8 +116,9 @@ class ImageError(Exception):
 # Decoding
 
 
-def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open and decode ``path``, refusing decompression bombs before a single pixel is decoded.
+def open_image(path: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and decode ``path`` (or a binary file object, e.g. an upload in ``io.BytesIO``),
+    refusing decompression bombs before a single pixel is decoded.
 
     ``Image.open`` reads only the header, so the pixel count is checked there,
     before ``load()`` (Pillow's own DecompressionBombError, raised by ``open``
@@ -127,13 +129,16 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
     side.  Animated images give their first frame; EXIF rotation (phone
     photos) is applied.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise ImageError("is a folder, not an image file", path)
+    if hasattr(path, "read"):
+        source, path = path, None  # errors then carry no file name
+    else:
+        source = path = Path(path)
+        if path.is_dir():
+            raise ImageError("is a folder, not an image file", path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(source)
     except FileNotFoundError:
         raise ImageError("no such file", path) from None
     except Image.DecompressionBombError:
