@@ -59,12 +59,14 @@ def looks_like_json(path: str | os.PathLike) -> bool:
         return False
 
 
-def load(path: str | os.PathLike, max_bytes: int = MAX_BYTES, dtype="float32") -> tuple[Network, dict]:
+def load(path: str | os.PathLike, max_bytes: int | None = None, dtype="float32") -> tuple[Network, dict]:
     """The network in a textbook JSON file and a metadata dict describing where it came from.
 
-    Raises TextbookJSONError (without the file name; the caller adds it) for
-    anything unusable, and OSError when the file cannot be read.
+    ``max_bytes`` defaults to MAX_BYTES.  Raises TextbookJSONError (without
+    the file name; the caller adds it) for anything unusable, and OSError
+    when the file cannot be read.
     """
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     path = Path(path)
     size = path.stat().st_size
     if size > max_bytes:

@@ -239,6 +239,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         """Errors the standard library finds itself (malformed request lines, oversized headers) as JSON."""
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # a request line it could not parse: still send a status line
+            self.request_version = "HTTP/1.0"
         try:
             self._send_json(code, {"error": message or self.responses.get(code, ("error",))[0]})
         except OSError:
@@ -268,11 +270,12 @@ class Server6(Server):
 
 
 def make_server(recogniser: Recogniser, host: str = "127.0.0.1", port: int = 8000,
-                max_upload: int = DEFAULT_MAX_UPLOAD) -> Server:
+                max_upload: int = DEFAULT_MAX_UPLOAD, timeout: float = REQUEST_TIMEOUT) -> Server:
     """A listening server (not yet serving); ServerError when the address cannot be used."""
     static = load_static()
     handler = type("BoundHandler", (Handler,), {
         "recogniser": recogniser, "static": static, "max_upload": max_upload, "check_host": is_loopback(host),
+        "timeout": timeout,
     })
     server_class = Server6 if ":" in host else Server
     try:
