@@ -174,7 +174,7 @@ def test_bad_json_model_is_one_line_in_the_cli(tmp_path):
 
 def test_round_trip_of_a_trained_network_on_real_mnist(tmp_path, real_mnist_dir):
     npz = tmp_path / "trained.npz"
-    run_cli("train", "--data-dir", real_mnist_dir, "--hidden", "100", "--epochs", "2", "--cost", "cross-entropy",
+    run_cli("train", "--data-dir", real_mnist_dir, "--hidden", "100", "--epochs", "1", "--cost", "cross-entropy",
             "--init", "scaled", "--eta", "0.5", "--quiet", "--out", npz)
     ckpt = checkpoint.load(npz)
     network = ckpt.best_network or ckpt.network
