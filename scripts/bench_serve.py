@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import subprocess
 import sys
@@ -145,6 +146,8 @@ def main() -> None:
     ]
     print(f"digitnet serve --model {args.model}: 280x280 canvas PNG ({len(body):,} bytes) read as {digit}; "
           f"{args.requests} sequential, {args.concurrency}x{args.per_client} concurrent predictions")
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+          + f" on {os.cpu_count()} cores")
     print(f"| {'figure':<52} | {'measured':>10} | {'bar':>10} |")
     print(f"|{'-' * 54}|{'-' * 12}|{'-' * 12}|")
     for name, value, bar in rows:
