@@ -31,11 +31,11 @@ BARS = {"p50": 0.015, "throughput": 200, "p99_concurrent": 0.100, "rss_mb": 150,
 
 
 def canvas_png(side: int = 280) -> bytes:
-    """A 4 drawn the way the page draws: round strokes 5.8% of the side wide, RGBA PNG."""
+    """A 4 drawn the way the page draws: round strokes 7.2% of the side wide, RGBA PNG."""
     image = Image.new("RGBA", (side, side), (255, 255, 255, 255))
     pen = ImageDraw.Draw(image)
-    width = round(0.058 * side)
-    ink = (21, 23, 28, 255)
+    width = round(0.072 * side)
+    ink = (22, 22, 22, 255)  # the page's INK, #161616: neutral, so the server reads one channel, not three
     for stroke in ([(0.58, 0.16), (0.42, 0.4), (0.26, 0.62), (0.76, 0.62)], [(0.62, 0.36), (0.62, 0.86)]):
         points = [(x * side, y * side) for x, y in stroke]
         pen.line(points, fill=ink, width=width, joint="curve")
@@ -70,6 +70,39 @@ def start_server(model: str, data_dir: str | None) -> tuple[subprocess.Popen, st
         sys.exit(f"the server did not start: {line.strip()} {process.stderr.read().strip()}")
     url = line.split(" on ", 1)[1].split(" ", 1)[0]
     return process, url, started
+
+
+def stage_breakdown(model: str, body: bytes, rounds: int = 100) -> list[tuple[str, float]]:
+    """CPU milliseconds per prediction of each step, in this process (images.preprocess's steps, in order)."""
+    from digitnet import checkpoint
+    from digitnet import images as im
+
+    ckpt = checkpoint.load(model)
+    network = ckpt.best_network or ckpt.network
+    totals: dict[str, float] = {}
+
+    def timed(name, function, *args):
+        start = time.process_time()
+        result = function(*args)
+        totals[name] = totals.get(name, 0.0) + time.process_time() - start
+        return result
+
+    for i in range(rounds + 5):
+        if i == 5:
+            totals.clear()  # warm-up done
+        image = timed("decode the PNG (open_image)", im.open_image, io.BytesIO(body))
+        pixels, alpha = timed("pixels to floats, flatten alpha", im.to_float_channels, image)
+        flattened = timed("pixels to floats, flatten alpha", im.composite, pixels, alpha)
+        small, factor = timed("find the ink on the detection copy", im.shrink_for_detection, flattened)
+        ink, dark = timed("find the ink on the detection copy", im.find_ink, small, None)
+        cropped = im.crop_to_ink(ink)
+        if factor > 1 and max(cropped.shape) < im.FINE_SIDE:
+            cropped = timed("refine: find it again at full size", im.refine, flattened, ink, factor, dark)
+        reshaped = timed("normalise the strokes", im.normalise_strokes, im.require_digit_size(cropped))
+        boxed = timed("fit to 20 px, centre by mass", im.fit_to_box, cropped if reshaped is None else reshaped)
+        grid = timed("fit to 20 px, centre by mass", im.centre_by_mass, boxed)
+        timed("feedforward", network.feedforward, grid.reshape(1, -1))
+    return [(name, seconds / rounds * 1000) for name, seconds in totals.items()]
 
 
 def main() -> None:
@@ -152,6 +185,10 @@ def main() -> None:
     print(f"|{'-' * 54}|{'-' * 12}|{'-' * 12}|")
     for name, value, bar in rows:
         print(f"| {name:<52} | {value:>10} | {bar:>10} |")
+    stages = stage_breakdown(args.model, body)
+    print(f"\nwhere a prediction's CPU time goes (in-process, {sum(ms for _, ms in stages):.1f} ms in all):")
+    for name, ms in stages:
+        print(f"  {name:<40} {ms:6.1f} ms")
 
 
 if __name__ == "__main__":
