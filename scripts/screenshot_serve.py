@@ -52,7 +52,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "digitnet", "serve", "--model", args.model, "--port", "0"]
     server = subprocess.Popen(command + (["--data-dir", args.data_dir] if args.data_dir else []),
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     url = server.stdout.readline().split(" on ", 1)[1].split(" ", 1)[0]
     os.environ.setdefault("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()

@@ -111,3 +111,15 @@ def test_package_data_ships_the_page():
 
     folder = resources.files("digitnet.serve") / "static"
     assert {p.name for p in folder.iterdir()} >= {"index.html", "app.js", "style.css", "favicon.svg"}
+
+
+def test_open_opens_the_page_in_a_browser(model_file, monkeypatch):
+    import webbrowser
+
+    from digitnet.serve import server as serving
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.server_close())
+    result = run_cli("serve", "--model", model_file, "--port", 0, "--open")
+    assert opened == [SERVING.match(result.stdout.splitlines()[0])["url"]]
