@@ -368,3 +368,45 @@ def test_64_concurrent_clients_get_their_own_answers(server):
         results = list(pool.map(ask, range(64)))
     for shape, status, answer in results:
         assert status == 200 and answer == expected[shape]
+
+
+def test_connections_over_the_cap_get_503_at_once(model_file, data_dir, monkeypatch):
+    monkeypatch.setattr(serving.Server, "max_connections", 2)
+    running = Running(api.Recogniser(checkpoint.load(model_file), str(model_file), "best", data_dir), timeout=5)
+    try:
+        held = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(2)]
+        time.sleep(0.2)  # both are being served (waiting for their request lines)
+        status, body = status_and_json(raw(running, b"GET /api/model HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+        assert status == 503 and "too many connections" in body["error"]
+        for connection in held:
+            connection.close()
+        deadline = time.monotonic() + 5
+        while requests.get(running.url + "/api/model").status_code != 200:  # freed as they close
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        running.stop()
+
+
+def test_a_trickling_body_runs_into_the_deadline(model_file, data_dir):
+    running = Running(api.Recogniser(checkpoint.load(model_file), str(model_file), "best", data_dir), timeout=0.5)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port)) as slow:
+            slow.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
+            slow.settimeout(0.1)
+            closed = False
+            for _ in range(100):  # one byte every 0.1 s: never silent for the 0.5 s timeout
+                try:
+                    slow.sendall(b"x")
+                    if slow.recv(1) == b"":
+                        closed = True
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    closed = True
+                    break
+            assert closed  # dropped after about 0.5 s + 1000 / 65536 s, long before the 1000 bytes
+        assert requests.get(running.url + "/api/model").status_code == 200
+    finally:
+        running.stop()

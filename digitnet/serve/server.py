@@ -21,6 +21,8 @@ import json
 import signal
 import socket
 import sys
+import threading
+import time
 import traceback
 from importlib import resources
 from urllib.parse import urlsplit
@@ -30,7 +32,8 @@ from digitnet.serve.api import ApiError, Recogniser
 MB = 1024 * 1024
 DEFAULT_MAX_UPLOAD = 10 * MB
 REQUEST_TIMEOUT = 10.0  # seconds a client may take to send each part of a request
-LISTEN_BACKLOG = 128    # connections the kernel queues while every thread is busy (64 clients at once)
+LISTEN_BACKLOG = 128    # connections the kernel queues while the server accepts (64 clients at once)
+MAX_CONNECTIONS = 256   # connections served at once (a thread each); more get 503 at once
 
 STATIC_FILES = {  # URL path -> (file in digitnet/serve/static, content type)
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -48,6 +51,11 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost", "ip6-loopback"}
+
+
+_BUSY_BODY = b'{"error":"too many connections at once; try again in a moment"}'
+BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                 b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
 
 
 class ServerError(Exception):
@@ -212,12 +220,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body must not be taken for the next request
             raise ApiError(413, f"the upload is {length / MB:.1f} MB; the limit is "
                                 f"{self.max_upload / MB:g} MB (--max-upload)")
-        body = self.rfile.read(length)  # a stalled client raises socket.timeout
+        body = self._read_exactly(length)
         self._body_read = True
         if len(body) < length:
             self.close_connection = True
             raise ApiError(400, f"the body ended after {len(body)} of the {length} bytes its Content-Length promised")
         return body
+
+    def _read_exactly(self, length: int) -> bytes:
+        """Up to ``length`` bytes (fewer when the client closes first).  A stall longer than the
+        socket timeout raises socket.timeout; a client trickling bytes just fast enough to dodge it
+        runs into an overall deadline of the timeout plus a second per 64 KiB."""
+        deadline = time.monotonic() + self.timeout + length / 65536
+        chunks, received = [], 0
+        while received < length:
+            if time.monotonic() > deadline:
+                raise socket.timeout("the body arrived too slowly")
+            chunk = self.rfile.read1(min(65536, length - received))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            received += len(chunk)
+        return b"".join(chunks)
 
     # -- answers ------------------------------------------------------------------------------
 
@@ -262,6 +286,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True  # Ctrl-C does not wait for idle keep-alive connections
     request_queue_size = LISTEN_BACKLOG
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, *args, **kwargs):
+        self._open_connections = threading.BoundedSemaphore(self.max_connections)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        """One thread per connection, up to max_connections; beyond that a 503 and close, at once."""
+        if not self._open_connections.acquire(blocking=False):
+            try:
+                request.sendall(BUSY_RESPONSE)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._open_connections.release()
 
     def handle_error(self, request, client_address):
         """A connection that broke outside a request (reset, garbage): log one line, keep serving."""
