@@ -410,3 +410,19 @@ def test_a_trickling_body_runs_into_the_deadline(model_file, data_dir):
         assert requests.get(running.url + "/api/model").status_code == 200
     finally:
         running.stop()
+
+
+def test_expect_100_continue(server):
+    big = f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {2 * MB}\r\nExpect: 100-continue\r\n\r\n"
+    status, body = status_and_json(raw(server, big.encode()))
+    assert status == 413 and "--max-upload" in body["error"]
+    small = drawing()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(small)}\r\n"
+                           "Expect: 100-continue\r\nConnection: close\r\n\r\n".encode())
+        assert connection.recv(64).startswith(b"HTTP/1.1 100 Continue")
+        connection.sendall(small)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert status_and_json(answer[answer.index(b"HTTP/1.1 200"):])[0] == 200

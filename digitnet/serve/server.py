@@ -198,6 +198,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if origin.lower() != own.lower():
             raise ApiError(403, "cross-origin requests are refused: use the page this server serves")
 
+    def handle_expect_100(self) -> bool:
+        """`Expect: 100-continue` (curl sends it above 1 MB): refuse an oversized upload before the
+        client starts sending it, rather than inviting it to continue."""
+        try:
+            too_big = int(self.headers.get("Content-Length", "0")) > self.max_upload
+        except ValueError:
+            too_big = False
+        if too_big:
+            self.close_connection = True
+            self._send_json(413, {"error": f"the upload is over the limit of {self.max_upload / MB:g} MB "
+                                           "(--max-upload)"})
+            return False
+        return super().handle_expect_100()
+
     def _read_body(self, allow_empty: bool = False) -> bytes:
         """The request body, refused (413) from its Content-Length before any of it is read."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
