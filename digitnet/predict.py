@@ -117,15 +117,14 @@ def predict_bytes(network: Network, data: bytes, invert: str = "auto") -> Predic
 
     Exactly the preprocessing ``predict_files`` applies to a file with the same bytes.
     """
-    prediction = _read(io.BytesIO(data), invert)
-    prediction.path = None
-    return _score(network, [prediction])[0]
+    return _score(network, [_read(None, invert, source=io.BytesIO(data))])[0]
 
 
-def _read(path, invert: str) -> Prediction:
-    """The 28x28 input for one file, or the reason it cannot be used."""
+def _read(path: str | None, invert: str, source=None) -> Prediction:
+    """The 28x28 input for one file (or the file object ``source``), or the reason it cannot be used."""
     try:
-        return Prediction(path, image=images.preprocess(images.open_image(path), invert))
+        image = images.open_image(path if source is None else source)
+        return Prediction(path, image=images.preprocess(image, invert))
     except images.ImageError as e:
         return Prediction(path, error=e.reason)
     except MemoryError:
