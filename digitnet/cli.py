@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from digitnet import __version__
 
@@ -94,80 +95,106 @@ def download(data_dir, mirrors, checksums, source, force, quiet):
     click.echo(f"MNIST is ready in {directory}")
 
 
-def _load_data(data_dir, validation_size, quiet=False):
+def _load_data(data_dir, validation_size, quiet=False, parts=("train", "t10k")):
+    """The MNIST splits, downloading only the files ``parts`` needs (the test split needs no training file)."""
     from digitnet import data
 
-    fetched = data.ensure_data(data_dir, progress=not quiet)
+    fetched = data.ensure_data(data_dir, names=data.part_files(parts), progress=not quiet)
     if fetched and not quiet:
         click.echo(f"downloaded {len(fetched)} MNIST file(s) into {data.resolve_data_dir(data_dir)}", err=True)
-    return data.load_mnist(data_dir, validation_size)
+    return data.load_mnist(data_dir, validation_size, parts=parts)
+
+
+def _load_training_data(data_dir, config, quiet):
+    """The splits for a training run; settings that do not fit the data (``--validation-size 60000``)
+    are command-line mistakes: exit 2, like any other bad value."""
+    mnist = _load_data(data_dir, 0, quiet)
+    problems = config.problems(training_file_size=len(mnist.training))
+    if problems:
+        raise click.UsageError("; ".join(problems))
+    return mnist.with_validation_size(config.validation_size)
 
 
 # ---------------------------------------------------------------------------
 # train
 
 
-def _hidden_sizes(ctx, param, values):
-    sizes = []
-    for value in values:
-        for part in str(value).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            try:
-                size = int(part)
-            except ValueError:
-                raise click.BadParameter(f"{part!r} is not a whole number") from None
-            if size < 1:
-                raise click.BadParameter(f"hidden layer sizes must be positive, got {size}")
-            sizes.append(size)
-    return tuple(sizes) or None
+class _SettingText(click.ParamType):
+    """A setting whose text is parsed by its own ``parse`` (e.g. ``--hidden 100,30``)."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.name = spec.metavar or "TEXT"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.spec.from_text(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
 
 
-# (option name, TrainConfig field) for the settings a resumed run must keep.
-_RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "learning_rate",
-                "seed": "seed", "cost": "cost", "init": "init", "l2": "l2", "dtype": "dtype",
-                "validation_size": "validation_size", "patience": "patience",
-                "patience_eta": "eta_patience", "eta_decay": "eta_decay", "eta_min_factor": "eta_min_factor",
-                "augment": "augment"}
+def _setting_option(name, spec, default):
+    """The click option for one TrainConfig setting, derived from its ``Setting``: type, range
+    (shown in help), choices, metavar, help and default all come from the one declaration."""
+    details = dict(help=spec.help, default=default, show_default=True, metavar=spec.metavar)
+    if spec.kind is bool:
+        details.update(is_flag=True)
+    elif spec.parse is not None or spec.kind is tuple:
+        # The default goes through the same parser as typed text, and shows as the user would type it.
+        details.update(type=_SettingText(spec), multiple=spec.kind is tuple,
+                       default=[spec.format(default)] if spec.kind is tuple else spec.format(default))
+    elif spec.choices:
+        details.update(type=click.Choice(spec.choices))
+    elif spec.kind in (int, float):
+        kind = click.IntRange if spec.kind is int else click.FloatRange
+        details.update(type=kind(spec.min, spec.max, min_open=spec.min_open, max_open=spec.max_open)
+                       if spec.min is not None or spec.max is not None else spec.kind)
+    return click.Option([spec.option, name], **details)
 
 
-@main.command()
-@click.option("--hidden", multiple=True, callback=_hidden_sizes, metavar="N[,N...]",
-              help="Hidden layer size; repeat or comma-separate for several layers  [default: 30]")
-@click.option("--epochs", type=int, default=30, help="Epochs to train (with --resume: the total to reach).")
-@click.option("--batch-size", type=int, default=10, help="Mini-batch size m.")
-@click.option("--eta", type=float, default=3.0, help="Learning rate eta.")
-@click.option("--seed", type=int, default=0, help="Seed for the initial weights and the shuffling.")
-@click.option("--cost", type=click.Choice(["quadratic", "cross-entropy"]), default="quadratic",
-              help="Cost function (changes BP1 only).")
-@click.option("--init", type=click.Choice(["normal", "scaled"]), default="normal",
-              help="Weights N(0,1) (textbook ch. 1) or N(0,1/n_in) (ch. 3).")
-@click.option("--l2", type=float, default=0.0, help="L2 regularisation lambda (weight decay 1 - eta*lambda/n).")
-@click.option("--patience", type=int, default=0,
-              help="Early stopping: stop after N epochs without a better validation accuracy (0: off).")
-@click.option("--patience-eta", type=int, default=0,
-              help="Reduce-on-plateau: multiply eta by --eta-decay after N epochs without improvement (0: off).")
-@click.option("--eta-decay", type=float, default=0.5, help="Factor for --patience-eta.")
-@click.option("--eta-min-factor", type=float, default=128.0,
-              help="With --patience-eta: stop once eta has fallen by this factor.")
-@click.option("--augment", type=click.IntRange(0, 4), default=0, metavar="PIXELS",
-              help="Shift each training image by up to PIXELS in x and y, anew every epoch (0: off).")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
-              help="Floating-point precision of the network.")
-@click.option("--validation-size", type=int, default=10000,
-              help="Images held out from the end of the training file for validation.")
+class _TrainCommand(click.Command):
+    """`train`, whose setting options are derived from TrainConfig when first needed: importing
+    digitnet.training (numpy) at start-up would slow `digitnet --help` and every other command."""
+
+    _settings_added = False
+
+    def get_params(self, ctx):
+        if not self._settings_added:
+            from digitnet.settings import default_of, settings_of
+            from digitnet.training import TrainConfig
+
+            self.params[:0] = [_setting_option(name, spec, default_of(TrainConfig, name))
+                               for name, spec in settings_of(TrainConfig).items()]
+            self._settings_added = True
+        return super().get_params(ctx)
+
+
+def _settings(ctx, settings: dict) -> tuple[dict, dict]:
+    """All settings (repeated list options joined: --hidden 100 --hidden 30 == --hidden 100,30),
+    and those the user typed, which a resumed run must not change."""
+    values = {}
+    for name, value in settings.items():
+        if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+            value = tuple(v for part in value for v in part)
+        values[name] = value
+    typed = {name: value for name, value in values.items()
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+    return values, typed
+
+
+@main.command(cls=_TrainCommand, short_help="Train a network by mini-batch SGD, saving every epoch.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint to write after every epoch  [default: model.npz, or the --resume file]")
-@click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Continue this checkpoint from its last complete epoch.")
+@click.option("--resume", type=click.Path(dir_okay=False), default=None,
+              help="Continue this checkpoint from its last complete epoch, to its planned total or --epochs.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it already exists.")
 @data_dir_option
 @click.option("--quiet", "-q", is_flag=True, help="Only the final result; no progress bar or epoch lines.")
 @click.pass_context
 @user_errors
-def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, patience_eta, eta_decay,
-          eta_min_factor, augment, dtype, validation_size, out, resume, force, data_dir, quiet):
+def train(ctx, out, resume, force, data_dir, quiet, **settings):
     """Train a 784-hidden-10 sigmoid network by mini-batch SGD, saving a checkpoint every epoch.
 
     The defaults are the textbook's first network (784-30-10, quadratic cost,
@@ -175,15 +202,13 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
     """
     from digitnet import checkpoint, runs, training
 
-    config = training.TrainConfig(
-        hidden_sizes=hidden or (30,), epochs=epochs, batch_size=batch_size, learning_rate=eta, seed=seed,
-        cost=cost, init=init, l2=l2, dtype=dtype, validation_size=validation_size, patience=patience,
-        eta_patience=patience_eta, eta_decay=eta_decay, eta_min_factor=eta_min_factor, augment=augment)
+    values, given = _settings(ctx, settings)
+    config = training.TrainConfig(**values)
     problems = config.problems()
-    if validation_size < 0:
-        problems.append(f"validation size must be zero or positive, got {validation_size}")
     if problems:
         raise click.UsageError("; ".join(problems))
+    if resume is not None and not Path(resume).is_file():
+        raise click.ClickException(f"{resume}: no such checkpoint file")
     out = Path(out or resume or "model.npz")
     continuing_in_place = resume is not None and out.resolve() == Path(resume).resolve()
     if out.exists() and not continuing_in_place and not force:
@@ -194,17 +219,15 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
 
     if resume:
         previous = checkpoint.load(resume)
-        requested = {field: ctx.params[option] for option, field in _RUN_OPTIONS.items()
-                     if ctx.get_parameter_source(option).name == "COMMANDLINE"}
-        validation_size = previous.metadata.get("hyperparameters", {}).get("validation_size", validation_size)
-        mnist = _load_data(data_dir, validation_size, quiet)
-        trainer = runs.resume(previous, mnist, epochs, requested)
+        try:
+            planned, _ = runs.resumed_config(previous, given.get("epochs"), given)
+        except runs.ResumeConflict as e:
+            raise click.UsageError(str(e)) from None
+        mnist = _load_training_data(data_dir, planned, quiet)
+        trainer = runs.resume(previous, mnist, given.get("epochs"), given)
         config = trainer.config
     else:
-        mnist = _load_data(data_dir, validation_size, quiet)
-        if batch_size > len(mnist.training):
-            raise click.UsageError(f"batch size {batch_size} is larger than the "
-                                   f"{len(mnist.training)} training images")
+        mnist = _load_training_data(data_dir, config, quiet)
         trainer = training.Trainer(mnist, config)
 
     if not quiet:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
+from helpers import run_cli
+
 from digitnet import checkpoint, images, predict
-from digitnet.cli import main
 from digitnet.network import Network
 
 LINE = re.compile(r"^(?P<path>.+): (?P<digit>\d) \(confidence (?P<confidence>[01]\.\d{3})\)$")
@@ -58,10 +58,8 @@ def folder(tmp_path) -> Path:
 
 
 def run(*args, expect: int | None = 0):
-    result = CliRunner().invoke(main, ["predict", *map(str, args)])
-    if expect is not None:
-        assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
-    return result
+    """`digitnet predict ARGS` through the shared run_cli (exit code and no-traceback checks)."""
+    return run_cli("predict", *args, expect=expect)
 
 
 def test_plain_output_one_line_per_image(model, folder):
