@@ -6,9 +6,12 @@ Heavy modules are imported inside the commands that need them, so that
 
 from __future__ import annotations
 
+import errno
 import functools
+import io
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -21,7 +24,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_con
 
 
 def user_errors(command):
-    """Turn the library's user-facing exceptions into one clean message and exit 1."""
+    """Turn the library's user-facing exceptions into one clean message and exit 1 (a file or data problem)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -36,10 +39,20 @@ def user_errors(command):
         except MemoryError:
             raise click.ClickException("out of memory") from None
         except OSError as e:
-            where = f" {e.filename}" if e.filename else ""
+            if e.errno == errno.EPIPE:  # the reader of our output has gone: see _Main
+                raise
+            where = f" {_users_path(e.filename)}" if e.filename else ""
             raise click.ClickException(f"cannot access{where}: {e.strerror or e}") from None
 
     return wrapper
+
+
+def _users_path(filename) -> str:
+    """The path the user named, not the hidden temporary file an atomic write was using beside it
+    (atomic_path's ``.NAME.XXXX.part``)."""
+    path = Path(os.fsdecode(filename))
+    match = re.fullmatch(r"\.(.+)\.[^.]+\.part", path.name)
+    return str(path.with_name(match.group(1)) if match else path)
 
 
 def data_dir_option(command):
@@ -47,18 +60,123 @@ def data_dir_option(command):
                         help="Folder with the MNIST files [default: $DIGITNET_DATA_DIR, else ./data]")(command)
 
 
-@click.group(context_settings=CONTEXT)
+DEFAULT_MODEL = "model.npz"
+
+
+def model_option(positional: bool):
+    """The one rule for naming a model: ``-m/--model PATH`` in every command that reads one
+    (default model.npz); where it reads naturally (evaluate, info, report) it may also be
+    the first argument.  The command receives ``model``: the path, checked to exist."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def wrapper(*args, model_argument=None, **kwargs):
+            model = kwargs.pop("model")
+            if model_argument is not None and model is not None and model_argument != model:
+                raise click.UsageError(f"two models named: {model_argument} and --model {model}; give one")
+            model = model_argument or model or DEFAULT_MODEL
+            if not Path(model).exists():
+                hint = ("; train one with `digitnet train`, or name another with -m/--model PATH"
+                        if model == DEFAULT_MODEL else "")
+                raise click.ClickException(f"{model}: no such file{hint}")
+            return command(*args, model=model, **kwargs)
+
+        where = "; or give it as MODEL, the first argument" if positional else ""
+        wrapper = click.option("-m", "--model", type=click.Path(), default=None, show_default=False,
+                               help=f"Model (checkpoint) to use{where}.  [default: {DEFAULT_MODEL}]")(wrapper)
+        if positional:
+            wrapper = click.argument("model_argument", metavar="[MODEL]", required=False, type=click.Path())(wrapper)
+        return wrapper
+
+    return decorate
+
+
+class _ReaderGone(Exception):
+    """Whoever read our standard output has closed it (``digitnet evaluate | head -1``)."""
+
+
+class _ReaderTolerantStdout:
+    """sys.stdout that survives its reader leaving (EPIPE, as when ``head`` has seen enough).
+
+    The first failed write points file descriptor 1 at /dev/null, so neither
+    later writes nor Python's flush at exit complain; then it raises
+    ``_ReaderGone`` (the command stops quietly, exit 0) unless ``keep_going`` is
+    set: ``train`` goes on to the end of its run, saving every epoch as usual,
+    its output dropped, because the checkpoint, not the text, is what it makes.
+    """
+
+    keep_going = False
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            return self._gone(len(text))
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone(None)
+
+    def _gone(self, result):
+        if not self.reader_gone:
+            self.reader_gone = True
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+                pass
+        if not self.keep_going:
+            raise _ReaderGone
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class _Main(click.Group):
+    """The `digitnet` group: the reader of standard output may leave early (see _ReaderTolerantStdout)."""
+
+    def main(self, *args, **kwargs):
+        stdout = sys.stdout
+        sys.stdout = _ReaderTolerantStdout(stdout)
+        try:
+            return super().main(*args, **kwargs)
+        except _ReaderGone:
+            sys.exit(0)
+        finally:
+            sys.stdout = stdout
+
+
+def _keep_going_without_reader():
+    """For `train`: a closed standard output drops the output but does not stop the run."""
+    if isinstance(sys.stdout, _ReaderTolerantStdout):
+        sys.stdout.keep_going = True
+
+
+@click.group(cls=_Main, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="digitnet")
 def main():
     """Train, evaluate and use an MNIST digit recogniser: a sigmoid network
-    trained by backpropagation (BP1-BP4) and mini-batch SGD."""
+    trained by backpropagation (BP1-BP4) and mini-batch SGD.
+
+    A model is named by -m/--model PATH (default model.npz) in every command
+    that reads one.  Exit status: 0 done, 1 a problem with a file or the data,
+    2 a mistake on the command line, 130/143 interrupted (Ctrl-C / SIGTERM).
+    """
 
 
 # ---------------------------------------------------------------------------
 # download
 
 
-@main.command()
+@main.command(short_help="Fetch and verify the four MNIST files.")
 @data_dir_option
 @click.option("--mirror", "mirrors", multiple=True, metavar="URL",
               help="Base URL to fetch from; repeat for several, tried in order. Replaces the built-in list.")
@@ -202,13 +320,14 @@ def train(ctx, out, resume, force, data_dir, quiet, **settings):
     """
     from digitnet import checkpoint, runs, training
 
+    _keep_going_without_reader()
     values, given = _settings(ctx, settings)
     config = training.TrainConfig(**values)
     problems = config.problems()
     if problems:
         raise click.UsageError("; ".join(problems))
     if resume is not None and not Path(resume).is_file():
-        raise click.ClickException(f"{resume}: no such checkpoint file")
+        raise click.ClickException(f"{resume}: no such file")
     out = Path(out or resume or "model.npz")
     continuing_in_place = resume is not None and out.resolve() == Path(resume).resolve()
     if out.exists() and not continuing_in_place and not force:
@@ -294,7 +413,7 @@ def _with_progress(trainer, n_images, quiet):
 # gradcheck
 
 
-@main.command()
+@main.command(short_help="Check backprop against finite differences.")
 @click.option("--sizes", default="6,5,4,3", help="Layer sizes of the small random network.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Examples in the random batch.")
 @click.option("--cost", type=click.Choice(["all", "quadratic", "cross-entropy"]), default="all",
@@ -357,29 +476,35 @@ def _pick(ckpt, weights):
     return ckpt.best_network if weights == "best" and ckpt.best_network is not None else ckpt.network
 
 
-@main.command()
-@click.argument("model", type=click.Path(dir_okay=False), default="model.npz")
+@main.command(short_help="Accuracy and confusion matrix of a model.")
+@model_option(positional=True)
 @data_dir_option
 @click.option("--split", type=click.Choice(["test", "validation"]), default="test", help="Which images to measure on.")
 @_weights_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @user_errors
 def evaluate(model, data_dir, split, weights, as_json):
-    """Accuracy, per-digit precision and recall, and the confusion matrix of MODEL."""
+    """Accuracy, per-digit precision and recall, and the confusion matrix of MODEL.
+
+    The test split needs only the two test files; the validation split the training files.
+    """
     from digitnet import checkpoint, training
 
     ckpt = checkpoint.load(model)
     validation_size = ckpt.metadata.get("hyperparameters", {}).get("validation_size", 10000)
-    mnist = _load_data(data_dir, validation_size if split == "validation" else 0, quiet=as_json)
+    if split == "validation" and not validation_size:
+        raise click.UsageError(f"{model} was trained without a validation split (--validation-size 0): "
+                               "use --split test")
+    mnist = _load_data(data_dir, validation_size if split == "validation" else 0, quiet=as_json,
+                       parts=("t10k",) if split == "test" else ("train",))
     data_split = mnist.split(split)
-    if len(data_split) == 0:
-        raise click.ClickException(f"the {split} split is empty for this model (validation size 0)")
     report = training.evaluate(_pick(ckpt, weights), data_split)
-    report.update(model=str(model), split=split, weights=weights)
+    used, epoch = _weights_used(ckpt, weights)
+    report.update(model=str(model), split=split, weights=weights, weights_used=used, epoch=epoch)
     if as_json:
         click.echo(json.dumps(report))
         return
-    click.echo(f"{model} on the {split} split ({report['total']:,} images): "
+    click.echo(f"{model} ({_describe_weights(used, epoch, ckpt)}) on the {split} split ({report['total']:,} images): "
                f"accuracy {report['accuracy']:.2%} ({report['correct']:,}/{report['total']:,})\n")
     click.echo("digit  precision  recall  support")
     for row in report["per_class"]:
@@ -391,13 +516,35 @@ def evaluate(model, data_dir, split, weights, as_json):
         click.echo(f"{digit:>4}  " + "".join(f"{v:>6}" for v in row))
 
 
-@main.command()
-@click.argument("model", type=click.Path(dir_okay=False), default="model.npz")
+def _weights_used(ckpt, weights) -> tuple[str, int | None]:
+    """Which weights ``_pick`` took ("best" or "last") and from which epoch (None when unknown)."""
+    meta = ckpt.metadata
+    if weights == "best" and ckpt.best_network is not None:
+        return "best", meta.get("best_epoch")
+    return "last", meta.get("epochs_completed")
+
+
+def _describe_weights(used, epoch, ckpt) -> str:
+    if used == "best":
+        return f"best validation epoch {epoch}" if epoch else "best validation epoch"
+    if epoch:
+        return f"last epoch, {epoch}"
+    return "its weights" if ckpt.best_network is None else "last epoch"
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+@main.command(short_help="A model's settings and training history.")
+@model_option(positional=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw metadata as JSON.")
 @user_errors
 def info(model, as_json):
-    """Print a checkpoint's settings, library versions and per-epoch history."""
+    """Print a checkpoint's settings (as train options), its run, library versions and per-epoch history."""
     from digitnet import checkpoint
+    from digitnet.settings import settings_of
+    from digitnet.training import TrainConfig
 
     ckpt = checkpoint.load(model)
     meta = ckpt.metadata
@@ -406,30 +553,59 @@ def info(model, as_json):
         return
     click.echo(f"{model}: {'-'.join(map(str, meta['sizes']))} {meta.get('activation', 'sigmoid')} network, "
                f"{meta['cost']} cost, {meta.get('dtype', 'float32')}")
-    for key, value in (meta.get("hyperparameters") or {}).items():
-        click.echo(f"  {key:<16} {value}")
-    for key in ("epochs_completed", "best_epoch", "best_validation_accuracy", "test_accuracy",
-                "test_accuracy_last_epoch", "stopped", "dataset", "saved_at"):
-        if meta.get(key) not in (None, ""):
-            click.echo(f"  {key:<16} {meta[key]}")
-    if meta.get("versions"):
-        click.echo("  versions         " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    specs = settings_of(TrainConfig)
+    hyperparameters = meta.get("hyperparameters") or {}
+    rows = [(specs[k].option if k in specs else k, specs[k].format(v) if k in specs else str(v))
+            for k, v in hyperparameters.items()]
+    run = _run_rows(model, meta)
+    width = max((len(key) for key, _ in rows + run), default=0)
+    for title, block in (("settings (as train options)", rows), ("run", run)):
+        if block:
+            click.echo(title)
+        for key, value in block:
+            click.echo(f"  {key:<{width}}  {value}")
     if ckpt.history:
         click.echo("\nepoch  training cost  validation  learning rate  seconds")
         for h in ckpt.history:
-            validation = "-" if h.get("validation_accuracy") is None else f"{h['validation_accuracy']:.2%}"
-            click.echo(f"{h.get('epoch', '?'):>5}  {h.get('training_cost', float('nan')):13.5f}  {validation:>10}"
+            click.echo(f"{h.get('epoch', '?'):>5}  {h.get('training_cost', float('nan')):13.5f}  "
+                       f"{_percent(h.get('validation_accuracy')):>10}"
                        f"  {h.get('learning_rate', float('nan')):13g}  {h.get('seconds', float('nan')):7.2f}")
     else:
         click.echo("\n(no training history in this checkpoint)")
+
+
+def _run_rows(model, meta) -> list[tuple[str, str]]:
+    """How far the run got, its best epoch and test accuracy, in words; accuracies in percent."""
+    rows = []
+    done = meta.get("epochs_completed")
+    planned = (meta.get("hyperparameters") or {}).get("epochs")
+    if done is not None:
+        line = f"{done}" + (f" of {planned}" if planned else "")
+        if meta.get("stopped"):
+            line += f": stopped early ({meta['stopped']})"
+        elif planned and done < planned and "state" in meta:
+            line += f": interrupted; resume with `digitnet train --resume {model}`"
+        rows.append(("epochs completed", line))
+    if meta.get("best_epoch"):
+        rows.append(("best epoch", f"{meta['best_epoch']} (validation {_percent(meta.get('best_validation_accuracy'))})"))
+    if meta.get("test_accuracy") is not None:
+        last = meta.get("test_accuracy_last_epoch")
+        rows.append(("test accuracy", _percent(meta["test_accuracy"])
+                     + (f" (last epoch {_percent(last)})" if last is not None else "")))
+    for key, label in (("dataset", "dataset"), ("saved_at", "saved at")):
+        if meta.get(key):
+            rows.append((label, str(meta[key])))
+    if meta.get("versions"):
+        rows.append(("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items())))
+    return rows
 
 
 # ---------------------------------------------------------------------------
 # report
 
 
-@main.command()
-@click.argument("model", type=click.Path(dir_okay=False), default="model.npz")
+@main.command(short_help="Pictures and an HTML page about a model.")
+@model_option(positional=True)
 @data_dir_option
 @click.option("--split", type=click.Choice(["test", "validation"]), default="test",
               help="Images for the confusion matrix and the mistakes.")
@@ -454,7 +630,7 @@ def report(model, data_dir, split, weights, out):
     try:
         reporting.check_out_dir(out_dir)
         validation_size = reporting.validation_size(ckpt.metadata) if split == "validation" else 0
-        mnist = _load_data(data_dir, validation_size)
+        mnist = _load_data(data_dir, validation_size, parts=("t10k",) if split == "test" else ("train",))
         result = reporting.create_report(ckpt, mnist.split(split), out_dir, model_name=str(model),
                                          weights=weights)
     except reporting.ReportError as e:
@@ -471,9 +647,9 @@ def report(model, data_dir, split, weights, out):
 # predict
 
 
-@main.command()
+@main.command(short_help="Recognise the digits in your own pictures.")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--model", type=click.Path(dir_okay=False), default="model.npz", help="Checkpoint to use.")
+@model_option(positional=False)
 @_weights_option
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON object per image and line: {"path", "digit", "confidence", "scores"} '
@@ -496,9 +672,9 @@ def predict(images, model, weights, as_json, top_k, show, invert):
 
     if show and as_json:
         raise click.UsageError("--show prints terminal art, which would break the JSON lines; use one or the other")
-    if not Path(model).exists():
-        raise click.ClickException(f"{model}: no such model file; train one with `digitnet train` "
-                                   "or pass --model PATH")
+    for image in images:
+        if Path(image).suffix.lower() in (".npz", ".json") and not Path(image).is_dir():
+            raise click.UsageError(f"{image} looks like a model, not an image: did you mean --model {image}?")
     network = _pick(checkpoint.load(model), weights)
     if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
         raise click.ClickException(f"{model}: a {'-'.join(map(str, network.sizes))} network cannot read "
