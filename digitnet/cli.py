@@ -420,7 +420,7 @@ def _with_progress(trainer, n_images, quiet):
               help="Which cost's BP1 to check.")
 @click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=1e-3,
               help="Step of the central difference.")
-@click.option("--seed", type=int, default=0, help="Seed for the random network and batch.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed for the random network and batch.")
 @click.option("--mnist", is_flag=True,
               help="Also check a 784-30-10 network (scaled init) on a real MNIST mini-batch, on a sample of weights.")
 @click.option("--samples", type=click.IntRange(min=1), default=50, help="With --mnist: entries checked per array.")
@@ -435,12 +435,14 @@ def gradcheck(sizes, batch_size, cost, epsilon, seed, mnist, samples, data_dir):
 
     from digitnet import gradcheck as gc
 
+    from digitnet.training import parse_sizes
+
     try:
-        layer_sizes = [int(s) for s in sizes.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"{sizes!r} is not a comma-separated list of sizes", param_hint="--sizes") from None
-    if len(layer_sizes) < 2 or min(layer_sizes) < 1:
-        raise click.BadParameter("need at least two positive layer sizes", param_hint="--sizes")
+        layer_sizes = list(parse_sizes(sizes))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--sizes'") from None
+    if len(layer_sizes) < 2:
+        raise click.BadParameter("need at least two layer sizes (inputs and outputs)", param_hint="'--sizes'")
     costs = ["quadratic", "cross-entropy"] if cost == "all" else [cost]
     problems = []
     for name in costs:
