@@ -661,8 +661,9 @@ def report(model, data_dir, split, weights, out):
 @click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto",
               help="Is the picture dark ink on a light background (yes: invert it to MNIST's white on "
                    "black) or light on dark (no)? auto decides from the picture.")
+@click.option("--recursive", "-r", is_flag=True, help="Also read the image files in the folders' subfolders.")
 @user_errors
-def predict(images, model, weights, as_json, top_k, show, invert):
+def predict(images, model, weights, as_json, top_k, show, invert, recursive):
     """Recognise the digit in each IMAGE: image files, or folders of them (their image files, sorted).
 
     Any picture Pillow reads, of one digit in any colours: it is flattened,
@@ -681,8 +682,10 @@ def predict(images, model, weights, as_json, top_k, show, invert):
     if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
         raise click.ClickException(f"{model}: a {'-'.join(map(str, network.sizes))} network cannot read "
                                    "28x28 digits (it needs 784 inputs and 10 outputs)")
-    count, failures = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k, show=show,
-                                     out=click.echo, err=lambda line: click.echo(line, err=True))
+    count, failures, empty = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k,
+                                            show=show, recursive=recursive, out=click.echo,
+                                            err=lambda line: click.echo(line, err=True))
     if failures:
         click.echo(f"{failures} of {count} image(s) could not be used", err=True)
+    if failures or empty:
         sys.exit(1)
