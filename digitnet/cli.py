@@ -393,15 +393,15 @@ def train(ctx, out, resume, force, data_dir, quiet, **settings):
 
 
 def _with_progress(trainer, n_images, quiet):
-    """Trainer.epochs() with a tqdm bar over the mini-batches of each epoch (hidden when not a terminal)."""
-    from tqdm import tqdm
+    """Trainer.epochs() with a bar over the mini-batches of each epoch (hidden when not a terminal)."""
+    from digitnet.progress import progress_bar
 
     total = trainer.config.epochs
     batch_size = trainer.config.batch_size
     while not trainer.finished:
         epoch = trainer.state.epochs_completed + 1
-        with tqdm(total=-(-n_images // batch_size), desc=f"epoch {epoch}/{total}", unit="batch",
-                  leave=False, disable=True if quiet else None, dynamic_ncols=True) as bar:
+        with progress_bar(total=-(-n_images // batch_size), desc=f"epoch {epoch}/{total}", unit="batch",
+                          leave=False, disable=True if quiet else None) as bar:
             # The trainer reports images; a partial last batch counts as one.
             stats = next(trainer.epochs(on_progress=lambda images: bar.update(-(-images // batch_size))), None)
         if stats is None:
