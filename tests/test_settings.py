@@ -105,3 +105,15 @@ def test_a_new_field_is_one_declaration():
 def test_setting_refuses_a_default_outside_its_choices():
     with pytest.raises(ValueError, match="--cost"):
         setting("hinge", "--cost", "", choices=("quadratic",))
+
+
+def test_the_readme_lists_every_train_option():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("### `digitnet train`")[1].split("###")[0]
+    train = cli.main.commands["train"]
+    options = {opt for param in train.get_params(click.Context(train)) for opt in param.opts
+               if opt.startswith("--") and opt != "--help"}
+    missing = sorted(o for o in options if f"`{o}" not in table and f", `{o}`" not in table and f"{o}`" not in table)
+    assert not missing, f"README's train table lacks {missing}"
