@@ -834,7 +834,7 @@ def digit_groups(ink: np.ndarray) -> int:
     """How many digit-sized groups of ink stand side by side (1 for a single digit).
 
     The columns holding ink are split where a gap of empty columns at least
-    1/8 of the ink's height separates them (a broken stroke's gap is
+    1/12 of the ink's height separates them (a broken stroke's gap is
     narrower); a group counts as a digit when its ink spans at least 60% of
     the height and carries at least 10% of the mass.  A "1" is narrow but
     tall, so it counts; a stray mark or an underline does not.
@@ -845,7 +845,7 @@ def digit_groups(ink: np.ndarray) -> int:
     height = rows[-1] - rows[0] + 1
     used = ink.any(axis=0)
     cols = np.flatnonzero(used)
-    min_gap = max(2, height // 8)
+    min_gap = max(2, height // 12)
     breaks = np.flatnonzero(np.diff(cols) > min_gap)
     starts = np.concatenate([[cols[0]], cols[breaks + 1]])
     ends = np.concatenate([cols[breaks], [cols[-1]]]) + 1
