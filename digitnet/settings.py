@@ -82,7 +82,10 @@ class Setting:
 
     def problem(self, value) -> str | None:
         """What is wrong with ``value`` for this setting, naming the option; None when it is fine."""
-        shown = self.format(value) if isinstance(value, (list, tuple)) else repr(value) if isinstance(value, str) else value
+        if isinstance(value, (list, tuple)):
+            shown = self.format(value)
+        else:
+            shown = repr(value) if isinstance(value, str) else value
         if self.kind is bool:
             return None if isinstance(value, bool) else f"{self.option} must be true or false, got {shown}"
         if self.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -97,6 +100,11 @@ class Setting:
                 return f"{self.option} must be text, got {shown}"
             if self.choices and value not in self.choices:
                 return f"{self.option} must be one of {', '.join(self.choices)}, got {shown}"
+            if self.parse is not None:  # text in a little language of its own: valid when it parses
+                try:
+                    self.parse(value)
+                except ValueError as e:
+                    return f"{self.option}: {e}"
         if self.kind is tuple:  # a list of whole numbers, each within the range
             if not isinstance(value, (list, tuple)) or not value or any(
                     isinstance(v, bool) or not isinstance(v, int) for v in value):

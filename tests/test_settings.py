@@ -85,6 +85,7 @@ def test_a_new_field_is_one_declaration():
 
     specs = settings_of(Config)
     assert specs["momentum"].problem(1.0) == "--momentum must be at least 0 and below 1, got 1"
+    assert specs["momentum"].problem(float("inf")) == "--momentum must be a finite number, got inf"
     assert specs["momentum"].problem(0.9) is None and specs["nesterov"].problem(True) is None
 
     @click.command()
@@ -117,3 +118,18 @@ def test_the_readme_lists_every_train_option():
                if opt.startswith("--") and opt != "--help"}
     missing = sorted(o for o in options if f"`{o}" not in table and f", `{o}`" not in table and f"{o}`" not in table)
     assert not missing, f"README's train table lacks {missing}"
+
+
+def test_a_text_setting_with_its_own_language_is_checked_by_its_parser():
+    def parse(text):
+        if not all(part in ("shift", "elastic") for part in text.split("+")):
+            raise ValueError(f"{text!r}: use shift, elastic or shift+elastic")
+        return text
+
+    @dataclass
+    class Config:
+        augment: str = setting("shift", "--augment", "Distortions.", parse=parse, show=str)
+
+    spec = settings_of(Config)["augment"]
+    assert spec.problem("shift+elastic") is None
+    assert spec.problem("rotate") == "--augment: 'rotate': use shift, elastic or shift+elastic"
