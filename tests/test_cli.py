@@ -340,6 +340,9 @@ def test_info(model):
     assert [int(h[0]) for h in history] == [1, 2]
     assert [float(h[1]) for h in history] == [pytest.approx(h["training_cost"], abs=1e-5) for h in ckpt.history]
     assert "versions" in output and "numpy" in output
+    # Accuracies one way, in percent.
+    assert re.search(r"^  best epoch\s+\d \(validation \d+\.\d\d%\)$", output, re.M), output
+    assert re.search(r"^  test accuracy\s+\d+\.\d\d% \(last epoch \d+\.\d\d%\)$", output, re.M), output
 
 
 def test_info_json(model):

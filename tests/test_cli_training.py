@@ -83,6 +83,12 @@ def test_resume_without_epochs_continues_to_the_runs_own_plan(synthetic_data_dir
     assert f"digitnet train --resume {model}" in result.output
     meta = checkpoint.load(model).metadata
     assert meta["epochs_completed"] == 3 and meta["hyperparameters"]["epochs"] == 8
+    info = run("info", model).output
+    assert f"  epochs completed   3 of 8: interrupted; resume with `digitnet train --resume {model}`" in info
+    headline = run("evaluate", model, "--data-dir", synthetic_data_dir).output.splitlines()[0]
+    assert headline.startswith(f"{model} (best validation epoch {meta['best_epoch']}) on the test split")
+    headline = run("evaluate", model, "--weights", "last", "--data-dir", synthetic_data_dir).output.splitlines()[0]
+    assert headline.startswith(f"{model} (last epoch, 3) on the test split")
     result = run("train", "--resume", model, "--data-dir", synthetic_data_dir)
     assert "epoch   4/8" in result.output and "epoch   8/8" in result.output and "/30" not in result.output
     meta = checkpoint.load(model).metadata
