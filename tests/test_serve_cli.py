@@ -45,7 +45,7 @@ def test_serves_then_stops_cleanly(model_file, stop):
     finally:
         process.send_signal(stop)
         out, err = process.communicate(timeout=20)
-    assert process.returncode == 0
+    assert process.returncode == 128 + stop  # the house's statuses for an interrupted command: 130, 143
     assert "Traceback" not in err and err.strip() == "stopped"
 
 
@@ -67,7 +67,7 @@ def test_port_in_use_is_one_line_before_listening(model_file):
     assert result.stderr.strip().splitlines() == [f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
-@pytest.mark.parametrize("content, message", [(None, "no such model file"), (b"not a checkpoint", "not a valid"),
+@pytest.mark.parametrize("content, message", [(None, "no such file"), (b"not a checkpoint", "not a valid"),
                                                (b'{"sizes": [784, 10]}', "not a usable JSON network")])
 def test_invalid_model_is_one_line(tmp_path, content, message):
     path = tmp_path / "model.npz"
@@ -88,8 +88,8 @@ def test_non_loopback_host_prints_a_warning(model_file, monkeypatch):
 
     # Listen on 127.0.0.1 as tests must, but have it judged a public address.
     monkeypatch.setattr(serving, "is_loopback", lambda host: False)
-    monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.server_close())
-    result = run_cli("serve", "--model", model_file, "--port", 0)
+    monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.server_close() or 2)
+    result = run_cli("serve", "--model", model_file, "--port", 0, expect=130)
     assert "warning: listening on 127.0.0.1: anyone who can reach this machine" in result.stderr
     assert SERVING.match(result.stdout.splitlines()[0])
 
@@ -120,6 +120,6 @@ def test_open_opens_the_page_in_a_browser(model_file, monkeypatch):
 
     opened = []
     monkeypatch.setattr(webbrowser, "open", opened.append)
-    monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.server_close())
-    result = run_cli("serve", "--model", model_file, "--port", 0, "--open")
+    monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.server_close() or 2)
+    result = run_cli("serve", "--model", model_file, "--port", 0, "--open", expect=130)
     assert opened == [SERVING.match(result.stdout.splitlines()[0])["url"]]

@@ -354,9 +354,13 @@ def make_server(recogniser: Recogniser, host: str = "127.0.0.1", port: int = 800
         raise ServerError(f"cannot listen on {url_host(host)}:{port}: {e.strerror or e}") from None
 
 
-def serve_until_stopped(server: Server) -> None:
-    """Answer requests until Ctrl-C or SIGTERM, then close the listening socket."""
+def serve_until_stopped(server: Server) -> int:
+    """Answer requests until Ctrl-C or SIGTERM, then close the listening socket; return the
+    signal that stopped it (SIGINT or SIGTERM)."""
+    stopped_by = [signal.SIGINT]
+
     def stop(signum, frame):
+        stopped_by[0] = signum
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -367,6 +371,7 @@ def serve_until_stopped(server: Server) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         server.server_close()
+    return int(stopped_by[0])
 
 
 def url_host(host: str) -> str:
