@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image, ImageDraw
 
-from conftest import run_cli, write_mnist
+from helpers import run_cli, write_mnist
 from digitnet import checkpoint, predict, training
 from digitnet.data import load_pair
 from digitnet.network import Network

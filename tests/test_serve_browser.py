@@ -46,7 +46,7 @@ SEVEN = [[(0.28, 0.2), (0.5, 0.2), (0.74, 0.2), (0.6, 0.5), (0.46, 0.84)]]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from conftest import write_mnist
+    from helpers import write_mnist
 
     data_dir = write_mnist(tmp_path_factory.mktemp("data") / "mnist")
     path = checkpoint.save(tmp_path_factory.mktemp("model") / "model.npz",

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import run_cli
+from helpers import run_cli
 from digitnet import checkpoint
 from digitnet.network import Network
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 from digitnet import checkpoint, textbook_json
 from digitnet.checkpoint import CheckpointError
 from digitnet.network import Network
