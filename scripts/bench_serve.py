@@ -73,7 +73,8 @@ def start_server(model: str, data_dir: str | None) -> tuple[subprocess.Popen, st
 
 
 def stage_breakdown(model: str, body: bytes, rounds: int = 100) -> list[tuple[str, float]]:
-    """CPU milliseconds per prediction of each step, in this process (images.preprocess's steps, in order)."""
+    """CPU milliseconds per prediction of each step, in this process (images.preprocess_with_notes's
+    steps, in order: what `predict` and the server run)."""
     from digitnet import checkpoint
     from digitnet import images as im
 
@@ -95,6 +96,7 @@ def stage_breakdown(model: str, body: bytes, rounds: int = 100) -> list[tuple[st
         flattened = timed("pixels to floats, flatten alpha", im.composite, pixels, alpha)
         small, factor = timed("find the ink on the detection copy", im.shrink_for_detection, flattened)
         ink, dark = timed("find the ink on the detection copy", im.find_ink, small, None)
+        timed("look for digits side by side", im.digit_groups, ink)
         cropped = im.crop_to_ink(ink)
         if factor > 1 and max(cropped.shape) < im.FINE_SIDE:
             cropped = timed("refine: find it again at full size", im.refine, flattened, ink, factor, dark)

@@ -426,3 +426,14 @@ def test_expect_100_continue(server):
         while chunk := connection.recv(65536):
             answer += chunk
     assert status_and_json(answer[answer.index(b"HTTP/1.1 200"):])[0] == 200
+
+
+def test_warnings_come_through_like_predicts(server, model_file, tmp_path):
+    image = Image.new("L", (400, 200), 255)
+    pen = ImageDraw.Draw(image)
+    pen.line([(60, 30), (60, 170)], fill=0, width=14)                       # a 1 ...
+    pen.line([(220, 40), (340, 40), (260, 170)], fill=0, width=14)          # ... well apart from a 7
+    image.save(tmp_path / "seventeen.png")
+    answer = requests.post(server.url + "/api/predict", data=(tmp_path / "seventeen.png").read_bytes()).json()
+    cli = json.loads(run_cli("predict", tmp_path / "seventeen.png", "--model", model_file, "--json").stdout)
+    assert answer["warnings"] == cli["warnings"] and "side by side" in answer["warnings"][0]

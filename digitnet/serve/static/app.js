@@ -224,7 +224,10 @@ function showAnswer(answer) {
   const order = scores.map((s, d) => [s, d]).sort((a, b) => b[0] - a[0]);
   const [first, second] = order;
   const doubt = $("doubt");
-  if (first[0] > 0 && second[0] >= CLOSE_SHARE * first[0]) {
+  if (answer.warnings && answer.warnings.length) {
+    doubt.textContent = `Careful: ${answer.warnings[0]}.`;   // e.g. several digits side by side
+    doubt.hidden = false;
+  } else if (first[0] > 0 && second[0] >= CLOSE_SHARE * first[0]) {
     doubt.textContent = `Not sure: it could be a ${second[1]}.`;
     doubt.hidden = false;
   } else if (confidence < 0.5) {
