@@ -138,6 +138,12 @@ def main() -> None:
             one.append(time.perf_counter() - t)
             assert response.status_code == 200
 
+        overhead = []  # HTTP alone: the smallest route, no image
+        for _ in range(200):
+            t = time.perf_counter()
+            session.get(url + "api/model")
+            overhead.append(time.perf_counter() - t)
+
         latencies: list[float] = []
         lock = threading.Lock()
         barrier = threading.Barrier(args.concurrency + 1)
@@ -173,6 +179,7 @@ def main() -> None:
         ("time to first answer (process start to first 200)", f"{first_answer:.2f} s", f"<= {BARS['first_answer']:g} s"),
         ("one client: round trip p50", f"{statistics.median(one) * 1000:.1f} ms", f"<= {BARS['p50'] * 1000:g} ms"),
         ("one client: round trip p99", f"{percentile(one, 99) * 1000:.1f} ms", ""),
+        ("one client: GET /api/model p50 (HTTP alone)", f"{statistics.median(overhead) * 1000:.1f} ms", ""),
         (f"{args.concurrency} clients: predictions per second", f"{throughput:.0f}/s", f">= {BARS['throughput']}/s"),
         (f"{args.concurrency} clients: round trip p99", f"{percentile(latencies, 99) * 1000:.1f} ms",
          f"<= {BARS['p99_concurrent'] * 1000:g} ms"),
