@@ -24,19 +24,41 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from digitnet.atomic import WriteError
         from digitnet.checkpoint import CheckpointError
         from digitnet.data import DataError
-        from digitnet.runs import ResumeError
+        from digitnet.runs import ResumeError, RunError
 
         try:
             return command(*args, **kwargs)
-        except (DataError, CheckpointError, ResumeError) as e:
+        except (DataError, CheckpointError, ResumeError, RunError, WriteError) as e:
             raise click.ClickException(str(e)) from None
         except MemoryError:
             raise click.ClickException("out of memory") from None
         except OSError as e:
             where = f" {e.filename}" if e.filename else ""
             raise click.ClickException(f"cannot access{where}: {e.strerror or e}") from None
+
+    return wrapper
+
+
+def stops_cleanly(command):
+    """SIGTERM and SIGHUP stop a command that writes as Ctrl-C does (see digitnet.signals):
+    what was half-written is removed, and it exits with 128 + the signal number.
+    The command may catch the interrupt itself to say more (train, download)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from digitnet import signals
+
+        try:
+            with signals.stop_requests():
+                return command(*args, **kwargs)
+        except KeyboardInterrupt as e:
+            signum = signals.signal_number(e)
+            click.echo(f"\ninterrupted ({signals.describe(signum)}): stopped before finishing; "
+                       "no half-written file was left", err=True)
+            sys.exit(128 + signum)
 
     return wrapper
 
@@ -165,6 +187,7 @@ _RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "le
 @data_dir_option
 @click.option("--quiet", "-q", is_flag=True, help="Only the final result; no progress bar or epoch lines.")
 @click.pass_context
+@stops_cleanly
 @user_errors
 def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, patience_eta, eta_decay,
           eta_min_factor, augment, dtype, validation_size, out, resume, force, data_dir, quiet):
@@ -173,7 +196,7 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
     The defaults are the textbook's first network (784-30-10, quadratic cost,
     N(0,1) weights, eta 3.0, batch 10, 30 epochs).
     """
-    from digitnet import checkpoint, runs, training
+    from digitnet import data, runs, training
 
     config = training.TrainConfig(
         hidden_sizes=hidden or (30,), epochs=epochs, batch_size=batch_size, learning_rate=eta, seed=seed,
@@ -184,87 +207,91 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
         problems.append(f"validation size must be zero or positive, got {validation_size}")
     if problems:
         raise click.UsageError("; ".join(problems))
-    out = Path(out or resume or "model.npz")
-    continuing_in_place = resume is not None and out.resolve() == Path(resume).resolve()
-    if out.exists() and not continuing_in_place and not force:
-        raise click.ClickException(f"{out} already exists: continue it with --resume {out}, "
-                                   "choose another --out, or pass --force to replace it")
-    if not out.parent.is_dir():
-        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
-
-    if resume:
-        previous = checkpoint.load(resume)
-        requested = {field: ctx.params[option] for option, field in _RUN_OPTIONS.items()
-                     if ctx.get_parameter_source(option).name == "COMMANDLINE"}
-        validation_size = previous.metadata.get("hyperparameters", {}).get("validation_size", validation_size)
-        mnist = _load_data(data_dir, validation_size, quiet)
-        trainer = runs.resume(previous, mnist, epochs, requested)
-        config = trainer.config
-    else:
-        mnist = _load_data(data_dir, validation_size, quiet)
-        if batch_size > len(mnist.training):
-            raise click.UsageError(f"batch size {batch_size} is larger than the "
-                                   f"{len(mnist.training)} training images")
-        trainer = training.Trainer(mnist, config)
-
-    if not quiet:
-        sizes = "-".join(map(str, trainer.network.sizes))
-        start = f", resuming after epoch {trainer.state.epochs_completed}" if resume else ""
-        click.echo(f"training {sizes} ({config.cost} cost, {config.init} init, eta {config.learning_rate:g}, "
-                   f"batch {config.batch_size}, seed {config.seed}) on {len(mnist.training):,} images"
-                   f"{start}; checkpoint: {out}")
-    dataset = str(Path(data_dir or os.environ.get("DIGITNET_DATA_DIR") or "data"))
-    saved = False
+    requested = {field: ctx.params[option] for option, field in _RUN_OPTIONS.items()
+                 if ctx.get_parameter_source(option).name == "COMMANDLINE"}
     try:
+        plan = runs.prepare(config, out, lambda size: _load_data(data_dir, size, quiet),
+                            resume_from=resume, force=force, requested=requested)
+    except runs.SettingsError as e:
+        raise click.UsageError(str(e)) from None
+    with _TrainOutput(plan, quiet) as output:
+        result = runs.run(plan.trainer, plan.out, resumed_from=plan.resumed_from,
+                          dataset=str(data.resolve_data_dir(data_dir)),
+                          on_epoch=output.epoch_done, on_progress=output.progress)
+    _print_result(result, quiet)
+
+
+def _print_result(result, quiet):
+    """The last words of `train`: the test accuracy, or why the run ended early and how to go on."""
+    kept = (f"the last complete epoch ({result.saved_epoch}) is kept in {result.resume_from}"
+            if result.resume_from else "nothing was saved")
+    if result.outcome == "interrupted":
+        from digitnet.signals import describe
+
+        why = f"interrupted ({describe(result.signal or 2)})"
+        if result.resume_from:
+            click.echo(f"\n{why}: the last complete epoch ({result.saved_epoch}) is saved in "
+                       f"{result.resume_from}; continue with `{result.resume_command}`", err=True)
+        else:
+            click.echo(f"\n{why} before the first epoch finished: nothing was saved", err=True)
+        sys.exit(result.exit_code)
+    if result.outcome == "diverged":
+        good = f"the last good epoch is kept in {result.resume_from}" if result.resume_from else kept
+        raise click.ClickException(f"{result.error}; {good}. "
+                                   f"Try a smaller --eta (it was {result.learning_rate:g}).")
+    if result.outcome == "write_failed":
+        raise click.ClickException(f"{result.error}; {kept}")
+    if result.stopped and not quiet:
+        click.echo(result.stopped)
+    which = (f"best validation epoch {result.best_epoch} of {result.epochs_completed}" if result.tested_best
+             else f"epoch {result.epochs_completed}")
+    click.echo(f"test accuracy {result.test_accuracy:.2%} ({which}; last epoch "
+               f"{result.test_accuracy_last_epoch:.2%}); saved {result.out}")
+
+
+class _TrainOutput:
+    """What `train` shows while it runs: the settings, a tqdm bar over each epoch's mini-batches
+    (hidden when not a terminal) and one line per epoch."""
+
+    def __init__(self, plan, quiet):
+        self.config, self.quiet, self.bar, self.epoch = plan.trainer.config, quiet, None, 0
+        if not quiet:
+            trainer, config = plan.trainer, plan.trainer.config
+            start = (f", resuming after epoch {trainer.state.epochs_completed}" if plan.resumed_from else "")
+            click.echo(f"training {'-'.join(map(str, trainer.network.sizes))} ({config.cost} cost, {config.init} "
+                       f"init, eta {config.learning_rate:g}, batch {config.batch_size}, seed {config.seed}) on "
+                       f"{len(trainer.data.training):,} images{start}; checkpoint: {plan.out}")
+
+    def progress(self, epoch, images, total):
         from tqdm import tqdm
 
-        for stats in _with_progress(trainer, len(mnist.training), quiet):
-            runs.save_run(out, trainer, dataset=dataset)
-            saved = True
-            if not quiet:
-                validation = ("" if stats.validation_accuracy is None
-                              else f"  validation {stats.validation_accuracy:7.2%}")
-                tqdm.write(f"epoch {stats.epoch:3d}/{config.epochs}  cost {stats.training_cost:.5f}"
-                           f"{validation}  eta {stats.learning_rate:g}  {stats.seconds:5.2f} s")
-    except KeyboardInterrupt:
-        done = trainer.state.epochs_completed
-        if saved or resume:
-            click.echo(f"\ninterrupted: the last complete epoch ({done}) is saved in {out}; continue with "
-                       f"`digitnet train --resume {out} --epochs {config.epochs}`", err=True)
-        else:
-            click.echo("\ninterrupted before the first epoch finished: nothing was saved", err=True)
-        sys.exit(130)
-    except training.TrainingDiverged as e:
-        kept = (f"the last good epoch is kept in {out}" if saved or resume else "nothing was saved")
-        raise click.ClickException(f"{e}; {kept}. Try a smaller --eta (it was "
-                                   f"{trainer.state.learning_rate:g}).") from None
+        batch_size = self.config.batch_size
+        if self.bar is None or epoch != self.epoch:
+            self.close()
+            self.epoch = epoch
+            self.bar = tqdm(total=-(-total // batch_size), desc=f"epoch {epoch}/{self.config.epochs}",
+                            unit="batch", leave=False, disable=True if self.quiet else None, dynamic_ncols=True)
+        self.bar.update(-(-images // batch_size) - self.bar.n)  # a partial last batch counts as one
 
-    if trainer.state.stopped and not quiet:
-        click.echo(trainer.state.stopped)
-    final = trainer.best_network or trainer.network
-    test = training.accuracy(final, mnist.test)
-    last = training.accuracy(trainer.network, mnist.test)
-    runs.save_run(out, trainer, test={"test_accuracy": test, "test_accuracy_last_epoch": last}, dataset=dataset)
-    which = (f"best validation epoch {trainer.state.best_epoch} of {trainer.state.epochs_completed}"
-             if trainer.best_network is not None else f"epoch {trainer.state.epochs_completed}")
-    click.echo(f"test accuracy {test:.2%} ({which}; last epoch {last:.2%}); saved {out}")
+    def epoch_done(self, stats):
+        from tqdm import tqdm
 
+        self.close()
+        if not self.quiet:
+            validation = "" if stats.validation_accuracy is None else f"  validation {stats.validation_accuracy:7.2%}"
+            tqdm.write(f"epoch {stats.epoch:3d}/{self.config.epochs}  cost {stats.training_cost:.5f}"
+                       f"{validation}  eta {stats.learning_rate:g}  {stats.seconds:5.2f} s")
 
-def _with_progress(trainer, n_images, quiet):
-    """Trainer.epochs() with a tqdm bar over the mini-batches of each epoch (hidden when not a terminal)."""
-    from tqdm import tqdm
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
-    total = trainer.config.epochs
-    batch_size = trainer.config.batch_size
-    while not trainer.finished:
-        epoch = trainer.state.epochs_completed + 1
-        with tqdm(total=-(-n_images // batch_size), desc=f"epoch {epoch}/{total}", unit="batch",
-                  leave=False, disable=True if quiet else None, dynamic_ncols=True) as bar:
-            # The trainer reports images; a partial last batch counts as one.
-            stats = next(trainer.epochs(on_progress=lambda images: bar.update(-(-images // batch_size))), None)
-        if stats is None:
-            return
-        yield stats
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 # ---------------------------------------------------------------------------
