@@ -53,6 +53,8 @@ def cause(error: OSError, path: Path) -> str:
         if folder.is_dir():  # /proc and the like: the folder exists but takes no new files
             return f"folder {folder} does not accept new files"
         return f"folder {folder} does not exist"
+    if error.errno == errno.EEXIST and path.exists() and not path.is_dir():
+        return f"{path} is a file, not a folder"
     if error.errno == errno.ENOTDIR:
         return f"{_first_non_folder(folder)} is not a folder"
     plain = _PLAIN.get(error.errno)
@@ -129,7 +131,7 @@ def atomic_path(final: str | os.PathLike, expected_bytes: int | None = None):
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and _about_the_write(e, tmp):
+        if isinstance(e, OSError) and not isinstance(e, WriteError) and _about_the_write(e, tmp):
             raise WriteError(final, e, expected_bytes) from None
         raise
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -88,20 +89,38 @@ def main():
 @click.option("--from", "source", type=click.Path(exists=True, file_okay=False), default=None,
               help="Import the four files from a local folder instead of downloading.")
 @click.option("--force", is_flag=True, help="Fetch (or import) again even if the files are present.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=15.0, metavar="SECONDS",
+              help="Give up on a mirror that takes longer than this to connect or then sends nothing for "
+                   "this long; it is tried last for the remaining files.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@stops_cleanly
 @user_errors
-def download(data_dir, mirrors, checksums, source, force, quiet):
+def download(data_dir, mirrors, checksums, source, force, timeout, quiet):
     """Fetch the four MNIST files into the data folder, verifying their SHA-256."""
     from digitnet import data
 
     table = data.read_checksums(checksums) if checksums else None
     directory = data.resolve_data_dir(data_dir)
-    if source:
-        reports = data.import_files(source, directory, checksums=table, force=force)
-    else:
-        reports = data.download(directory, mirrors=mirrors or data.DEFAULT_MIRRORS,
-                                checksums=table, force=force, progress=not quiet)
+    try:
+        if source:
+            reports = data.import_files(source, directory, checksums=table, force=force)
+        else:
+            reports = data.download(directory, mirrors=mirrors or data.DEFAULT_MIRRORS, checksums=table,
+                                    force=force, progress=not quiet, timeout=timeout)
+    except KeyboardInterrupt as e:
+        from digitnet.signals import describe, signal_number
+
+        again = " ".join(["digitnet download", *(f"--mirror {shlex.quote(m)}" for m in mirrors),
+                          *([f"--checksums {shlex.quote(checksums)}"] if checksums else []),
+                          *([f"--from {shlex.quote(source)}"] if source else []),
+                          *([f"--data-dir {shlex.quote(data_dir)}"] if data_dir else []),
+                          *([f"--timeout {timeout:g}"] if timeout != 15.0 else [])])
+        click.echo(f"\ninterrupted ({describe(signal_number(e))}): the files completed so far are kept in "
+                   f"{directory}, no partial file is left; fetch the rest with `{again}`", err=True)
+        sys.exit(128 + signal_number(e))
     for r in reports:
+        for failure in r.failures:
+            click.echo(f"note: {failure}", err=True)
         if r.action == "present":
             line = f"{r.name}: already present"
         elif r.action == "downloaded":

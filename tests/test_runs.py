@@ -246,30 +246,10 @@ def test_cli_full_disk_names_the_file_the_size_and_what_is_kept(synthetic_data_d
     assert leftovers(tmp_path) == []
 
 
-def unwritable_folders(tmp_path, monkeypatch):
-    """A read-only folder, however the suite runs: as a normal user chmod is enough; root
-    writes through modes, so there the file system's refusal is simulated."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    folder.chmod(0o555)
-    if os.geteuid() == 0:
-        import tempfile
-
-        real = tempfile.mkstemp
-
-        def mkstemp(*args, dir=None, **kwargs):
-            if dir is not None and os.path.realpath(dir) == str(folder.resolve()):
-                raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.path.join(dir, "tmp"))
-            return real(*args, dir=dir, **kwargs)
-
-        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
-    return folder
-
-
-def test_cli_read_only_folder_fails_before_any_work(tmp_path, monkeypatch):
+def test_cli_read_only_folder_fails_before_any_work(tmp_path, read_only_folder):
     from conftest import run_cli
 
-    folder = unwritable_folders(tmp_path, monkeypatch)
+    folder = read_only_folder
     empty = tmp_path / "no-data"  # were the data needed first, this would try to download it
     result = run_cli("train", "--out", folder / "m.npz", "--data-dir", empty, expect=1)
     assert f"Error: cannot write {folder / 'm.npz'}: " in result.output
