@@ -460,6 +460,7 @@ def info(model, as_json):
 @click.option("--out", type=click.Path(), default=None,
               help="Report folder  [default: report-<model name>]; in an existing folder the report "
                    "files are overwritten, other files are left alone.")
+@stops_cleanly
 @user_errors
 def report(model, data_dir, split, weights, out):
     """Write a folder of pictures and one HTML page about MODEL.
@@ -471,11 +472,13 @@ def report(model, data_dir, split, weights, out):
     """
     from digitnet import checkpoint
     from digitnet import report as reporting  # matplotlib: imported only by this command
+    from digitnet.atomic import check_folder_writable
 
     ckpt = checkpoint.load(model)
     out_dir = Path(out or f"report-{Path(model).stem}")
     try:
         reporting.check_out_dir(out_dir)
+        check_folder_writable(out_dir)  # before the pictures are drawn, not after
         validation_size = reporting.validation_size(ckpt.metadata) if split == "validation" else 0
         mnist = _load_data(data_dir, validation_size)
         result = reporting.create_report(ckpt, mnist.split(split), out_dir, model_name=str(model),
