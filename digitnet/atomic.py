@@ -32,6 +32,8 @@ _SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 def human_size(n: float) -> str:
     """0.6 MB, 190 KB, 1.2 GB: decimal units, two significant figures or so."""
+    if n < 1000:
+        return f"{int(n)} bytes"
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if n >= scale * 0.95 or unit == "KB":
             value = n / scale
@@ -83,14 +85,20 @@ class WriteError(OSError):
                  what: str = "write", reason: str | None = None):
         self.path = Path(path)
         self.expected_bytes = expected_bytes
-        message = f"cannot {what} {self.path}: {reason or cause(error, self.path)}"
-        if error.errno in _SPACE and expected_bytes:
+        self.reason = reason or cause(error, self.path)
+        self.what = what
+        super().__init__(error.errno, self.reason)
+        self.filename = str(self.path)
+        self.describe()
+
+    def describe(self) -> str:
+        """(Re)write the message; the free space is measured now (after a temporary file is gone)."""
+        self.message = f"cannot {self.what} {self.path}: {self.reason}"
+        if self.errno in _SPACE and self.expected_bytes:
             free = _free_bytes(self.path.parent)
             room = f", {human_size(free)} free" if free is not None else ""
-            message += f" (needs about {human_size(expected_bytes)}{room})"
-        super().__init__(error.errno, message)
-        self.message = message
-        self.filename = str(self.path)
+            self.message += f" (needs about {human_size(self.expected_bytes)}{room})"
+        return self.message
 
     def __str__(self) -> str:
         return self.message
@@ -131,7 +139,9 @@ def atomic_path(final: str | os.PathLike, expected_bytes: int | None = None):
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and not isinstance(e, WriteError) and _about_the_write(e, tmp):
+        if isinstance(e, WriteError):
+            e.describe()  # the free space without the temporary file
+        elif isinstance(e, OSError) and _about_the_write(e, tmp):
             raise WriteError(final, e, expected_bytes) from None
         raise
 

@@ -223,10 +223,18 @@ class _StopRequested(Exception):
 
 
 def checkpoint_bytes(trainer: Trainer) -> int:
-    """About how large the run's checkpoint will be: the last and the best weights, plus metadata."""
+    """About how large the run's checkpoint will grow: the last and the best weights, and the
+    metadata (stored as 4-byte unicode: some 6 KB, plus about 600 bytes of history per epoch)."""
     arrays = sum(a.nbytes for a in trainer.network.weights + trainer.network.biases)
     copies = 2 if trainer.state.best_epoch or len(trainer.data.validation) else 1
-    return copies * arrays + 20_000 + 300 * trainer.config.epochs
+    return copies * arrays + 8_000 + 600 * trainer.config.epochs
+
+
+def free_space_needed(trainer: Trainer, out: Path) -> int:
+    """Free space the run needs at ``out``: each save writes a new file beside the old one
+    before replacing it, so a new output needs room for two checkpoints, an existing one for one more."""
+    size = checkpoint_bytes(trainer)
+    return size if out.exists() else 2 * size
 
 
 def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.PathLike | None = None,
@@ -261,7 +269,7 @@ def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.Path
 
     outcome, signum, error = "finished", None, ""
     try:
-        check_writable(out, checkpoint_bytes(trainer))
+        check_writable(out, free_space_needed(trainer, out))
         if should_stop is not None and should_stop():
             raise _StopRequested
         for stats in trainer.epochs(on_progress=progress):
