@@ -242,12 +242,12 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
 
 def _print_result(result, quiet):
     """The last words of `train`: the test accuracy, or why the run ended early and how to go on."""
-    kept = (f"the last complete epoch ({result.saved_epoch}) is kept in {result.resume_from}"
-            if result.resume_from else "nothing was saved")
     if result.outcome == "interrupted":
+        import signal
+
         from digitnet.signals import describe
 
-        why = f"interrupted ({describe(result.signal or 2)})"
+        why = f"interrupted ({describe(result.signal or signal.SIGINT)})"
         if result.resume_from:
             click.echo(f"\n{why}: the last complete epoch ({result.saved_epoch}) is saved in "
                        f"{result.resume_from}; continue with `{result.resume_command}`", err=True)
@@ -255,10 +255,11 @@ def _print_result(result, quiet):
             click.echo(f"\n{why} before the first epoch finished: nothing was saved", err=True)
         sys.exit(result.exit_code)
     if result.outcome == "diverged":
-        good = f"the last good epoch is kept in {result.resume_from}" if result.resume_from else kept
-        raise click.ClickException(f"{result.error}; {good}. "
-                                   f"Try a smaller --eta (it was {result.learning_rate:g}).")
+        kept = f"the last good epoch is kept in {result.resume_from}" if result.resume_from else "nothing was saved"
+        raise click.ClickException(f"{result.error}; {kept}. Try a smaller --eta (it was {result.learning_rate:g}).")
     if result.outcome == "write_failed":
+        kept = (f"the last complete epoch ({result.saved_epoch}) is kept in {result.resume_from}"
+                if result.resume_from else "nothing was saved")
         raise click.ClickException(f"{result.error}; {kept}")
     if result.stopped and not quiet:
         click.echo(result.stopped)

@@ -16,6 +16,7 @@ import platform
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from signal import SIGINT
 from typing import Callable
 
 import numpy as np
@@ -190,7 +191,7 @@ class RunResult:
     test_accuracy: float | None = None
     test_accuracy_last_epoch: float | None = None
     tested_best: bool = False        # test_accuracy is of the best validation epoch's weights
-    signal: int | None = None        # the signal that interrupted the run (None: should_stop)
+    signal: int | None = None        # the signal that stopped the run (None: should_stop, or none came)
     error: str = ""
     history: list = field(default_factory=list)
 
@@ -207,7 +208,7 @@ class RunResult:
         if self.outcome == "finished":
             return 0
         if self.outcome == "interrupted":
-            return 128 + (self.signal or int(signals.signal.SIGINT))
+            return 128 + (self.signal or SIGINT)
         return 1
 
     def to_dict(self) -> dict:
@@ -249,7 +250,9 @@ def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.Path
     or on Ctrl-C (or SIGTERM/SIGHUP inside ``signals.stop_requests()``), the
     epoch in progress is abandoned and ``out`` keeps the last complete one.
     Divergence and a failed write also end the run with the last good epoch kept.
-    Nothing is raised for those: the ``RunResult`` says what happened.
+    Nothing is raised for those: the ``RunResult`` says what happened.  After a
+    stop mid-epoch the Trainer's weights are ahead of the file; continue from the
+    file (``prepare(..., resume_from=out)``), not from the Trainer.
     """
     out = Path(out)
     state = trainer.state
@@ -282,11 +285,20 @@ def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.Path
             if should_stop is not None and should_stop():
                 raise _StopRequested
         if test:
-            final = trainer.best_network or trainer.network
-            scores = {"test_accuracy": accuracy(final, trainer.data.test),
-                      "test_accuracy_last_epoch": accuracy(trainer.network, trainer.data.test)}
-            with signals.deferred():
-                save_run(out, trainer, test=scores, dataset=dataset)
+            tested = False
+            try:
+                # Every epoch is saved and this takes under a second: a stop request now waits
+                # for it, rather than leave a complete run without its test accuracy.
+                with signals.deferred():
+                    final = trainer.best_network or trainer.network
+                    scores = {"test_accuracy": accuracy(final, trainer.data.test),
+                              "test_accuracy_last_epoch": accuracy(trainer.network, trainer.data.test)}
+                    save_run(out, trainer, test=scores, dataset=dataset)
+                    tested = True
+            except KeyboardInterrupt as e:
+                if not tested:
+                    raise
+                signum = signals.signal_number(e)  # the run is complete: it still counts as finished
     except KeyboardInterrupt as e:
         outcome, signum = "interrupted", signals.signal_number(e)
     except _StopRequested:

@@ -264,3 +264,23 @@ def test_cli_out_under_proc_fails_before_any_work(tmp_path):
         pytest.skip("no /proc here")
     result = run_cli("train", "--out", "/proc/self/m.npz", "--data-dir", tmp_path / "no-data", expect=1)
     assert "Error: cannot write /proc/self/m.npz: folder /proc/self does not accept new files" in result.output
+
+
+def test_a_signal_during_the_final_test_lets_the_run_finish(mnist, tmp_path, monkeypatch):
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers need the main thread")
+    real = runs.accuracy
+    calls = []
+
+    def accuracy(network, split):
+        calls.append(1)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(network, split)
+
+    monkeypatch.setattr(runs, "accuracy", accuracy)
+    out = tmp_path / "m.npz"
+    with signals.stop_requests():
+        result = runs.run(fresh(mnist, epochs=2), out)
+    assert result.outcome == "finished" and result.signal == signal.SIGTERM
+    assert checkpoint.load(out).metadata["test_accuracy"] == result.test_accuracy is not None

@@ -110,12 +110,13 @@ def test_sigterm_during_the_first_epoch_saves_nothing(synthetic_data_dir, tmp_pa
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(training.Trainer, "_sgd_epoch", sgd_epoch)
+    before = signal.getsignal(signal.SIGTERM)
     out = tmp_path / "m.npz"
     result = run_cli("train", "--hidden", "10", "--epochs", "2", "--validation-size", "100",
                      "--data-dir", synthetic_data_dir, "--out", out, expect=143)
     assert "interrupted (SIGTERM) before the first epoch finished: nothing was saved" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist"]
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the command put the handler back
+    assert signal.getsignal(signal.SIGTERM) == before  # the command put the handler back
 
 
 # ---------------------------------------------------------------------------
