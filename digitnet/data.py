@@ -340,9 +340,10 @@ def _fetch(session, url: str, tmp: Path, name: str, expected_sha: str, progress:
 class MirrorOrder:
     """The order mirrors are tried in, over one download of several files.
 
-    A mirror that timed out, refused the connection or stalled for one file is
-    tried last for the remaining files, so a dead mirror costs its timeouts once
-    per run, not once per file.  The others keep the order the user gave (a
+    A mirror that timed out, refused the connection or stalled for one file (or
+    kept failing with a broken connection or a 5xx) is tried last for the
+    remaining files, so a dead mirror costs its timeouts once per run, not once
+    per file.  A 404 or a wrong checksum concerns one file and demotes nothing.  The others keep the order the user gave (a
     mirror that served a good file stays where it was).
     """
 
