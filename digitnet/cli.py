@@ -330,6 +330,7 @@ class _TrainOutput:
               help="Also check a 784-30-10 network (scaled init) on a real MNIST mini-batch, on a sample of weights.")
 @click.option("--samples", type=click.IntRange(min=1), default=50, help="With --mnist: entries checked per array.")
 @data_dir_option
+@stops_cleanly  # with --mnist it downloads missing data
 @user_errors
 def gradcheck(sizes, batch_size, cost, epsilon, seed, mnist, samples, data_dir):
     """Compare backprop's gradients (BP1-BP4) with central finite differences, in float64.
@@ -387,6 +388,7 @@ def _pick(ckpt, weights):
 @click.option("--split", type=click.Choice(["test", "validation"]), default="test", help="Which images to measure on.")
 @_weights_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@stops_cleanly  # it downloads missing data
 @user_errors
 def evaluate(model, data_dir, split, weights, as_json):
     """Accuracy, per-digit precision and recall, and the confusion matrix of MODEL."""

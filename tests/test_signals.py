@@ -212,3 +212,28 @@ def test_deferred_holds_the_signal_until_the_block_is_done():
 def test_describe():
     assert signals.describe(signal.SIGINT) == "Ctrl-C" and signals.describe(signal.SIGTERM) == "SIGTERM"
     assert signals.signal_number(KeyboardInterrupt()) == signal.SIGINT
+
+
+def test_sigterm_during_a_report_leaves_whole_pictures_only(synthetic_data_dir, tmp_path, monkeypatch):
+    from digitnet import report
+
+    model = tmp_path / "m.npz"
+    run_cli("train", "--hidden", "5", "--epochs", "1", "--validation-size", "100", "--quiet",
+            "--data-dir", synthetic_data_dir, "--out", model)
+    real = report.Figure.savefig
+    calls = []
+
+    def savefig(self, f, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second picture: half written when the signal comes
+            f.write(b"\x89PNG half")
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, f, **kwargs)
+
+    monkeypatch.setattr(report.Figure, "savefig", savefig)
+    out = tmp_path / "r"
+    result = run_cli("report", model, "--data-dir", synthetic_data_dir, "--out", out, expect=143)
+    assert "interrupted (SIGTERM)" in result.output and len(calls) == 2
+    pictures = list(out.iterdir())  # the first picture, whole; nothing of the second
+    assert len(pictures) == 1 and pictures[0].suffix == ".png"
+    assert pictures[0].read_bytes().startswith(b"\x89PNG\r\n")
