@@ -92,6 +92,9 @@ def deferred():
     ``stop_requests()`` are held; outside it this does nothing.
     """
     global _deferring, _pending
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers run in the main thread only: nothing to hold here
+        return
     _deferring += 1
     try:
         yield
