@@ -84,7 +84,7 @@ def test_a_stop_mid_epoch_resumes_to_the_same_weights_as_an_unbroken_run(mnist, 
                       should_stop=lambda: bool(where) and where[-1][0] == 3)  # yes, early in the third epoch
     assert result.outcome == "interrupted" and result.saved_epoch == 2
     assert where[-1][0] == 3 and where[-1][1] < len(mnist.training)  # it really stopped mid-epoch
-    plan = runs.prepare(TrainConfig(epochs=4), tmp_path / "half.npz", lambda size: mnist,
+    plan = runs.prepare(TrainConfig(epochs=4), tmp_path / "half.npz", lambda: mnist,
                         resume_from=tmp_path / "half.npz")
     assert plan.trainer.state.epochs_completed == 2
     resumed = runs.run(plan.trainer, plan.out, resumed_from=plan.resumed_from)
@@ -178,7 +178,7 @@ def test_prepare_refuses_an_existing_output_without_force(tmp_path, mnist):
     out.write_bytes(b"someone's work")
     with pytest.raises(runs.RunError, match="already exists"):
         runs.prepare(TrainConfig(**CONFIG), out, never_load)
-    plan = runs.prepare(TrainConfig(**CONFIG), out, lambda size: mnist, force=True)
+    plan = runs.prepare(TrainConfig(**CONFIG), out, lambda: mnist, force=True)
     assert plan.out == out and plan.resumed_from is None
     assert out.read_bytes() == b"someone's work"  # replaced only by the first saved epoch
 
@@ -204,7 +204,7 @@ def test_prepare_fails_fast_where_no_file_can_be_created(tmp_path):
 
 def test_prepare_a_batch_larger_than_the_data_is_a_settings_error(tmp_path, mnist):
     with pytest.raises(runs.SettingsError, match="larger than the 500 training images"):
-        runs.prepare(TrainConfig(**dict(CONFIG, batch_size=501)), tmp_path / "m.npz", lambda size: mnist)
+        runs.prepare(TrainConfig(**dict(CONFIG, batch_size=501)), tmp_path / "m.npz", lambda: mnist)
 
 
 def test_a_full_disk_is_found_before_the_first_epoch(mnist, tmp_path, monkeypatch):
@@ -224,7 +224,7 @@ def test_a_full_disk_is_found_before_the_first_epoch(mnist, tmp_path, monkeypatc
 
 
 def test_cli_full_disk_names_the_file_the_size_and_what_is_kept(synthetic_data_dir, tmp_path, monkeypatch):
-    from conftest import run_cli
+    from helpers import run_cli
 
     real_savez = np.savez
     saves = []
@@ -247,7 +247,7 @@ def test_cli_full_disk_names_the_file_the_size_and_what_is_kept(synthetic_data_d
 
 
 def test_cli_read_only_folder_fails_before_any_work(tmp_path, read_only_folder):
-    from conftest import run_cli
+    from helpers import run_cli
 
     folder = read_only_folder
     empty = tmp_path / "no-data"  # were the data needed first, this would try to download it
@@ -258,7 +258,7 @@ def test_cli_read_only_folder_fails_before_any_work(tmp_path, read_only_folder):
 
 
 def test_cli_out_under_proc_fails_before_any_work(tmp_path):
-    from conftest import run_cli
+    from helpers import run_cli
 
     if not os.path.isdir("/proc/self"):
         pytest.skip("no /proc here")
