@@ -341,10 +341,13 @@ def _settings(ctx, settings: dict) -> tuple[dict, dict]:
 @click.option("--force", is_flag=True, help="Overwrite --out if it already exists.")
 @data_dir_option
 @click.option("--quiet", "-q", is_flag=True, help="Only the final result; no progress bar or epoch lines.")
+@click.option("--progress", type=click.Choice(["bar", "json"]), default="bar", show_default=True,
+              help="json: instead of the bar and epoch lines, one JSON object per line on stdout "
+                   "(start, progress within an epoch, each epoch, end), for other programs.")
 @click.pass_context
 @stops_cleanly
 @user_errors
-def train(ctx, out, resume, force, data_dir, quiet, **settings):
+def train(ctx, out, resume, force, data_dir, quiet, progress, **settings):
     """Train a 784-hidden-10 sigmoid network by mini-batch SGD, saving a checkpoint every epoch.
 
     The defaults are the textbook's first network (784-30-10, quadratic cost,
@@ -363,6 +366,15 @@ def train(ctx, out, resume, force, data_dir, quiet, **settings):
                             force=force, requested=given)
     except (runs.SettingsError, runs.ResumeConflict) as e:  # mistakes on the command line: exit 2
         raise click.UsageError(str(e)) from None
+    if progress == "json":
+        from digitnet.progress import JsonProgress
+
+        output = JsonProgress(plan)
+        result = runs.run(plan.trainer, plan.out, resumed_from=plan.resumed_from,
+                          dataset=str(data.resolve_data_dir(data_dir)),
+                          on_epoch=output.epoch_done, on_progress=output.progress)
+        output.end(result)
+        sys.exit(result.exit_code)
     with _TrainOutput(plan, quiet) as output:
         result = runs.run(plan.trainer, plan.out, resumed_from=plan.resumed_from,
                           dataset=str(data.resolve_data_dir(data_dir)),

@@ -36,3 +36,51 @@ def progress_bar(**kwargs):
     else:
         kwargs.setdefault("dynamic_ncols", True)
     return tqdm(**kwargs)
+
+
+class JsonProgress:
+    """`train --progress json`: one JSON object per line on stdout, flushed at once, for programs
+    (the serve page's trainer) rather than people.  Events, each with ``"event"``:
+
+    - ``start``: ``out``, ``resumed_from``, ``epochs_completed`` (0 unless resuming), ``epochs`` (the
+      planned total), ``settings`` (the run's TrainConfig fields), ``training_images``, ``history``;
+    - ``progress``: ``epoch``, ``images``, ``total`` within the epoch running (at most every 0.2 s);
+    - ``epoch``: ``epoch``, ``epochs``, ``training_cost``, ``validation_accuracy``, ``learning_rate``,
+      ``seconds``, written once that epoch is saved;
+    - ``end``: the RunResult: ``outcome`` (finished, interrupted, diverged, write_failed), ``saved_epoch``,
+      ``resume_from``, ``resume_command``, ``test_accuracy``, ``error``, ... (see ``runs.RunResult``).
+    """
+
+    INTERVAL = 0.2  # seconds between progress lines: enough for a smooth bar, little to parse
+
+    def __init__(self, plan, stream=None):
+        import time
+
+        self.stream = stream or sys.stdout
+        self.epochs = plan.trainer.config.epochs
+        self._clock = time.monotonic
+        self._last = 0.0
+        trainer = plan.trainer
+        self.emit("start", out=str(plan.out),
+                  resumed_from=None if plan.resumed_from is None else str(plan.resumed_from),
+                  epochs_completed=trainer.state.epochs_completed, epochs=self.epochs,
+                  settings=trainer.config.to_dict(), training_images=len(trainer.data.training),
+                  history=list(trainer.state.history))
+
+    def emit(self, event: str, **fields) -> None:
+        import json
+
+        self.stream.write(json.dumps({"event": event, **fields}, separators=(",", ":")) + "\n")
+        self.stream.flush()
+
+    def progress(self, epoch: int, images: int, total: int) -> None:
+        now = self._clock()
+        if now - self._last >= self.INTERVAL:
+            self._last = now
+            self.emit("progress", epoch=epoch, images=images, total=total)
+
+    def epoch_done(self, stats) -> None:
+        self.emit("epoch", epochs=self.epochs, **stats.to_dict())
+
+    def end(self, result) -> None:
+        self.emit("end", **result.to_dict())
