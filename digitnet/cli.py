@@ -86,10 +86,11 @@ def data_dir_option(command):
 DEFAULT_MODEL = "model.npz"
 
 
-def model_option(positional: bool):
+def model_option(positional: bool, optional: bool = False):
     """The one rule for naming a model: ``-m/--model PATH`` in every command that reads one
     (default model.npz); where it reads naturally (evaluate, info, report) it may also be
-    the first argument.  The command receives ``model``: the path, checked to exist."""
+    the first argument.  The command receives ``model``: the path, checked to exist (with
+    ``optional``, None when the default model.npz is missing: `serve` then starts without one)."""
 
     def decorate(command):
         @functools.wraps(command)
@@ -98,6 +99,8 @@ def model_option(positional: bool):
             if model_argument is not None and model is not None and model_argument != model:
                 raise click.UsageError(f"two models named: {model_argument} and --model {model}; give one")
             model = model_argument or model or DEFAULT_MODEL
+            if optional and model == DEFAULT_MODEL and not Path(model).exists():
+                return command(*args, model=None, **kwargs)
             if not Path(model).exists():
                 hint = ("; train one with `digitnet train`, or name another with -m/--model PATH"
                         if model == DEFAULT_MODEL else "")
@@ -747,8 +750,8 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive):
 # serve
 
 
-@main.command(short_help="A web page to draw digits on, and a JSON API.")
-@model_option(positional=False)
+@main.command(short_help="A web page to draw digits on, train networks and watch them learn; a JSON API.")
+@model_option(positional=False, optional=True)
 @_weights_option
 @click.option("--host", default="127.0.0.1",
               help="Address to listen on. Anything but a loopback address lets other machines use the page.")
@@ -756,33 +759,49 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive):
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
 @click.option("--max-upload", type=click.FloatRange(min=0, min_open=True), default=10.0, metavar="MB",
               help="Largest image upload accepted, in MB (refused from its Content-Length).")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+              help="Folder where runs started from the page are saved (created when the first one starts).")
 @data_dir_option
 @user_errors
-def serve(model, weights, host, port, open_browser, max_upload, data_dir):
+def serve(model, weights, host, port, open_browser, max_upload, runs_dir, data_dir):
     """A local web page to draw a digit and watch the network answer, and a JSON API.
 
     Routes: GET / (the page), POST /api/predict (body: an image file's bytes; answers like
     `predict --json`, plus the 28x28 input), GET /api/model, POST /api/evaluate (accuracy on the
-    MNIST test split of --data-dir). Ctrl-C (exit status 130) or SIGTERM (143) stops it.
+    MNIST test split of --data-dir). Training from the page: /api/train/... and /api/models/...
+    (see the README). Without a model (no model.npz here) the page offers to train one.
+    Ctrl-C (exit status 130) or SIGTERM (143) stops it, and a run going stops as on Ctrl-C.
     """
     from digitnet import checkpoint
     from digitnet.serve import api
     from digitnet.serve import server as serving
+    from digitnet.serve.models import Models
+    from digitnet.serve.training import TrainingRuns
 
     try:
-        recogniser = api.Recogniser(checkpoint.load(model), str(model), weights, data_dir)
-        httpd = serving.make_server(recogniser, host, port, max_upload=int(max_upload * serving.MB))
+        recogniser = api.Recogniser(checkpoint.load(model), str(model), weights, data_dir) if model else None
+        training = TrainingRuns(runs_dir, data_dir)
+        models = Models(recogniser, runs_dir, ".", data_dir, training)
+        httpd = serving.make_server(recogniser, host, port, max_upload=int(max_upload * serving.MB),
+                                    models=models, training=training)
     except (api.ModelError, serving.ServerError) as e:
         raise click.ClickException(str(e)) from None
     if not serving.is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine on the network can use "
                    "the page and the API (there is no login)", err=True)
     address = serving.url(httpd, host)
-    click.echo(f"Serving {model} on {address} (Ctrl-C to stop)")
+    if model is None:
+        click.echo(f"no model yet ({DEFAULT_MODEL} not found): the page offers to train one", err=True)
+    click.echo(f"Serving {model or 'no model yet'} on {address} (Ctrl-C to stop)")
     if open_browser:
         import webbrowser
 
         webbrowser.open(address)
     signum = serving.serve_until_stopped(httpd)
+    final = training.shutdown()
+    if final is not None:
+        hint = (f"; continue it from the page or with `digitnet train --resume {final['run']}`"
+                if final.get("resumable") else "")
+        click.echo(f"the training run was stopped: {final['message']}{hint}", err=True)
     click.echo("stopped", err=True)
     sys.exit(128 + signum)  # the house's status for an interrupted command: 130 (Ctrl-C), 143 (SIGTERM)

@@ -57,12 +57,7 @@ class Recogniser:
 
     def predict(self, body: bytes) -> dict:
         """{"digit", "confidence", "scores", "input"} for an image file's bytes; 400 when unusable."""
-        if not body:
-            raise ApiError(400, "empty body: send the bytes of an image file (PNG, JPEG, ...)")
-        prediction = predict.predict_bytes(self.network, body)
-        if prediction.error is not None:
-            raise ApiError(400, prediction.error)
-        return prediction.to_dict(with_input=True)
+        return predict_image(self.network, body)
 
     # -- GET /api/model ---------------------------------------------------------------------
 
@@ -117,6 +112,16 @@ class Recogniser:
                     "total": len(split), "seconds": round(time.perf_counter() - start, 3)}
         finally:
             self._evaluating.release()
+
+
+def predict_image(network: Network, body: bytes) -> dict:
+    """What /api/predict answers for an image file's bytes with ``network``; 400 when unusable."""
+    if not body:
+        raise ApiError(400, "empty body: send the bytes of an image file (PNG, JPEG, ...)")
+    prediction = predict.predict_bytes(network, body)
+    if prediction.error is not None:
+        raise ApiError(400, prediction.error)
+    return prediction.to_dict(with_input=True)
 
 
 def _number_or_none(value):

@@ -25,13 +25,17 @@ import threading
 import time
 import traceback
 from importlib import resources
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from digitnet.serve.api import ApiError, Recogniser
+from digitnet.serve import training as train_api
+from digitnet.serve.api import ApiError, Recogniser, predict_image
+from digitnet.serve.models import Models
 
 MB = 1024 * 1024
 DEFAULT_MAX_UPLOAD = 10 * MB
 REQUEST_TIMEOUT = 10.0  # seconds a client may take to send each part of a request
+MAX_JSON_BODY = 64 * 1024  # settings and model choices are small: refuse anything larger before reading
+EVENTS_KEEPALIVE = 15.0    # seconds between comment lines on an idle event stream (proxies, dead clients)
 LISTEN_BACKLOG = 128    # connections the kernel queues while the server accepts (64 clients at once)
 MAX_CONNECTIONS = 256   # connections served at once (a thread each); more get 503 at once
 
@@ -100,13 +104,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     error_content_type = "application/json"
 
-    recogniser: Recogniser
+    models: Models
+    training: "train_api.TrainingRuns | None" = None
     static: dict[str, tuple[bytes, str]]
     max_upload: int = DEFAULT_MAX_UPLOAD
     check_host: bool = True
 
     def version_string(self) -> str:
         return self.server_version
+
+    @property
+    def recogniser(self) -> Recogniser:
+        """The model served now (the page may switch it); 503 while there is none."""
+        recogniser = self.models.recogniser
+        if recogniser is None:
+            raise ApiError(503, "no model is loaded yet: train one on the page (or POST /api/train/start), "
+                                "or choose one with POST /api/models/select")
+        return recogniser
 
     # -- dispatch -----------------------------------------------------------------------------
 
@@ -158,6 +172,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/api/predict": {"POST": self._predict},
             "/api/evaluate": {"POST": self._evaluate},
             "/api/model": {"GET": self._model, "HEAD": self._model},
+            "/api/models": {"GET": self._models},
+            "/api/models/select": {"POST": self._select},
+            "/api/models/download": {"GET": self._download},
+            "/api/train": {"GET": self._train_status},
+            "/api/train/settings": {"GET": self._train_settings},
+            "/api/train/start": {"POST": self._train_start},
+            "/api/train/stop": {"POST": self._train_stop},
+            "/api/train/resume": {"POST": self._train_resume},
+            "/api/train/events": {"GET": self._train_events},
         }
         for static_path in self.static:
             routes[static_path] = {"GET": self._static, "HEAD": self._static}
@@ -174,14 +197,111 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # -- routes -------------------------------------------------------------------------------
 
     def _predict(self, path: str) -> None:
-        self._send_json(200, self.recogniser.predict(self._read_body()))
+        """?model=training answers with the newest epoch of the run going; else the served model."""
+        body = self._read_body()
+        if self._query().get("model") == "training":
+            self._send_json(200, dict(predict_image(self.models.training_network(), body), model="training"))
+        else:
+            self._send_json(200, self.recogniser.predict(body))
 
     def _evaluate(self, path: str) -> None:
         self._read_body(allow_empty=True)
         self._send_json(200, self.recogniser.evaluate())
 
     def _model(self, path: str) -> None:
-        self._send_json(200, dict(self.recogniser.model_info(), max_upload=self.max_upload))
+        recogniser = self.models.recogniser
+        if recogniser is None:  # the page shows "no model yet" and offers to train one
+            self._send_json(200, {"file": None, "max_upload": self.max_upload})
+            return
+        self._send_json(200, dict(recogniser.model_info(), max_upload=self.max_upload))
+
+    def _models(self, path: str) -> None:
+        self._send_json(200, self.models.listing())
+
+    def _select(self, path: str) -> None:
+        body = self._read_json()
+        self._send_json(200, self.models.select(body.get("id"), body.get("weights", "best")))
+
+    def _download(self, path: str) -> None:
+        file = self.models.path_of(self._query().get("id"))
+        try:
+            data = file.read_bytes()
+        except OSError as e:
+            raise ApiError(404, f"cannot read {file.name}: {e.strerror or e}") from None
+        self._send(200, data, "application/octet-stream", cache="no-store",
+                   extra={"Content-Disposition": f'attachment; filename="{_safe_filename(file.name)}"'})
+
+    # -- training -------------------------------------------------------------------------------
+
+    def _runs(self) -> "train_api.TrainingRuns":
+        if self.training is None:
+            raise ApiError(404, "training from the page is not available on this server")
+        return self.training
+
+    def _train_status(self, path: str) -> None:
+        self._send_json(200, self._runs().status())
+
+    def _train_settings(self, path: str) -> None:
+        self._send_json(200, train_api.describe())
+
+    def _train_start(self, path: str) -> None:
+        runs = self._runs()
+        config = train_api.config_from_json(self._read_json())
+        self._send_json(202, runs.start(config))
+
+    def _train_stop(self, path: str) -> None:
+        self._read_body(allow_empty=True)
+        self._send_json(200, self._runs().stop())
+
+    def _train_resume(self, path: str) -> None:
+        runs = self._runs()
+        body = self._read_json()
+        self._send_json(202, runs.resume(self.models.path_of(body.get("id")), body.get("epochs")))
+
+    def _train_events(self, path: str) -> None:
+        """Server-Sent Events: the training status now, then each time it changes (an epoch ends, a
+        progress line arrives, the run stops), so a page opened mid-run picks it up at once."""
+        runs = self._runs()
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        self.end_headers()
+        status = runs.status()
+        seen = status["version"]
+        try:
+            while not runs.closed:
+                if status is None:
+                    self.wfile.write(b": still here\n\n")
+                else:
+                    self.wfile.write(b"data: " + json.dumps(status, separators=(",", ":")).encode() + b"\n\n")
+                self.wfile.flush()
+                status = runs.wait_for_change(seen, EVENTS_KEEPALIVE)
+                if status is not None:
+                    seen = status["version"]
+        except (OSError, ValueError):
+            pass  # the page went away
+
+    def _query(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+
+    def _read_json(self) -> dict:
+        """A small JSON object body (settings, a model id); 413 over MAX_JSON_BODY, 400 if not JSON."""
+        length = self.headers.get("Content-Length", "0")
+        if length.isdigit() and int(length) > MAX_JSON_BODY:
+            self.close_connection = True
+            raise ApiError(413, f"the request body is over {MAX_JSON_BODY // 1024} KB")
+        body = self._read_body(allow_empty=True)
+        try:
+            value = json.loads(body or b"{}")
+        except ValueError:
+            raise ApiError(400, "the body is not JSON") from None
+        if not isinstance(value, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        return value
 
     def _static(self, path: str) -> None:
         body, content_type = self.static[path]
@@ -263,14 +383,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload, separators=(",", ":")).encode(), "application/json",
                    cache="no-store")
 
-    def _send(self, status: int, body: bytes, content_type: str, cache: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, cache: str, extra: dict | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", cache)
         if status == 405:
             self.send_header("Allow", getattr(self, "_allow", "GET"))
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in {**SECURITY_HEADERS, **(extra or {})}.items():
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -335,12 +455,22 @@ class Server6(Server):
     address_family = socket.AF_INET6
 
 
-def make_server(recogniser: Recogniser, host: str = "127.0.0.1", port: int = 8000,
-                max_upload: int = DEFAULT_MAX_UPLOAD, timeout: float = REQUEST_TIMEOUT) -> Server:
-    """A listening server (not yet serving); ServerError when the address cannot be used."""
+def _safe_filename(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:200]
+
+
+def make_server(recogniser: Recogniser | None, host: str = "127.0.0.1", port: int = 8000,
+                max_upload: int = DEFAULT_MAX_UPLOAD, timeout: float = REQUEST_TIMEOUT,
+                models: Models | None = None, training: "train_api.TrainingRuns | None" = None) -> Server:
+    """A listening server (not yet serving); ServerError when the address cannot be used.
+    ``models`` (the list the page switches between) defaults to just ``recogniser``; without
+    ``training`` the /api/train routes answer 404."""
     static = load_static()
+    if models is None:
+        models = Models(recogniser, runs_dir="runs", training=training,
+                        data_dir=recogniser.data_dir if recogniser is not None else None)
     handler = type("BoundHandler", (Handler,), {
-        "recogniser": recogniser, "static": static, "max_upload": max_upload, "check_host": is_loopback(host),
+        "models": models, "training": training, "static": static, "max_upload": max_upload, "check_host": is_loopback(host),
         "timeout": timeout,
     })
     server_class = Server6 if ":" in host else Server

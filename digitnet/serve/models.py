@@ -1,0 +1,134 @@
+"""The models the page can switch between, and which one answers.
+
+    GET  /api/models                 Models.listing()     checkpoints in --runs-dir and the working directory
+    POST /api/models/select          Models.select(id)    serve another one (new requests use it)
+    GET  /api/models/download?id=ID  Models.path_of(id)   the file, as an attachment
+
+A model is named by the id the listing gave it (``runs/2026-11-29_00-15-03.npz``, ``model.npz``);
+an id is only ever looked up in a fresh listing, so the client cannot name a path of its own.
+The served ``Recogniser`` is replaced whole: a request holds the one it started with and finishes
+with it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from digitnet import checkpoint
+from digitnet.serve.api import ApiError, ModelError, Recogniser
+
+MAX_LISTED = 200  # files listed per folder (newest first): a folder of thousands stays quick
+
+
+class Models:
+    def __init__(self, recogniser: Recogniser | None, runs_dir: str | os.PathLike = "runs",
+                 workdir: str | os.PathLike = ".", data_dir=None, training=None):
+        self.recogniser = recogniser
+        self.runs_dir = Path(runs_dir)
+        self.workdir = Path(workdir)
+        self.data_dir = data_dir
+        self.training = training
+        self._lock = threading.Lock()
+        self._summaries: dict[tuple[str, int, int], dict] = {}  # (path, mtime_ns, size) -> summary
+        self._training_network: tuple[tuple, object] | None = None
+
+    # -- listing --------------------------------------------------------------------------------
+
+    def _files(self) -> dict[str, Path]:
+        """id -> path for every checkpoint the page may name."""
+        found: dict[str, Path] = {}
+        for folder, prefix in ((self.runs_dir, f"{self.runs_dir.name}/"), (self.workdir, "")):
+            try:
+                entries = [p for p in folder.iterdir() if p.suffix == ".npz" and p.is_file()]
+            except OSError:
+                continue
+            entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+            for path in entries[:MAX_LISTED]:
+                found.setdefault(prefix + path.name, path)
+        return found
+
+    def path_of(self, model_id) -> Path:
+        if not isinstance(model_id, str):
+            raise ApiError(400, 'name the model by its "id" from /api/models')
+        path = self._files().get(model_id)
+        if path is None:
+            raise ApiError(404, f"no model {model_id[:100]!r} (see /api/models for the list)")
+        return path
+
+    def listing(self) -> dict:
+        served = self.recogniser
+        served_path = Path(served.model_name).resolve() if served is not None else None
+        training_file = self.training.current_file() if self.training is not None else None
+        training_running = self.training is not None and self.training.running
+        models = []
+        for model_id, path in self._files().items():
+            summary = dict(self._summary(path), id=model_id)
+            summary["served"] = served_path is not None and path.resolve() == served_path
+            summary["training"] = (training_running and training_file is not None
+                                   and path.resolve() == training_file.resolve())
+            models.append(summary)
+        return {"models": models, "served": served.model_name if served is not None else None,
+                "runs_dir": str(self.runs_dir)}
+
+    def _summary(self, path: Path) -> dict:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if key in self._summaries:
+                return self._summaries[key]
+        try:
+            ckpt = checkpoint.load(path)
+        except checkpoint.CheckpointError as e:
+            summary = {"name": path.name, "error": str(e), "bytes": stat.st_size, "modified": stat.st_mtime}
+        else:
+            meta = ckpt.metadata
+            hyper = meta.get("hyperparameters") if isinstance(meta.get("hyperparameters"), dict) else {}
+            state = meta.get("state") if isinstance(meta.get("state"), dict) else None
+            done, planned = meta.get("epochs_completed"), hyper.get("epochs")
+            summary = {
+                "name": path.name, "bytes": stat.st_size, "modified": stat.st_mtime,
+                "sizes": ckpt.network.sizes, "cost": ckpt.network.cost.name,
+                "epochs_completed": done, "epochs": planned,
+                "test_accuracy": meta.get("test_accuracy"),
+                "best_validation_accuracy": meta.get("best_validation_accuracy"),
+                "settings": {k: hyper[k] for k in ("learning_rate", "batch_size", "init", "l2", "augment", "seed")
+                             if k in hyper},
+                "resumable": state is not None and not meta.get("stopped") and isinstance(done, int),
+                "complete": isinstance(done, int) and isinstance(planned, int) and done >= planned,
+            }
+        with self._lock:
+            self._summaries[key] = summary
+        return summary
+
+    # -- switching ------------------------------------------------------------------------------
+
+    def select(self, model_id, weights: str = "best") -> dict:
+        if weights not in ("best", "last"):
+            raise ApiError(400, f"weights must be best or last, got {str(weights)[:40]!r}")
+        path = self.path_of(model_id)
+        try:
+            recogniser = Recogniser(checkpoint.load(path), str(path), weights, self.data_dir)
+        except (checkpoint.CheckpointError, ModelError) as e:
+            raise ApiError(400, str(e)) from None
+        self.recogniser = recogniser  # one assignment: requests in flight keep the one they hold
+        return recogniser.model_info()
+
+    def training_network(self):
+        """The newest complete epoch of the run going (or last run): its last weights, reloaded
+        when the file changes.  409 before its first epoch is saved."""
+        path = self.training.current_file() if self.training is not None else None
+        if path is None:
+            raise ApiError(409, "the run has not saved an epoch yet: wait for the first one to finish")
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        cached = self._training_network
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            network = checkpoint.load(path).network
+        except checkpoint.CheckpointError as e:
+            raise ApiError(409, f"the run's checkpoint cannot be read right now: {e}") from None
+        self._training_network = (key, network)
+        return network

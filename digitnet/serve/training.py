@@ -1,0 +1,390 @@
+"""Training from the page: one `digitnet train --progress json` child process at a time, watched.
+
+The run is the CLI's own run (``runs.prepare`` / ``runs.run`` inside `digitnet train`), started as a
+separate process so that it has a core of its own and the server's request threads stay responsive
+(numpy would otherwise hold the GIL for whole matrix products).  The same settings and seed give the
+same weights as `digitnet train` by construction.  The child writes one JSON object per line
+(`train --progress json`); a reader thread turns them into the status the page shows and wakes
+everyone waiting for a change (the Server-Sent Events stream).
+
+- **Stop** sends the child SIGINT: exactly Ctrl-C on `digitnet train` (the epoch in progress is
+  abandoned, every complete one is in the checkpoint).  **Resume** runs `train --resume`.
+- A child that dies without its final line (``kill -9``, out of memory) is reported as killed; its
+  checkpoint holds the last complete epoch (every save is atomic), so the run can be resumed.
+- The client never sends a path: run files are named here, under ``--runs-dir``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from digitnet.serve.api import ApiError
+
+# Caps on what a request may ask for, so that a runaway (or hostile) request cannot exhaust the
+# machine: the CLI has none (a user at the terminal can always press Ctrl-C), the page has these.
+MAX_HIDDEN_UNITS = 4096      # per hidden layer (784-4096-10 is 13 MB of float32 weights)
+MAX_HIDDEN_LAYERS = 4
+MAX_EPOCHS = 1000
+NICE = 5                     # the child runs a little behind the server's request threads
+STOP_GRACE = 30.0            # seconds the child gets to finish writing after SIGINT on server shutdown
+
+# The main settings shown on the page (the rest keep their defaults unless a recipe sets them).
+MAIN_SETTINGS = ("hidden_sizes", "epochs", "learning_rate", "batch_size", "cost", "init", "l2", "augment", "seed")
+
+# The README's recipes ("Results"), one click away on the page.
+RECIPES = [
+    {"name": "textbook ch. 1 (the default)", "command": "digitnet train", "settings": {}},
+    {"name": "quadratic cost, 98.6%",
+     "command": "digitnet train --hidden 300 --init scaled --eta 3 --l2 1 --augment 1 --epochs 60 "
+                "--patience-eta 4 --eta-min-factor 16",
+     "settings": {"hidden_sizes": [300], "init": "scaled", "learning_rate": 3.0, "l2": 1.0, "augment": 1,
+                  "epochs": 60, "eta_patience": 4, "eta_min_factor": 16.0}},
+    {"name": "cross-entropy, 98.5%",
+     "command": "digitnet train --hidden 300 --cost cross-entropy --init scaled --eta 0.5 --l2 5 --augment 2 "
+                "--epochs 60 --patience-eta 4 --eta-min-factor 16",
+     "settings": {"hidden_sizes": [300], "cost": "cross-entropy", "init": "scaled", "learning_rate": 0.5,
+                  "l2": 5.0, "augment": 2, "epochs": 60, "eta_patience": 4, "eta_min_factor": 16.0}},
+]
+
+
+def describe() -> dict:
+    """What the page's form needs: every setting (option, help, default, range), the main ones,
+    the recipes and the caps."""
+    from digitnet.settings import describe as describe_settings
+    from digitnet.training import TrainConfig
+
+    return {"settings": describe_settings(TrainConfig), "main": list(MAIN_SETTINGS), "recipes": RECIPES,
+            "caps": {"hidden_units": MAX_HIDDEN_UNITS, "hidden_layers": MAX_HIDDEN_LAYERS, "epochs": MAX_EPOCHS}}
+
+
+def config_from_json(body: object):
+    """A TrainConfig from the client's ``{"settings": {field: value}}`` (missing fields keep their
+    defaults); ``ApiError(400)`` naming the options as the CLI does (``TrainConfig.problems()``)
+    for unknown fields, wrong types, values out of range and the page's caps."""
+    from digitnet.settings import settings_of
+    from digitnet.training import TrainConfig
+
+    settings = body.get("settings", {}) if isinstance(body, dict) else None
+    if not isinstance(settings, dict) or (isinstance(body, dict) and set(body) - {"settings"}):
+        raise ApiError(400, 'send {"settings": {"hidden_sizes": [30], "epochs": 30, ...}}')
+    specs = settings_of(TrainConfig)
+    unknown = sorted(set(settings) - set(specs))
+    if unknown:
+        raise ApiError(400, f"unknown setting(s): {', '.join(map(str, unknown))[:200]} "
+                            f"(known: {', '.join(specs)})")
+    values = {}
+    for name, value in settings.items():
+        spec = specs[name]
+        if isinstance(value, str) and spec.kind is not str:
+            try:
+                value = spec.from_text(value)  # "100,30" for --hidden, "3.0" typed in a form
+            except ValueError as e:
+                raise ApiError(400, str(e)) from None
+        if isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    config = TrainConfig(**values)
+    problems = config.problems()
+    if not problems:
+        hidden = config.hidden_sizes
+        if len(hidden) > MAX_HIDDEN_LAYERS:
+            problems.append(f"--hidden: at most {MAX_HIDDEN_LAYERS} hidden layers from the page, got {len(hidden)}")
+        if any(size > MAX_HIDDEN_UNITS for size in hidden):
+            problems.append(f"--hidden: at most {MAX_HIDDEN_UNITS} units per layer from the page, "
+                            f"got {specs['hidden_sizes'].format(hidden)}")
+        if config.epochs > MAX_EPOCHS:
+            problems.append(f"--epochs: at most {MAX_EPOCHS} from the page, got {config.epochs}")
+    if problems:
+        raise ApiError(400, "; ".join(problems))
+    return config
+
+
+def train_arguments(config) -> list[str]:
+    """The `digitnet train` options that give ``config`` (defaults left out)."""
+    from digitnet.settings import default_of, settings_of
+    from digitnet.training import TrainConfig
+
+    arguments = []
+    for name, spec in settings_of(TrainConfig).items():
+        value = getattr(config, name)
+        if value == default_of(TrainConfig, name):
+            continue
+        if spec.kind is bool:
+            arguments.append(spec.option) if value else None
+        else:
+            arguments += [spec.option, spec.format(value)]
+    return arguments
+
+
+class TrainingRuns:
+    """The one training process the server may run, and what the page sees of it."""
+
+    def __init__(self, runs_dir: str | os.PathLike = "runs", data_dir=None, log=None,
+                 python: str = sys.executable):
+        self.runs_dir = Path(runs_dir)
+        self.data_dir = data_dir
+        self.log = log or sys.stderr
+        self.python = python
+        self._changed = threading.Condition()
+        self._version = 0
+        self._process: subprocess.Popen | None = None
+        self._stderr: deque[str] = deque(maxlen=20)
+        self._status = self._idle()
+        self.closed = False
+        self._reader: threading.Thread | None = None
+
+    # -- what the page sees ---------------------------------------------------------------------
+
+    @staticmethod
+    def _idle() -> dict:
+        return {"state": "idle", "running": False, "run": None, "message": "", "settings": None,
+                "epochs": None, "epochs_completed": 0, "start_epoch": 0, "history": [], "progress": None,
+                "started": None, "finished": None, "test_accuracy": None, "resumable": False,
+                "command": None, "saved_epoch": None}
+
+    def status(self) -> dict:
+        with self._changed:
+            return self._snapshot()
+
+    def _snapshot(self) -> dict:
+        status = dict(self._status, version=self._version)
+        now = time.time()
+        started, finished = status["started"], status["finished"]
+        status["elapsed"] = None if started is None else round((finished or now) - started, 1)
+        status["eta"] = self._eta(status, now) if status["running"] else None
+        return status
+
+    @staticmethod
+    def _eta(status: dict, now: float) -> float | None:
+        """Seconds left, from the pace of this session's epochs (and the epoch in progress)."""
+        began = status.get("training_began")
+        if began is None or not status["epochs"]:
+            return None
+        done = status["epochs_completed"] - status["start_epoch"]
+        progress = status["progress"]
+        if progress and progress["epoch"] == status["epochs_completed"] + 1 and progress["total"]:
+            done += progress["images"] / progress["total"]
+        if done <= 0:
+            return None
+        left = status["epochs"] - status["start_epoch"] - done
+        return round(max(0.0, (now - began) / done * left), 1)
+
+    def wait_for_change(self, seen_version: int, timeout: float) -> dict | None:
+        """The status once its version differs from ``seen_version``; None after ``timeout`` seconds."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._version != seen_version or self.closed, timeout):
+                return None
+            return self._snapshot()
+
+    def _update(self, **changes) -> None:
+        with self._changed:
+            self._status.update(changes)
+            self._version += 1
+            self._changed.notify_all()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def current_file(self) -> Path | None:
+        """The checkpoint of the run shown (running or last), if it has saved an epoch."""
+        with self._changed:
+            out = self._status.get("out")
+        return Path(out) if out and Path(out).is_file() else None
+
+    # -- start, stop, resume --------------------------------------------------------------------
+
+    def new_run_path(self) -> Path:
+        """runs/2026-11-29_00-15-03.npz (with -2, -3 when two starts share a second)."""
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        for n in range(1, 1000):
+            path = self.runs_dir / (f"{stamp}.npz" if n == 1 else f"{stamp}-{n}.npz")
+            if not path.exists():
+                return path
+        raise ApiError(500, "cannot choose a new run name")
+
+    def start(self, config) -> dict:
+        """Start a new run with ``config`` (checked by ``config_from_json``); 409 while one runs."""
+        with self._changed:
+            self._refuse_if_running()
+            try:
+                self.runs_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ApiError(507, f"cannot create the runs folder {self.runs_dir}: {e.strerror or e}") from None
+            out = self.new_run_path()
+            arguments = ["--out", str(out), *train_arguments(config)]
+            self._launch(arguments, out, settings=config.to_dict(), epochs=config.epochs, start_epoch=0)
+            return self._snapshot()
+
+    def resume(self, path: Path, epochs: int | None = None) -> dict:
+        """Continue the run in ``path`` (a file the server listed), to ``epochs`` or its own plan."""
+        from digitnet import checkpoint, runs
+
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs > MAX_EPOCHS):
+            raise ApiError(400, f"--epochs must be a whole number of at most {MAX_EPOCHS}, got {epochs!r}")
+        with self._changed:
+            self._refuse_if_running()
+            try:
+                config, state = runs.resumed_config(checkpoint.load(path), epochs)
+            except runs.ResumeError as e:
+                raise ApiError(400, str(e)) from None
+            except checkpoint.CheckpointError as e:
+                raise ApiError(400, str(e)) from None
+            arguments = ["--resume", str(path), "--out", str(path)]
+            if epochs is not None:
+                arguments += ["--epochs", str(epochs)]
+            self._launch(arguments, path, settings=config.to_dict(), epochs=config.epochs,
+                         start_epoch=state.epochs_completed, history=list(state.history))
+            return self._snapshot()
+
+    def stop(self) -> dict:
+        """Ctrl-C for the run: SIGINT; the child keeps every complete epoch and says so."""
+        with self._changed:
+            if not self.running:
+                raise ApiError(409, "no training run is going")
+            self._process.send_signal(signal.SIGINT)
+            self._status.update(state="stopping", message="stopping: the epoch in progress is abandoned")
+            self._version += 1
+            self._changed.notify_all()
+            return self._snapshot()
+
+    def shutdown(self) -> dict | None:
+        """On server exit: stop a running child as Ctrl-C would, wait for it, return the final status."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            self.close()
+            return None
+        try:
+            process.send_signal(signal.SIGINT)
+            process.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if self._reader is not None:
+            self._reader.join(5)
+        self.close()
+        return self.status()
+
+    def close(self) -> None:
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+    def _refuse_if_running(self) -> None:
+        if self.running or self._status["state"] in ("starting", "running", "stopping"):
+            raise ApiError(409, f"a training run is already going ({self._status['run']}); stop it first "
+                                "(one run at a time)")
+
+    def _launch(self, arguments: list[str], out: Path, settings: dict, epochs: int, start_epoch: int,
+                history: list | None = None) -> None:
+        command = [self.python, "-m", "digitnet", "train", "--progress", "json", *arguments]
+        if self.data_dir is not None:
+            command += ["--data-dir", str(self.data_dir)]
+        self._stderr.clear()
+        try:
+            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, text=True, bufsize=1,
+                                             start_new_session=True)  # the terminal's Ctrl-C is ours to pass on
+        except OSError as e:
+            raise ApiError(500, f"cannot start the training process: {e.strerror or e}") from None
+        try:
+            os.setpriority(os.PRIO_PROCESS, self._process.pid, NICE)
+        except OSError:
+            pass
+        self._status = dict(self._idle(), state="starting", running=True, run=self.run_name(out), out=str(out),
+                            settings=settings, epochs=epochs, epochs_completed=start_epoch, start_epoch=start_epoch,
+                            history=history or [], started=time.time(), pid=self._process.pid,
+                            message="loading the data", training_began=None,
+                            command="digitnet train " + " ".join(command[6:]))
+        self._version += 1
+        self._changed.notify_all()
+        print(f"digitnet serve: training started: {self._status['command']} (pid {self._process.pid})",
+              file=self.log, flush=True)
+        process = self._process
+        threading.Thread(target=self._read_stderr, args=(process,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read_progress, args=(process,), daemon=True)
+        self._reader.start()
+
+    def run_name(self, out: Path) -> str:
+        try:
+            return str(Path(out).resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(out)
+
+    # -- the child's output ---------------------------------------------------------------------
+
+    def _read_stderr(self, process: subprocess.Popen) -> None:
+        for line in process.stderr:
+            line = line.rstrip()
+            if line and "\r" not in line:
+                self._stderr.append(line)
+                print(f"digitnet serve: trainer: {line}", file=self.log, flush=True)
+
+    def _read_progress(self, process: subprocess.Popen) -> None:
+        end = None
+        for line in process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            kind = event.get("event")
+            if kind == "start":
+                self._update(state="running", message="training", training_began=time.time(),
+                             epochs=event["epochs"], epochs_completed=event["epochs_completed"],
+                             start_epoch=event["epochs_completed"], history=event["history"],
+                             settings=event["settings"])
+            elif kind == "progress":
+                self._update(progress={k: event[k] for k in ("epoch", "images", "total")})
+            elif kind == "epoch":
+                with self._changed:
+                    history = self._status["history"] + [{k: v for k, v in event.items() if k != "event"}]
+                self._update(history=history, epochs_completed=event["epoch"], saved_epoch=event["epoch"],
+                             progress=None)
+            elif kind == "end":
+                end = event
+        code = process.wait()
+        self._finish(end, code)
+
+    def _finish(self, end: dict | None, code: int) -> None:
+        with self._changed:
+            status = self._status
+            done = status["epochs_completed"]
+            name = status["run"]
+        if end is not None:
+            outcome = end["outcome"]
+            saved = end.get("saved_epoch") or 0
+            if outcome == "finished":
+                message = (f"finished: test accuracy {end['test_accuracy']:.2%}"
+                           + (f" ({end['stopped']})" if end.get("stopped") else ""))
+            elif outcome == "interrupted":
+                message = (f"stopped; epoch {saved} is saved in {name}: Resume continues it" if saved
+                           else "stopped before the first epoch finished: nothing was saved")
+            elif outcome == "diverged":
+                message = (f"{end['error']}; " + (f"epoch {saved} is kept in {name}" if saved else "nothing was saved")
+                           + f". Try a smaller --eta (it was {end['learning_rate']:g}).")
+            else:
+                message = f"{end['error']}; " + (f"epoch {saved} is kept in {name}" if saved else "nothing was saved")
+            changes = dict(state=outcome, test_accuracy=end.get("test_accuracy"), saved_epoch=saved or None,
+                           resumable=bool(saved) and outcome in ("interrupted", "write_failed"))
+        elif code < 0:
+            signame = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+            message = (f"the training process was killed ({signame}); " +
+                       (f"epoch {done} is intact in {name}: Resume continues it" if status.get("saved_epoch")
+                        else "no epoch had been saved"))
+            changes = dict(state="killed", resumable=bool(status.get("saved_epoch")))
+        else:
+            said = [line for line in self._stderr if line.strip()]
+            reason = said[-1] if said else f"exit status {code}"
+            message = f"the run could not start: {reason.removeprefix('Error: ')}"
+            changes = dict(state="failed", resumable=False)
+        print(f"digitnet serve: training ended: {message}", file=self.log, flush=True)
+        self._update(running=False, finished=time.time(), progress=None, message=message, **changes)
