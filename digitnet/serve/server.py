@@ -42,6 +42,7 @@ MAX_CONNECTIONS = 256   # connections served at once (a thread each); more get 5
 STATIC_FILES = {  # URL path -> (file in digitnet/serve/static, content type)
     "/": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/train.js": ("train.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }

@@ -315,10 +315,11 @@ class TrainingRuns:
         self._reader.start()
 
     def run_name(self, out: Path) -> str:
-        try:
-            return str(Path(out).resolve().relative_to(Path.cwd().resolve()))
-        except ValueError:
-            return str(out)
+        """The id /api/models gives the file: ``runs/NAME.npz`` in the runs folder, else ``NAME.npz``."""
+        out = Path(out)
+        if out.parent.resolve() == self.runs_dir.resolve():
+            return f"{self.runs_dir.name}/{out.name}"
+        return out.name
 
     # -- the child's output ---------------------------------------------------------------------
 

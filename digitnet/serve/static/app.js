@@ -165,7 +165,8 @@ function askForDrawing() {
 
 async function ask(body, seq) {
   try {
-    const response = await fetch("/api/predict", {
+    const url = $("use-training").checked ? "/api/predict?model=training" : "/api/predict";
+    const response = await fetch(url, {
       method: "POST", body, headers: { "Content-Type": body.type || "application/octet-stream" },
     });
     const answer = await response.json();
@@ -297,6 +298,15 @@ async function loadModel() {
     const model = await response.json();
     if (!response.ok) throw new Error(model.error);
     maxUpload = model.max_upload || 0;
+    if (model.file === null) {           // `digitnet serve` without a model: train one below
+      $("m-file").textContent = "none yet";
+      for (const id of ["m-sizes", "m-cost", "m-epochs", "m-recorded"]) $(id).textContent = "–";
+      $("test").disabled = true;
+      $("confidence").textContent = "No model yet: train one below, then draw.";
+      return;
+    }
+    $("test").disabled = false;
+    if ($("confidence").textContent.startsWith("No model")) $("confidence").textContent = "Draw a digit to start.";
     $("m-file").textContent = model.file;
     $("m-file").title = model.format;
     $("m-sizes").textContent = `${model.sizes.join("–")} ${model.activation}, ${model.dtype}`;
@@ -392,6 +402,8 @@ window.digitnet = {
     reader.readAsDataURL(blob);
   })),
   strokes: () => strokes.length,
+  reask: () => { if (strokes.length) askForDrawing(); },   // the answering model changed
+  loadModel,
 };
 
 setUp();
