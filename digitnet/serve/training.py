@@ -88,7 +88,8 @@ def config_from_json(body: object):
             try:
                 value = spec.from_text(value)  # "100,30" for --hidden, "3.0" typed in a form
             except ValueError as e:
-                raise ApiError(400, str(e)) from None
+                message = str(e)
+                raise ApiError(400, message if message.startswith(spec.option) else f"{spec.option}: {message}") from None
         if isinstance(value, list):
             value = tuple(value)
         values[name] = value
