@@ -283,3 +283,93 @@ def test_layout_fits_phone_and_desktop_widths(driver, server, width, tmp_path):
     assert severe_console_entries(driver) == []
     shots = os.environ.get("DIGITNET_SCREENSHOT_DIR")
     driver.save_screenshot(str(Path(shots or tmp_path) / f"serve-{width}.png"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training from the page (issue 9): a server without a model, with training enabled.
+
+@pytest.fixture
+def training_server(tmp_path):
+    from helpers import write_mnist
+    from test_serve_train import TrainingServer
+
+    # 10,600 training images: the form keeps `train`'s default --validation-size of 10,000.
+    running = TrainingServer(tmp_path, write_mnist(tmp_path / "mnist", n_train=10_600))
+    yield running
+    running.stop()
+
+
+def set_field(driver, name, value):
+    field = driver.find_element(By.ID, f"t-{name}")
+    field.clear()
+    field.send_keys(str(value))
+
+
+def curve_points(driver) -> int:
+    return int(driver.find_element(By.ID, "t-curve").get_attribute("data-points") or 0)
+
+
+def state_text(driver) -> str:
+    return driver.find_element(By.ID, "t-state").text
+
+
+def test_train_watch_stop_resume_switch_and_draw_against_the_run(driver, training_server):
+    server = training_server
+    driver.set_window_size(1200, 900)
+    driver.get(server.url + "/")
+    wait(driver, lambda d: d.find_element(By.ID, "m-file").text == "none yet")
+    wait(driver, lambda d: d.find_element(By.ID, "t-epochs").get_attribute("value") == "30")  # the CLI's defaults
+    assert driver.find_element(By.ID, "t-learning_rate").get_attribute("value") == "3"
+    driver.get_log("browser")
+
+    # A 2-epoch run: the curve gets two points, and the finished run becomes the served model.
+    set_field(driver, "hidden_sizes", 12)
+    set_field(driver, "epochs", 2)
+    driver.find_element(By.ID, "t-go").click()
+    wait(driver, lambda d: curve_points(d) == 2 and state_text(d).startswith("Finished"), seconds=60)
+    first_run = server.status()["run"]
+    wait(driver, lambda d: d.find_element(By.ID, "m-file").text == first_run.split("/", 1)[1])
+
+    # A bad setting: the server's message, nothing started.
+    set_field(driver, "epochs", -3)
+    driver.find_element(By.ID, "t-go").click()
+    wait(driver, lambda d: "--epochs must be at least 1" in d.find_element(By.ID, "t-error").text)
+    assert [e for e in severe_console_entries(driver) if "/api/train/start" not in e["message"]] == []  # the 400
+
+    # A long run: Train becomes Stop; draw against the model being trained.
+    set_field(driver, "epochs", 1000)
+    set_field(driver, "batch_size", 1)
+    driver.find_element(By.ID, "t-go").click()
+    wait(driver, lambda d: d.find_element(By.ID, "t-go-label").text == "Stop")
+    wait(driver, lambda d: curve_points(d) >= 1 and d.find_element(By.ID, "use-training").is_enabled(), seconds=60)
+    driver.find_element(By.ID, "use-training").click()
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", driver.find_element(By.ID, "pad"))
+    draw(driver, FOUR)
+    wait(driver, lambda d: shown_digit(d) in "0123456789")
+    assert driver.find_element(By.ID, "error").get_attribute("hidden") is not None
+
+    # Stop mid-way, then resume: the curve carries on from the kept epochs.
+    driver.find_element(By.ID, "t-go").click()
+    wait(driver, lambda d: state_text(d).startswith("Stopped"), seconds=30)
+    kept = curve_points(driver)
+    assert 1 <= kept < 1000 and driver.find_element(By.ID, "t-go-label").text == "Train"
+    resume = driver.find_element(By.ID, "t-resume")
+    assert resume.is_displayed()
+    resume.click()
+    wait(driver, lambda d: state_text(d).startswith("Training") and curve_points(d) > kept, seconds=60)
+    driver.find_element(By.ID, "t-go").click()
+    wait(driver, lambda d: state_text(d).startswith("Stopped"), seconds=30)
+
+    # Switch models: the first run is served; use the second one, then back.
+    def use(model_id):
+        selector = f'li.model[data-id="{model_id}"] button.use'
+        # The list is redrawn as runs change: find and press the button in one step.
+        wait(driver, lambda d: d.execute_script(
+            "const b = document.querySelector(arguments[0]); if (b) b.click(); return !!b;", selector))
+        wait(driver, lambda d: d.find_element(By.ID, "m-file").text == model_id.split("/", 1)[1])
+
+    second_run = server.status()["run"]
+    use(second_run)
+    assert server.models.recogniser.model_name.endswith(second_run.split("/", 1)[1])
+    use(first_run)
+    assert severe_console_entries(driver) == []

@@ -243,7 +243,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._send_json(200, self._runs().status())
 
     def _train_settings(self, path: str) -> None:
-        self._send_json(200, train_api.describe())
+        self._send_json(200, dict(train_api.describe(), available=self.training is not None))
 
     def _train_start(self, path: str) -> None:
         runs = self._runs()

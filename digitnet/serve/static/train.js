@@ -29,6 +29,11 @@
     const response = await fetch("/api/train/settings");
     if (!response.ok) return false;
     const described = await response.json();
+    if (!described.available) {            // a server started without training: no panel
+      document.querySelector(".train-card").hidden = true;
+      $("use-training-row").hidden = true;
+      return false;
+    }
     specs = Object.fromEntries(described.settings.map((s) => [s.name, s]));
     main = described.main;
     recipes = described.recipes;
