@@ -4,6 +4,12 @@
     python scripts/screenshot_serve.py --model model.npz --data-dir ../shared/mnist --out docs/
 
 writes serve-desktop.png (1100 px wide) and serve-phone.png (375 px wide), each the full page.
+
+    python scripts/screenshot_serve.py --train --data-dir ../shared/mnist --out docs/
+
+writes serve-train.png instead: a server started without a model (in a temporary folder), a run of the
+textbook's settings started with Train, a 4 drawn and answered by the model being trained, taken
+after --epochs-shown epochs; the run is then stopped.
 """
 
 from __future__ import annotations
@@ -48,8 +54,13 @@ def main() -> None:
     parser.add_argument("--model", default="model.npz")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="docs", type=Path)
+    parser.add_argument("--train", action="store_true", help="the training panel instead (see above)")
+    parser.add_argument("--epochs-shown", type=int, default=8, help="with --train: epochs on the curve")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.train:
+        train_screenshot(args)
+        return
     command = [sys.executable, "-m", "digitnet", "serve", "--model", args.model, "--port", "0"]
     server = subprocess.Popen(command + (["--data-dir", args.data_dir] if args.data_dir else []),
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -84,6 +95,53 @@ def main() -> None:
         driver.quit()
         server.terminate()
         server.wait()
+
+
+def browser():
+    os.environ.setdefault("SE_OFFLINE", "true")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--force-device-scale-factor=1", "--hide-scrollbars"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def train_screenshot(args) -> None:
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="digitnet-shot-")
+    data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+    command = [sys.executable, "-m", "digitnet", "serve", "--port", "0"] + (["--data-dir", data_dir] if data_dir else [])
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=folder)
+    url = server.stdout.readline().split(" on ", 1)[1].split(" ", 1)[0]
+    driver = browser()
+    try:
+        width = WIDTHS["desktop"]
+        driver.set_window_size(width, 900)
+        driver.get(url)
+        wait = WebDriverWait(driver, 300)
+        wait.until(lambda d: d.find_element(By.ID, "t-epochs").get_attribute("value") == "30")
+        driver.find_element(By.ID, "t-go").click()
+        points = lambda d: int(d.find_element(By.ID, "t-curve").get_attribute("data-points") or 0)  # noqa: E731
+        wait.until(lambda d: points(d) >= 2 and d.find_element(By.ID, "use-training").is_enabled())
+        driver.find_element(By.ID, "use-training").click()
+        driver.execute_script("window.scrollTo(0, 0)")
+        draw(driver, FOUR)
+        wait.until(lambda d: points(d) >= args.epochs_shown)
+        time.sleep(0.5)
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        chrome = driver.execute_script("return window.outerHeight - window.innerHeight")
+        driver.set_window_size(width, height + chrome)
+        time.sleep(0.3)
+        path = args.out / "serve-train.png"
+        driver.save_screenshot(str(path))
+        print(f"{path}: {driver.find_element(By.ID, 't-state').text}; drawn 4 read as "
+              f"{driver.find_element(By.ID, 'digit').text}")
+    finally:
+        driver.quit()
+        server.send_signal(2)
+        server.wait(60)
 
 
 if __name__ == "__main__":

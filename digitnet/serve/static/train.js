@@ -244,7 +244,7 @@
       ctx.textAlign = "right";
       ctx.fillText((maxCost * (1 - i / 4)).toPrecision(2), left - 6, y + 4);
       ctx.textAlign = "left";
-      ctx.fillText(`${(100 * (1 - (1 - lowAcc) * i / 4)).toFixed(0)}%`, left + w + 6, y + 4);
+      ctx.fillText(`${(100 * (1 - (1 - lowAcc) * i / 4)).toFixed(lowAcc > 0.6 ? 1 : 0)}%`, left + w + 6, y + 4);
     }
     ctx.textAlign = "center";
     const step = Math.max(1, Math.ceil(n / 10));
