@@ -123,3 +123,22 @@ def test_open_opens_the_page_in_a_browser(model_file, monkeypatch):
     monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.server_close() or 2)
     result = run_cli("serve", "--model", model_file, "--port", 0, "--open", expect=130)
     assert opened == [SERVING.match(result.stdout.splitlines()[0])["url"]]
+
+
+def test_without_model_npz_it_starts_and_offers_to_train(tmp_path):
+    process, match = start(cwd=tmp_path)
+    try:
+        assert match["model"] == "no model yet"
+        assert requests.get(match["url"] + "api/model", timeout=10).json()["file"] is None
+        settings = requests.get(match["url"] + "api/train/settings", timeout=10).json()
+        assert settings["available"] and settings["caps"]["epochs"] >= 1
+        assert requests.get(match["url"] + "api/models", timeout=10).json()["runs_dir"] == "runs"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 130 and "offers to train one" in err and "Traceback" not in err
+
+
+def test_runs_dir_is_an_option_with_its_default():
+    output = run_cli("serve", "--help").output
+    assert "--runs-dir" in output and "runs" in output
