@@ -224,7 +224,7 @@
     const line = style.getPropertyValue("--line").trim();
     const accent = style.getPropertyValue("--accent").trim();
     const costColour = style.getPropertyValue("--cost").trim() || "#2f6fed";
-    const left = 46, right = 46, top = 10, bottom = 24;
+    const left = 46, right = 52, top = 10, bottom = 24;
     const w = width - left - right, h = height - top - bottom;
     const n = Math.max(epochs, history.length, 2);
     const x = (epoch) => left + (n === 1 ? w / 2 : ((epoch - 1) / (n - 1)) * w);
