@@ -41,11 +41,11 @@ class Models:
         found: dict[str, Path] = {}
         for folder, prefix in ((self.runs_dir, f"{self.runs_dir.name}/"), (self.workdir, "")):
             try:
-                entries = [p for p in folder.iterdir() if p.suffix == ".npz" and p.is_file()]
-            except OSError:
+                entries = [(p.stat().st_mtime, p) for p in folder.iterdir() if p.suffix == ".npz" and p.is_file()]
+            except OSError:  # no such folder yet, or a file removed while listing: list it next time
                 continue
-            entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-            for path in entries[:MAX_LISTED]:
+            entries.sort(key=lambda entry: entry[0], reverse=True)
+            for _, path in entries[:MAX_LISTED]:
                 found.setdefault(prefix + path.name, path)
         return found
 
@@ -64,7 +64,10 @@ class Models:
         training_running = self.training is not None and self.training.running
         models = []
         for model_id, path in self._files().items():
-            summary = dict(self._summary(path), id=model_id)
+            try:
+                summary = dict(self._summary(path), id=model_id)
+            except OSError:  # removed since it was listed
+                continue
             summary["served"] = served_path is not None and path.resolve() == served_path
             summary["training"] = (training_running and training_file is not None
                                    and path.resolve() == training_file.resolve())
