@@ -910,11 +910,12 @@ def shrink_for_detection(pixels: np.ndarray, side: int = DETECT_SIDE) -> tuple[n
     factor = -(-max(height, width) // side)
     if factor <= 1:
         return pixels, 1
-    padded = pixels
-    if height % factor or width % factor:
-        padded = np.pad(pixels, ((0, -height % factor), (0, -width % factor), (0, 0)), mode="edge")
-    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor, channels)
-    return blocks.mean(axis=(1, 3), dtype=np.float32), factor
+    padded = np.pad(pixels, ((0, -height % factor), (0, -width % factor), (0, 0)), mode="edge")
+    total = np.zeros((padded.shape[0] // factor, padded.shape[1] // factor, channels), np.float32)
+    for dy in range(factor):
+        for dx in range(factor):
+            total += padded[dy::factor, dx::factor]
+    return total / np.float32(factor * factor), factor
 
 
 def refine(flattened: np.ndarray, small_ink: np.ndarray, factor: int, dark_ink: bool) -> np.ndarray:
