@@ -129,7 +129,8 @@ _RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "le
                 "seed": "seed", "cost": "cost", "init": "init", "l2": "l2", "dtype": "dtype",
                 "validation_size": "validation_size", "patience": "patience",
                 "patience_eta": "eta_patience", "eta_decay": "eta_decay", "eta_min_factor": "eta_min_factor",
-                "augment": "augment"}
+                "augment": "augment", "dropout": "dropout", "l1": "l1", "momentum": "momentum",
+                "eta_epoch_factor": "eta_epoch_factor"}
 
 
 @main.command()
@@ -139,8 +140,8 @@ _RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "le
 @click.option("--batch-size", type=int, default=10, help="Mini-batch size m.")
 @click.option("--eta", type=float, default=3.0, help="Learning rate eta.")
 @click.option("--seed", type=int, default=0, help="Seed for the initial weights and the shuffling.")
-@click.option("--cost", type=click.Choice(["quadratic", "cross-entropy"]), default="quadratic",
-              help="Cost function (changes BP1 only).")
+@click.option("--cost", type=click.Choice(["quadratic", "cross-entropy", "log-likelihood"]), default="quadratic",
+              help="Cost function (changes BP1); log-likelihood has a softmax output layer.")
 @click.option("--init", type=click.Choice(["normal", "scaled"]), default="normal",
               help="Weights N(0,1) (textbook ch. 1) or N(0,1/n_in) (ch. 3).")
 @click.option("--l2", type=float, default=0.0, help="L2 regularisation lambda (weight decay 1 - eta*lambda/n).")
@@ -151,8 +152,22 @@ _RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "le
 @click.option("--eta-decay", type=float, default=0.5, help="Factor for --patience-eta.")
 @click.option("--eta-min-factor", type=float, default=128.0,
               help="With --patience-eta: stop once eta has fallen by this factor.")
-@click.option("--augment", type=click.IntRange(0, 4), default=0, metavar="PIXELS",
-              help="Shift each training image by up to PIXELS in x and y, anew every epoch (0: off).")
+@click.option("--l1", type=float, default=0.0, help="L1 regularisation lambda (w -= eta*lambda/n * sgn(w)).")
+@click.option("--momentum", type=float, default=0.0,
+              help="Momentum mu: v <- mu*v - eta*gradient, w <- w + v (0: plain SGD).")
+@click.option("--dropout", type=float, default=0.0,
+              help="Drop each hidden unit with probability P during training (inverted dropout; 0: off).")
+@click.option("--eta-epoch-factor", type=float, default=1.0,
+              help="Multiply eta by this after every epoch (e.g. 0.95; 1: off).")
+@click.option("--augment", default="0", metavar="SPEC",
+              help="Distort the training images anew every epoch: comma-separated shift=PIXELS, "
+                   "elastic=ALPHA:SIGMA, affine=DEGREES:SCALE, e.g. shift=2 or elastic=34:4,affine=15:0.15; "
+                   "a bare N means shift=N (0: off). See `digitnet augment`.")
+@click.option("--augment-inline", is_flag=True,
+              help="Distort on the training thread instead of a second thread (same results, slower).")
+@click.option("--exact-cost", is_flag=True,
+              help="Report the training cost from an extra pass over the training set at the end of each "
+                   "epoch, instead of the mean over the epoch's mini-batches as SGD saw them.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               help="Floating-point precision of the network.")
 @click.option("--validation-size", type=int, default=10000,
@@ -167,7 +182,8 @@ _RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "le
 @click.pass_context
 @user_errors
 def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, patience_eta, eta_decay,
-          eta_min_factor, augment, dtype, validation_size, out, resume, force, data_dir, quiet):
+          eta_min_factor, l1, momentum, dropout, eta_epoch_factor, augment, augment_inline, exact_cost, dtype,
+          validation_size, out, resume, force, data_dir, quiet):
     """Train a 784-hidden-10 sigmoid network by mini-batch SGD, saving a checkpoint every epoch.
 
     The defaults are the textbook's first network (784-30-10, quadratic cost,
@@ -178,7 +194,9 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
     config = training.TrainConfig(
         hidden_sizes=hidden or (30,), epochs=epochs, batch_size=batch_size, learning_rate=eta, seed=seed,
         cost=cost, init=init, l2=l2, dtype=dtype, validation_size=validation_size, patience=patience,
-        eta_patience=patience_eta, eta_decay=eta_decay, eta_min_factor=eta_min_factor, augment=augment)
+        eta_patience=patience_eta, eta_decay=eta_decay, eta_min_factor=eta_min_factor, augment=augment,
+        l1=l1, momentum=momentum, dropout=dropout, eta_epoch_factor=eta_epoch_factor,
+        background=not augment_inline, exact_cost=exact_cost)
     problems = config.problems()
     if validation_size < 0:
         problems.append(f"validation size must be zero or positive, got {validation_size}")
@@ -198,7 +216,8 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
                      if ctx.get_parameter_source(option).name == "COMMANDLINE"}
         validation_size = previous.metadata.get("hyperparameters", {}).get("validation_size", validation_size)
         mnist = _load_data(data_dir, validation_size, quiet)
-        trainer = runs.resume(previous, mnist, epochs, requested)
+        trainer = runs.resume(previous, mnist, epochs, requested,
+                              overrides={"background": not augment_inline, "exact_cost": exact_cost})
         config = trainer.config
     else:
         mnist = _load_data(data_dir, validation_size, quiet)
@@ -213,6 +232,9 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
         click.echo(f"training {sizes} ({config.cost} cost, {config.init} init, eta {config.learning_rate:g}, "
                    f"batch {config.batch_size}, seed {config.seed}) on {len(mnist.training):,} images"
                    f"{start}; checkpoint: {out}")
+        click.echo("cost: " + ("the training set's, from a pass at the end of each epoch" if config.exact_cost else
+                               "mean over the epoch's mini-batches, as SGD saw them (--exact-cost for an "
+                               "end-of-epoch pass)"))
     dataset = str(Path(data_dir or os.environ.get("DIGITNET_DATA_DIR") or "data"))
     saved = False
     try:

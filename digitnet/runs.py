@@ -19,7 +19,8 @@ from digitnet.training import TrainConfig, Trainer, TrainState
 
 # Settings that define a run; resuming with a different value would not continue the same run.
 RESUMABLE_SETTINGS = ("hidden_sizes", "batch_size", "learning_rate", "seed", "cost", "init", "l2",
-                      "dtype", "validation_size", "patience", "eta_patience", "eta_decay", "eta_min_factor", "augment")
+                      "dtype", "validation_size", "patience", "eta_patience", "eta_decay", "eta_min_factor", "augment",
+                      "dropout", "l1", "momentum", "eta_epoch_factor")
 
 
 class ResumeError(Exception):
@@ -57,15 +58,17 @@ def save_run(path: str | Path, trainer: Trainer, test: dict | None = None, datas
     }
     if test is not None:
         metadata.update(test)
-    return save(path, trainer.network, metadata, trainer.best_network)
+    return save(path, trainer.network, metadata, trainer.best_network, velocities=trainer.optimizer.velocities)
 
 
 def resume(checkpoint: Checkpoint, data: MNIST, epochs: int | None,
-           requested: dict | None = None) -> Trainer:
+           requested: dict | None = None, overrides: dict | None = None) -> Trainer:
     """A Trainer that continues ``checkpoint`` from its last complete epoch.
 
     ``epochs`` is the total the run should reach; ``requested`` holds the
-    settings the user gave explicitly, which must agree with the run's.
+    settings the user gave explicitly, which must agree with the run's;
+    ``overrides`` settings that do not change the results (``background``,
+    ``exact_cost``) and may differ from the original run's.
     """
     metadata = checkpoint.metadata
     if "hyperparameters" not in metadata or "state" not in metadata:
@@ -81,14 +84,28 @@ def resume(checkpoint: Checkpoint, data: MNIST, epochs: int | None,
     state = TrainState.from_dict(dict(metadata["state"], history=list(checkpoint.history)))
     if epochs is not None:
         config.epochs = epochs
+    for name, value in (overrides or {}).items():
+        setattr(config, name, value)
     if state.stopped:
         raise ResumeError(f"{checkpoint.path}: the run already ended ({state.stopped})")
     if state.epochs_completed >= config.epochs:
         raise ResumeError(f"{checkpoint.path} has already completed {state.epochs_completed} epochs; "
                           f"pass --epochs N with N > {state.epochs_completed} to train further")
-    return Trainer(data, config, network=checkpoint.network, state=state, best_network=checkpoint.best_network)
+    if config.momentum and checkpoint.velocities is None:
+        raise ResumeError(f"{checkpoint.path} was trained with momentum but holds no velocities to resume from")
+    return Trainer(data, config, network=checkpoint.network, state=state, best_network=checkpoint.best_network,
+                   velocities=checkpoint.velocities)
 
 
 def _normalise(value):
-    """Compare (100, 30) with [100, 30] and 3 with 3.0 as equal."""
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else value
+    """Compare (100, 30) with [100, 30], 3 with 3.0, and augment 2 with "shift=2" as equal."""
+    if isinstance(value, (list, tuple)):
+        return [int(v) for v in value]
+    if isinstance(value, str) and value and ("=" in value or value.isdigit()):
+        from digitnet import augment
+
+        try:
+            return str(augment.parse(value)) or "none"
+        except augment.AugmentError:
+            return value
+    return value
