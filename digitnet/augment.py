@@ -266,3 +266,29 @@ def distort(pixels: np.ndarray, augmentation: Augmentation, rng: np.random.Gener
                                             rng).reshape(k, 2, -1)
         resample(chunk, source[:, 0], source[:, 1], out[start:start + k])
     return out
+
+
+def preview(images: np.ndarray, augmentation: Augmentation, rng: np.random.Generator,
+            columns: int = 6, scale: int = 3):
+    """A Pillow image: one row per original, the original first, then ``columns`` distortions of it.
+
+    Lets people choose alpha and sigma by eye before spending minutes on training.
+    """
+    from PIL import Image, ImageDraw
+
+    rows = len(images)
+    cell = SIDE * scale
+    gap = 4
+    separator = 10  # a wider gap after the original column
+    width = cell * (columns + 1) + gap * columns + separator
+    canvas = Image.new("L", (width, rows * cell + gap * (rows - 1)), 48)
+    distorted = np.empty((columns, SIDE * SIDE), dtype=np.float32)
+    for r, image in enumerate(images):
+        distort(np.repeat(image[None, :], columns, axis=0), augmentation, rng, distorted)
+        tiles = [image.astype(np.float32) / 255] + list(distorted)
+        for c, tile in enumerate(tiles):
+            picture = Image.fromarray(np.round(tile.reshape(SIDE, SIDE) * 255).astype(np.uint8))
+            x = c * (cell + gap) + (separator - gap if c else 0)
+            canvas.paste(picture.resize((cell, cell), Image.NEAREST), (x, r * (cell + gap)))
+    ImageDraw.Draw(canvas)
+    return canvas
