@@ -261,13 +261,10 @@ class Trainer:
             # Overflow means the weights have blown up: with the tanh-form sigmoid the cost
             # would stay finite (saturated), so this is where divergence shows first.
             with np.errstate(over="raise", invalid="raise"):
-                outputs, labels = self.sgd_epoch(learning_rate, on_progress)
+                outputs, labels = self._sgd_epoch(learning_rate, on_progress)
         except FloatingPointError:
             raise TrainingDiverged(epoch, "the cost became inf (the weights overflowed)") from None
-        if self.config.exact_cost:
-            cost, saturated = self._cost_and_saturation()
-        else:
-            cost, saturated = self._cost_and_saturation_from(outputs, labels)
+        cost, saturated = self._cost_and_saturation(None if self.config.exact_cost else (outputs, labels))
         if not np.isfinite(cost) or not all(np.all(np.isfinite(w)) for w in self.network.weights):
             raise TrainingDiverged(epoch, f"the cost became {cost}")
         if saturated:
@@ -355,6 +352,11 @@ class Trainer:
             producer.join()
 
     def sgd_epoch(self, learning_rate: float, on_progress=None) -> tuple[np.ndarray, np.ndarray]:
+        """One pass of SGD without the epoch's book-keeping (for benchmarks); see ``_sgd_epoch``."""
+        with single_threaded_blas():
+            return self._sgd_epoch(learning_rate, on_progress)
+
+    def _sgd_epoch(self, learning_rate: float, on_progress=None) -> tuple[np.ndarray, np.ndarray]:
         """One pass over the shuffled (and distorted) training data in mini-batches of ``batch_size``.
 
         Returns the output activations of every example as SGD's forward passes
@@ -405,20 +407,24 @@ class Trainer:
                                              for w in self.network.weights)
         return term
 
-    def _cost_and_saturation_from(self, outputs: np.ndarray, labels: np.ndarray) -> tuple[float, bool]:
-        """The training cost as the mean over the epoch's examples of the cost SGD's forward pass saw
-        (each before its mini-batch's update; with dropout, of the thinned network), plus the
-        regularisation terms of the final weights; and whether every output was exactly 0 or 1."""
-        total = self.network.cost.value(outputs, self._targets[labels])
-        saturated = self.network.cost.output == "sigmoid" and bool(np.all((outputs == 0) | (outputs == 1)))
-        return total / len(outputs) + self._regularisation(), saturated
-
     def training_cost(self) -> float:
         """The cost C on the training set, mean over examples, plus the regularisation terms."""
         return self._cost_and_saturation()[0]
 
-    def _cost_and_saturation(self) -> tuple[float, bool]:
-        """``training_cost()``, and whether every output on every training image is exactly 0 or 1."""
+    def _cost_and_saturation(self, seen: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, bool]:
+        """The training cost and whether every output is exactly 0 or 1 (sigmoid outputs only).
+
+        With ``seen`` = (outputs, labels) from ``_sgd_epoch``: the mean over the epoch's
+        examples of the cost SGD's own forward passes measured (each before its
+        mini-batch's update; with dropout, of the thinned network), as most
+        frameworks report it: free.  Without: an exact pass over the training set
+        with the final weights.  Both add the regularisation terms of the final weights.
+        """
+        if seen is not None:
+            outputs, labels = seen
+            total = self.network.cost.value(outputs, self._targets[labels])
+            saturated = self.network.cost.output == "sigmoid" and bool(np.all((outputs == 0) | (outputs == 1)))
+            return total / len(outputs) + self._regularisation(), saturated
         split = self.data.training
         n = len(split)
         if self._eval_x is None:  # reused every epoch: fresh 30 MB arrays cost page faults each time

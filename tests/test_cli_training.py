@@ -106,15 +106,17 @@ def test_info_of_a_bare_checkpoint_and_of_garbage(tmp_path):
 
 def test_gradcheck_passes_and_fails_loudly(monkeypatch):
     out = run("gradcheck", "--sizes", "5,4,3").output
-    assert "quadratic" in out and "cross-entropy" in out and "FAIL" not in out
-    assert out.count(" ok") == 8  # w and b of two layers, for two costs
+    assert "quadratic" in out and "cross-entropy" in out and "log-likelihood" in out and "FAIL" not in out
+    # w and b of two layers, for three costs, each plain, with dropout, with L2 and with L1
+    assert out.count(" ok") == 4 * 3 * 4
+    assert "dropout 0.5" in out and "l2 5" in out and "l1 5" in out
 
     from digitnet.network import Network
 
     original = Network.backprop
 
-    def wrong(self, x, y):
-        nabla_b, nabla_w = original(self, x, y)
+    def wrong(self, x, y, *args):
+        nabla_b, nabla_w = original(self, x, y, *args)
         nabla_b[-1] *= 1.001
         return nabla_b, nabla_w
 
