@@ -21,6 +21,7 @@ from digitnet import augment as augmenting
 from digitnet.data import MNIST, Split, to_float
 from digitnet.network import COSTS, INITIALISERS, Network
 from digitnet.optim import SGD
+from digitnet.settings import setting, settings_of
 
 NUM_CLASSES = 10
 # Examples converted from uint8 to float at a time: big enough to amortise the
@@ -39,78 +40,117 @@ class TrainingDiverged(Exception):
         self.reason = reason
 
 
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``"100,30"`` -> ``(100, 30)``; every part must be a positive whole number (``"10,,5"`` is refused)."""
+    sizes = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            raise ValueError(f"{text!r} has an empty part: write sizes like 100,30")
+        try:
+            size = int(part)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a whole number") from None
+        if size < 1:
+            raise ValueError(f"hidden layer sizes must be at least 1, got {size}")
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def _parse_augment(text: str) -> str:
+    """``--augment`` text -> its canonical spelling (``"2"`` -> ``"shift=2"``); ``ValueError`` with the message."""
+    return str(augmenting.parse(text))
+
+
+def _show_augment(value) -> str:
+    return str(augmenting.parse(value)) or "0"
+
+
 @dataclass
 class TrainConfig:
-    """The hyperparameters of a run; the defaults are the textbook's first network."""
+    """The hyperparameters of a run; the defaults are the textbook's first network.
 
-    hidden_sizes: tuple[int, ...] = (30,)
-    epochs: int = 30
-    batch_size: int = 10
-    learning_rate: float = 3.0
-    seed: int = 0
-    cost: str = "quadratic"
-    init: str = "normal"
-    l2: float = 0.0
-    dtype: str = "float32"
-    validation_size: int = 10000
-    patience: int = 0            # early stopping: epochs without a better validation accuracy (0 = off)
-    eta_patience: int = 0        # reduce-on-plateau: epochs without improvement before eta decays (0 = off)
-    eta_decay: float = 0.5       # factor eta is multiplied by on a plateau
-    eta_min_factor: float = 128  # stop once eta has fallen by this factor
-    eta_epoch_factor: float = 1.0  # multiply eta by this after every epoch (a geometric schedule; 1 = off)
-    augment: str = ""            # distortions, anew every epoch: "shift=2,elastic=34:4,affine=15:0.15" (augment.py)
-    dropout: float = 0.0         # probability of dropping each hidden unit during training (inverted dropout)
-    l1: float = 0.0              # L1 regularisation lambda_1: w <- w - (eta lambda_1 / n) sgn(w) - ...
-    momentum: float = 0.0        # momentum coefficient mu: v <- mu v - eta grad, w <- w + v (0 = plain SGD)
-    exact_cost: bool = False     # training cost from a pass at the end of each epoch, not SGD's own forward passes
-    background: bool = True      # distort the next chunk of images on another thread while SGD runs
+    Each field is a ``settings.setting``: its option name, help, range and resume
+    rule live here and nowhere else (the CLI, the resume check and ``problems()``
+    are derived from them).  Field names are what checkpoints store; users only
+    ever see the option names.
+    """
+
+    hidden_sizes: tuple[int, ...] = setting(
+        (30,), "--hidden", "Hidden layer size; repeat or comma-separate for several layers.",
+        min=1, metavar="N[,N...]", parse=parse_sizes)
+    epochs: int = setting(
+        30, "--epochs", "Epochs to train (with --resume: the total to reach; left out: the run's own plan).",
+        min=1, resume_may_change=True)
+    batch_size: int = setting(10, "--batch-size", "Mini-batch size m.", min=1)
+    learning_rate: float = setting(3.0, "--eta", "Learning rate eta.", min=0, min_open=True)
+    seed: int = setting(0, "--seed", "Seed for the initial weights and the shuffling.", min=0)
+    cost: str = setting("quadratic", "--cost", "Cost function (changes BP1 only).", choices=tuple(COSTS))
+    init: str = setting("normal", "--init", "Weights N(0,1) (textbook ch. 1) or N(0,1/n_in) (ch. 3).",
+                        choices=tuple(INITIALISERS))
+    l2: float = setting(0.0, "--l2", "L2 regularisation lambda (weight decay 1 - eta*lambda/n).", min=0)
+    dtype: str = setting("float32", "--dtype", "Floating-point precision of the network.",
+                         choices=("float32", "float64"))
+    validation_size: int = setting(
+        10000, "--validation-size", "Images held out from the end of the training file for validation.", min=0)
+    patience: int = setting(
+        0, "--patience", "Early stopping: stop after N epochs without a better validation accuracy (0: off).",
+        min=0, metavar="N")
+    eta_patience: int = setting(
+        0, "--patience-eta",
+        "Reduce-on-plateau: multiply eta by --eta-decay after N epochs without improvement (0: off).",
+        min=0, metavar="N")
+    eta_decay: float = setting(0.5, "--eta-decay", "Factor for --patience-eta.", min=0, max=1,
+                               min_open=True, max_open=True)
+    eta_min_factor: float = setting(128.0, "--eta-min-factor",
+                                    "With --patience-eta: stop once eta has fallen by this factor.", min=1)
+    eta_epoch_factor: float = setting(1.0, "--eta-epoch-factor",
+                                      "Multiply eta by this after every epoch, e.g. 0.97 (1: off).",
+                                      min=0, max=1, min_open=True)
+    augment: str = setting(
+        "", "--augment",
+        "Distort the training images anew every epoch: comma-separated shift=PIXELS, elastic=ALPHA:SIGMA, "
+        "affine=DEGREES:SCALE, e.g. shift=2 or elastic=34:4,affine=15:0.15; a bare N means shift=N "
+        "(empty or 0: off). See `digitnet augment`.",
+        metavar="SPEC", parse=_parse_augment, show=_show_augment)
+    dropout: float = setting(0.0, "--dropout",
+                             "Drop each hidden unit with probability P during training (inverted dropout; 0: off).",
+                             min=0, max=1, max_open=True, metavar="P")
+    l1: float = setting(0.0, "--l1", "L1 regularisation lambda (w -= eta*lambda/n * sgn(w)).", min=0)
+    momentum: float = setting(0.0, "--momentum",
+                              "Momentum mu: v <- mu*v - eta*gradient, w <- w + v (0: plain SGD).",
+                              min=0, max=1, max_open=True)
+    exact_cost: bool = setting(False, "--exact-cost",
+                               "Report the training cost from an extra pass over the training set at the end of "
+                               "each epoch, instead of the mean over the epoch's mini-batches as SGD saw them.",
+                               resume_may_change=True)
+    augment_inline: bool = setting(False, "--augment-inline",
+                                   "Distort on the training thread instead of a second thread "
+                                   "(same results, slower).", resume_may_change=True)
 
     def __post_init__(self):
         # Checkpoints before the augment language stored a shift in pixels (an int).
         if isinstance(self.augment, int) and not isinstance(self.augment, bool):
             self.augment = str(augmenting.Augmentation(shift=self.augment)) if self.augment else ""
 
-    def problems(self, training_size: int | None = None) -> list[str]:
-        """What is wrong with these settings, as messages for the user (empty when fine)."""
-        out = []
-        if not self.hidden_sizes or any(n < 1 for n in self.hidden_sizes):
-            out.append(f"hidden layer sizes must be positive, got {list(self.hidden_sizes)}")
-        if self.epochs < 1:
-            out.append(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            out.append(f"batch size must be at least 1, got {self.batch_size}")
-        elif training_size is not None and self.batch_size > training_size:
-            out.append(f"batch size {self.batch_size} is larger than the {training_size} training images")
-        if not np.isfinite(self.learning_rate) or self.learning_rate <= 0:
-            out.append(f"eta (the learning rate) must be positive, got {self.learning_rate}")
-        if not np.isfinite(self.l2) or self.l2 < 0:
-            out.append(f"l2 must be zero or positive, got {self.l2}")
-        if self.cost not in COSTS:
-            out.append(f"cost must be one of {', '.join(COSTS)}")
-        if self.init not in INITIALISERS:
-            out.append(f"init must be one of {', '.join(INITIALISERS)}")
-        if self.dtype not in ("float32", "float64"):
-            out.append("dtype must be float32 or float64")
-        if self.patience < 0 or self.eta_patience < 0:
-            out.append("patience values must be zero (off) or positive")
+    def problems(self, training_file_size: int | None = None) -> list[str]:
+        """What is wrong with these settings, as messages naming the options (empty when fine).
+
+        Every check of a training setting lives here, so the CLI, a page and a
+        sweep refuse the same things with the same words.  ``training_file_size``
+        (images in the training file) adds the checks that need the data.
+        """
+        specs = settings_of(TrainConfig)
+        out = [p for name, spec in specs.items() if (p := spec.problem(getattr(self, name))) is not None]
         if (self.patience or self.eta_patience) and self.validation_size == 0:
-            out.append("early stopping and eta decay need a validation split (--validation-size > 0)")
-        if not 0 < self.eta_decay < 1:
-            out.append(f"eta decay must be between 0 and 1, got {self.eta_decay}")
-        try:
-            augmenting.parse(self.augment)
-        except augmenting.AugmentError as e:
-            out.append(f"--augment: {e}")
-        if not np.isfinite(self.dropout) or not 0 <= self.dropout < 1:
-            out.append(f"dropout must be at least 0 and below 1, got {self.dropout}")
-        if not np.isfinite(self.l1) or self.l1 < 0:
-            out.append(f"l1 must be zero or positive, got {self.l1}")
-        if not np.isfinite(self.momentum) or not 0 <= self.momentum < 1:
-            out.append(f"momentum must be at least 0 and below 1, got {self.momentum}")
-        if not np.isfinite(self.eta_epoch_factor) or not 0 < self.eta_epoch_factor <= 1:
-            out.append(f"eta epoch factor must be above 0 and at most 1, got {self.eta_epoch_factor}")
-        if self.eta_min_factor < 1:
-            out.append(f"eta min factor must be at least 1, got {self.eta_min_factor}")
+            out.append("--patience and --patience-eta need a validation split (--validation-size above 0)")
+        if training_file_size is not None and not out:
+            if self.validation_size >= training_file_size:
+                out.append(f"--validation-size {self.validation_size} leaves no training images "
+                           f"(the training file has {training_file_size:,}); it must be below {training_file_size}")
+            elif self.batch_size > training_file_size - self.validation_size:
+                out.append(f"--batch-size {self.batch_size} is larger than the "
+                           f"{training_file_size - self.validation_size} training images")
         return out
 
     def sizes(self) -> list[int]:
@@ -127,6 +167,9 @@ class TrainConfig:
         values = {k: v for k, v in d.items() if k in known}
         if "hidden_sizes" in values:
             values["hidden_sizes"] = tuple(values["hidden_sizes"])
+        for name, spec in settings_of(cls).items():  # older checkpoints wrote 128.0 as 128
+            if spec.kind is float and isinstance(values.get(name), int):
+                values[name] = float(values[name])
         return cls(**values)
 
 
@@ -376,7 +419,7 @@ class Trainer:
             self._output_labels = np.empty(n, dtype=self.data.training.labels.dtype)
         outputs, output_labels = self._outputs, self._output_labels
         network, optimizer, targets = self.network, self.optimizer, self._targets
-        background = self.config.background and bool(self.augmentation)
+        background = not self.config.augment_inline and bool(self.augmentation)
         y = np.empty((chunk_size, NUM_CLASSES), dtype=self.network.dtype)
         position = 0
         for chunk in self._chunk_stream(order, chunk_size, background):

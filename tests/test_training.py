@@ -92,10 +92,12 @@ def test_resume_refuses_changed_settings_and_finished_runs(synthetic_data_dir, t
     list(trainer.epochs())
     runs.save_run(tmp_path / "m.npz", trainer)
     saved = checkpoint.load(tmp_path / "m.npz")
-    with pytest.raises(runs.ResumeError, match="learning_rate was 3.0, not 0.5"):
+    with pytest.raises(runs.ResumeConflict, match="--eta was 3, you gave 0.5"):
         runs.resume(saved, data, epochs=4, requested={"learning_rate": 0.5})
-    with pytest.raises(runs.ResumeError, match="already completed 2 epochs"):
+    with pytest.raises(runs.ResumeConflict, match="already completed 2 epochs"):
         runs.resume(saved, data, epochs=2)
+    with pytest.raises(runs.ResumeConflict, match="completed all 2 epochs of its plan.*--epochs 12"):
+        runs.resume(saved, data)
     # Settings equal to the run's are fine, even when spelled differently.
     runs.resume(saved, data, epochs=3, requested={"hidden_sizes": [12], "learning_rate": 3})
 
@@ -129,20 +131,40 @@ def test_divergence_is_reported(synthetic_data_dir):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(epochs=0), "epochs"), (dict(batch_size=0), "batch size"), (dict(hidden_sizes=(0,)), "hidden"),
-    (dict(learning_rate=-1.0), "eta"), (dict(learning_rate=float("nan")), "eta"), (dict(l2=-1.0), "l2"),
-    (dict(patience=3, validation_size=0), "validation"),
-    (dict(dropout=1.0), "dropout"), (dict(dropout=-0.1), "dropout"), (dict(l1=-1.0), "l1"),
-    (dict(momentum=1.0), "momentum"), (dict(momentum=float("nan")), "momentum"),
-    (dict(augment="elastic=34"), "--augment"), (dict(eta_epoch_factor=1.5), "eta epoch factor"),
+    (dict(epochs=0), "--epochs must be at least 1, got 0"),
+    (dict(batch_size=0), "--batch-size must be at least 1, got 0"),
+    (dict(hidden_sizes=(0,)), "--hidden: every value must be at least 1, got 0"),
+    (dict(hidden_sizes=()), "--hidden must be one or more whole numbers"),
+    (dict(learning_rate=-1.0), "--eta must be above 0, got -1"),
+    (dict(learning_rate=float("nan")), "--eta must be a finite number, got nan"),
+    (dict(l2=-1.0), "--l2 must be at least 0, got -1"),
+    (dict(seed=-1), "--seed must be at least 0, got -1"),
+    (dict(patience=-1), "--patience must be at least 0, got -1"),
+    (dict(eta_patience=-2), "--patience-eta must be at least 0, got -2"),
+    (dict(eta_decay=1.0), "--eta-decay must be above 0 and below 1, got 1"),
+    (dict(augment=5), "--augment: shift must be a whole number of pixels from 0 to 4, got '5'"),
+    (dict(augment="elastic=34"), "--augment: elastic takes ALPHA:SIGMA"),
+    (dict(cost="hinge"), "--cost must be one of quadratic, cross-entropy, log-likelihood, got 'hinge'"),
+    (dict(dropout=1.0), "--dropout must be at least 0 and below 1, got 1"),
+    (dict(dropout=-0.1), "--dropout must be at least 0 and below 1, got -0.1"),
+    (dict(l1=-1.0), "--l1 must be at least 0, got -1"),
+    (dict(momentum=1.0), "--momentum must be at least 0 and below 1, got 1"),
+    (dict(momentum=float("nan")), "--momentum must be a finite number"),
+    (dict(eta_epoch_factor=1.5), "--eta-epoch-factor must be above 0 and at most 1, got 1.5"),
+    (dict(batch_size="10"), "--batch-size must be a whole number, got '10'"),
+    (dict(patience=3, validation_size=0), "--validation-size above 0"),
 ])
 def test_config_problems(overrides, message):
     problems = small_config(**overrides).problems()
-    assert problems and message in problems[0]
+    assert problems and message in problems[0], problems
 
 
 def test_batch_larger_than_data_is_a_problem():
-    assert "larger than" in small_config(batch_size=600).problems(training_size=500)[0]
+    assert small_config(batch_size=600).problems(training_file_size=600) == [
+        "--batch-size 600 is larger than the 500 training images"]
+    assert "--validation-size 60000 leaves no training images" in \
+        small_config(validation_size=60000).problems(training_file_size=60000)[0]
+    assert small_config(batch_size=500).problems(training_file_size=600) == []
 
 
 def test_confusion_matrix_and_report():
@@ -199,8 +221,8 @@ def test_background_distortion_equals_inline(synthetic_data_dir, augment):
     """The producer thread draws from the run's generator in the same order as inline code would."""
     data = load_mnist(synthetic_data_dir, validation_size=100)
     runs_ = []
-    for background in (True, False):
-        trainer = Trainer(data, small_config(augment=augment, background=background, batch_size=16))
+    for inline in (False, True):
+        trainer = Trainer(data, small_config(augment=augment, augment_inline=inline, batch_size=16))
         list(trainer.epochs())
         runs_.append((weights_of(trainer.network), trainer.rng.bit_generator.state))
     for a, b in zip(runs_[0][0], runs_[1][0]):
