@@ -609,7 +609,8 @@ def info(model, as_json):
     if as_json:
         click.echo(json.dumps(meta, indent=2))
         return
-    click.echo(f"{model}: {'-'.join(map(str, meta['sizes']))} {meta.get('activation', 'sigmoid')} network, "
+    output = " with a softmax output layer" if meta["cost"] == "log-likelihood" else ""
+    click.echo(f"{model}: {'-'.join(map(str, meta['sizes']))} {meta.get('activation', 'sigmoid')} network{output}, "
                f"{meta['cost']} cost, {meta.get('dtype', 'float32')}")
     specs = settings_of(TrainConfig)
     hyperparameters = meta.get("hyperparameters") or {}
