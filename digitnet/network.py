@@ -49,6 +49,7 @@ __all__ = [
     "Network",
     "QuadraticCost",
     "sigmoid",
+    "sigmoid_prime",
     "softmax",
 ]
 
@@ -63,6 +64,13 @@ def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     np.tanh(out, out=out)
     out += 1.0
     out *= 0.5
+    return out
+
+
+def sigmoid_prime(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """sigma'(z) = sigma(z) (1 - sigma(z)), from the activation a = sigma(z) alone: a (1 - a), into ``out``."""
+    np.subtract(1.0, a, out=out)
+    out *= a
     return out
 
 
@@ -93,9 +101,7 @@ class QuadraticCost:
     def delta(a: np.ndarray, y: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
         """BP1: delta^L = (a^L - y) (.) sigma'(z^L), with sigma'(z^L) = a^L (1 - a^L)."""
         np.subtract(a, y, out=out)
-        np.subtract(1.0, a, out=scratch)
-        scratch *= a
-        out *= scratch
+        out *= sigmoid_prime(a, out=scratch)
         return out
 
 
@@ -290,9 +296,7 @@ class Network:
             if l > 0:
                 # BP2: delta^l = (delta^{l+1} w^{l+1}) (.) a^l (1 - a^l)  [(.) r^l with dropout]
                 previous = np.matmul(delta, self.weights[l], out=ws.deltas[l - 1])
-                sigma_prime = np.subtract(1.0, activations[l], out=ws.scratch[l - 1])
-                sigma_prime *= activations[l]
-                previous *= sigma_prime
+                previous *= sigmoid_prime(activations[l], out=ws.scratch[l - 1])
                 if dropout:
                     previous *= ws.masks[l - 1]
                 delta = previous
