@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Extra options for `make train`, e.g. make train TRAIN_ARGS="--force --epochs 10"
 TRAIN_ARGS ?=
 
-.PHONY: install train report test bench bench-recipes bench-predict clean
+.PHONY: install train report test bench bench-recipes bench-predict bench-serve clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench-recipes: $(STAMP)
 
 bench-predict: $(STAMP)
 	$(BIN)/python scripts/bench_predict.py
+
+# Latency, throughput and memory of `digitnet serve` (model.npz)
+bench-serve: $(STAMP)
+	$(BIN)/python scripts/bench_serve.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache report-*
