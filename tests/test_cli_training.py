@@ -111,6 +111,11 @@ def test_augment_preview_draws_originals_beside_distortions(synthetic_data_dir, 
     run("augment", "--augment", "elastic=34:4,affine=10:0.1", "--preview", again, "--rows", "3",
         "--columns", "4", "--scale", "2", "--data-dir", synthetic_data_dir)
     assert again.read_bytes() == out.read_bytes()  # the seed fixes images and distortions
+    out.write_bytes(b"someone's picture")
+    refused = run("augment", "--preview", out, "--data-dir", synthetic_data_dir, expect=1)
+    assert "already exists" in refused.output and out.read_bytes() == b"someone's picture"
+    run("augment", "--preview", out, "--force", "--data-dir", synthetic_data_dir)
+    assert out.read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize("args, words", [
