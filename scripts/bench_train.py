@@ -95,7 +95,7 @@ def elastic(data, epochs: int) -> dict:
     settings = dict(hidden_sizes=(800,), batch_size=100, learning_rate=0.1, augment="elastic=34:4",
                     cost="log-likelihood", momentum=0.9)
     background = time_sgd(data, epochs, 1, **settings)
-    inline = time_sgd(data, epochs, 1, background=False, **settings)
+    inline = time_sgd(data, epochs, 1, augment_inline=True, **settings)
     images = data.training.images
     out = np.empty((2000, images.shape[1]), np.float32)
     rng = np.random.default_rng(0)
