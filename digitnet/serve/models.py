@@ -24,12 +24,13 @@ MAX_LISTED = 200  # files listed per folder (newest first): a folder of thousand
 
 class Models:
     def __init__(self, recogniser: Recogniser | None, runs_dir: str | os.PathLike = "runs",
-                 workdir: str | os.PathLike = ".", data_dir=None, training=None):
+                 workdir: str | os.PathLike = ".", data_dir=None, training=None, workers: int = 0):
         self.recogniser = recogniser
         self.runs_dir = Path(runs_dir)
         self.workdir = Path(workdir)
         self.data_dir = data_dir
         self.training = training
+        self.workers = workers  # serve --workers: each served model gets its own prediction processes
         self._lock = threading.Lock()
         self._summaries: dict[tuple[str, int, int], dict] = {}  # (path, mtime_ns, size) -> summary
         self._training_network: tuple[tuple, object] | None = None
@@ -115,7 +116,13 @@ class Models:
             recogniser = Recogniser(checkpoint.load(path), str(path), weights, self.data_dir)
         except (checkpoint.CheckpointError, ModelError) as e:
             raise ApiError(400, str(e)) from None
-        self.recogniser = recogniser  # one assignment: requests in flight keep the one they hold
+        recogniser.start_workers(self.workers)
+        old, self.recogniser = self.recogniser, recogniser  # requests in flight keep the one they hold
+        if old is not None and old.pool is not None:
+            # Its worker processes go once the requests that hold it are done (each has a 10 s timeout).
+            closer = threading.Timer(30.0, old.close)
+            closer.daemon = True
+            closer.start()
         return recogniser.model_info()
 
     def training_network(self):
