@@ -10,6 +10,7 @@ import errno
 import functools
 import io
 import json
+import math
 import os
 import re
 import shlex
@@ -76,6 +77,17 @@ def stops_cleanly(command):
             sys.exit(128 + signum)
 
     return wrapper
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses nan and inf, which pass its comparisons (nan > 0 is False,
+    so nan is never below the minimum) and would reach the library as a number."""
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if not math.isfinite(value):
+            self.fail(f"{value} is not a finite number.", param, ctx)
+        return value
 
 
 def data_dir_option(command):
@@ -208,7 +220,7 @@ def main():
 @click.option("--from", "source", type=click.Path(exists=True, file_okay=False), default=None,
               help="Import the four files from a local folder instead of downloading.")
 @click.option("--force", is_flag=True, help="Fetch (or import) again even if the files are present.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=15.0, metavar="SECONDS",
+@click.option("--timeout", type=FiniteFloatRange(min=0, min_open=True), default=15.0, metavar="SECONDS",
               help="Give up on a mirror that takes longer than this to connect or then sends nothing for "
                    "this long; it is tried last for the remaining files.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -453,7 +465,7 @@ class _TrainOutput:
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Examples in the random batch.")
 @click.option("--cost", type=click.Choice(["all", "quadratic", "cross-entropy"]), default="all",
               help="Which cost's BP1 to check.")
-@click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+@click.option("--epsilon", type=FiniteFloatRange(min=0, min_open=True), default=1e-3,
               help="Step of the central difference.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed for the random network and batch.")
 @click.option("--mnist", is_flag=True,
@@ -742,7 +754,7 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive):
               help="Address to listen on. Anything but a loopback address lets other machines use the page.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on; 0 picks a free one.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
-@click.option("--max-upload", type=click.FloatRange(min=0, min_open=True), default=10.0, metavar="MB",
+@click.option("--max-upload", type=FiniteFloatRange(min=0, min_open=True), default=10.0, metavar="MB",
               help="Largest image upload accepted, in MB (refused from its Content-Length).")
 @data_dir_option
 @user_errors
