@@ -188,6 +188,15 @@ class _Main(click.Group):
         finally:
             sys.stdout = stdout
 
+    def invoke(self, ctx):
+        # Commands that only read (evaluate, predict, info, gradcheck) still owe Ctrl-C the documented
+        # status 130; click itself would print "Aborted!" and exit 1.  Writers say more (stops_cleanly).
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted (Ctrl-C)", err=True)
+            sys.exit(130)
+
 
 def _keep_going_without_reader():
     """For `train`: a closed standard output drops the output but does not stop the run."""

@@ -242,3 +242,19 @@ def test_numeric_options_show_their_range(command):
               "gradcheck": ["--seed INTEGER RANGE", "x>=0"], "predict": ["--top-k INTEGER RANGE", "1<=x<=10"]}
     for text in ranges[command]:
         assert text in help_text, text
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_ctrl_c_in_a_command_that_only_reads_exits_130(command, trained, tmp_path, monkeypatch):
+    # click on its own prints "Aborted!" and exits 1, which the README's table does not list
+    from digitnet import checkpoint
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "load", interrupted)
+    data_dir, model = trained
+    args = [tmp_path / "a.png"] if command == "predict" else ["--data-dir", data_dir]
+    result = run(command, *args, "-m", model, expect=130)
+    assert "interrupted (Ctrl-C)" in result.output
+    assert "Aborted" not in result.output
