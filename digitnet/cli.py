@@ -555,7 +555,7 @@ def augment(spec, preview, rows, columns, scale, seed, force, data_dir):
     import numpy as np
 
     from digitnet import augment as augmenting
-    from digitnet.atomic import atomic_path
+    from digitnet.atomic import atomic_path, check_writable
 
     try:
         augmentation = augmenting.parse(spec)
@@ -564,8 +564,7 @@ def augment(spec, preview, rows, columns, scale, seed, force, data_dir):
     preview = Path(preview)
     if preview.suffix.lower() != ".png":
         raise click.BadParameter(f"{preview} does not end in .png", param_hint="--preview")
-    if not preview.parent.is_dir():
-        raise click.ClickException(f"cannot write {preview}: folder {preview.parent} does not exist")
+    check_writable(preview)  # a missing folder, a file where the folder should be, a read-only disk
     if preview.exists() and not force:
         raise click.ClickException(f"{preview} already exists: choose another --preview, or pass --force to replace it")
     training = _load_data(data_dir, 0, parts=("train",)).training
