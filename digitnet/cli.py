@@ -590,6 +590,15 @@ def _pick(ckpt, weights):
     return ckpt.best_network if weights == "best" and ckpt.best_network is not None else ckpt.network
 
 
+def _pick_digit_reader(ckpt, weights, model):
+    """The chosen weights, refused (exit 1, naming the file) unless they map 28x28 pixels to 10 digits."""
+    network = _pick(ckpt, weights)
+    if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
+        raise click.ClickException(f"{model}: a {'-'.join(map(str, network.sizes))} network cannot read "
+                                   "28x28 digits (it needs 784 inputs and 10 outputs)")
+    return network
+
+
 @main.command(short_help="Accuracy and confusion matrix of a model.")
 @model_option(positional=True)
 @data_dir_option
@@ -606,6 +615,7 @@ def evaluate(model, data_dir, split, weights, as_json):
     from digitnet import checkpoint, training
 
     ckpt = checkpoint.load(model)
+    network = _pick_digit_reader(ckpt, weights, model)
     validation_size = ckpt.metadata.get("hyperparameters", {}).get("validation_size", 10000)
     if split == "validation" and not validation_size:
         raise click.UsageError(f"{model} was trained without a validation split (--validation-size 0): "
@@ -613,7 +623,7 @@ def evaluate(model, data_dir, split, weights, as_json):
     mnist = _load_data(data_dir, validation_size if split == "validation" else 0, quiet=as_json,
                        parts=("t10k",) if split == "test" else ("train",))
     data_split = mnist.split(split)
-    report = training.evaluate(_pick(ckpt, weights), data_split)
+    report = training.evaluate(network, data_split)
     used, epoch = _weights_used(ckpt, weights)
     report.update(model=str(model), split=split, weights=weights, weights_used=used, epoch=epoch)
     if as_json:
@@ -795,10 +805,7 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive):
     for image in images:
         if Path(image).suffix.lower() in (".npz", ".json") and not Path(image).is_dir():
             raise click.UsageError(f"{image} looks like a model, not an image: did you mean --model {image}?")
-    network = _pick(checkpoint.load(model), weights)
-    if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
-        raise click.ClickException(f"{model}: a {'-'.join(map(str, network.sizes))} network cannot read "
-                                   "28x28 digits (it needs 784 inputs and 10 outputs)")
+    network = _pick_digit_reader(checkpoint.load(model), weights, model)
     count, failures, empty = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k,
                                             show=show, recursive=recursive, out=click.echo,
                                             err=lambda line: click.echo(line, err=True))
