@@ -754,6 +754,7 @@ def report(model, data_dir, split, weights, out):
     from digitnet.atomic import check_folder_writable
 
     ckpt = checkpoint.load(model)
+    _pick_digit_reader(ckpt, weights, model)  # before any data is loaded, naming the file
     out_dir = Path(out or f"report-{Path(model).stem}")
     try:
         reporting.check_out_dir(out_dir)
