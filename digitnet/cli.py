@@ -829,9 +829,11 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive):
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
 @click.option("--max-upload", type=FiniteFloatRange(min=0, min_open=True), default=10.0, metavar="MB",
               help="Largest image upload accepted, in MB (refused from its Content-Length).")
+@click.option("--workers", type=click.IntRange(0, 64), default=2, show_default=True,
+              help="Processes that compute predictions side by side (0: all in the server's own process).")
 @data_dir_option
 @user_errors
-def serve(model, weights, host, port, open_browser, max_upload, data_dir):
+def serve(model, weights, host, port, open_browser, max_upload, workers, data_dir):
     """A local web page to draw a digit and watch the network answer, and a JSON API.
 
     Routes: GET / (the page), POST /api/predict (body: an image file's bytes; answers like
@@ -847,6 +849,7 @@ def serve(model, weights, host, port, open_browser, max_upload, data_dir):
         httpd = serving.make_server(recogniser, host, port, max_upload=int(max_upload * serving.MB))
     except (api.ModelError, serving.ServerError) as e:
         raise click.ClickException(str(e)) from None
+    recogniser.start_workers(workers)
     if not serving.is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine on the network can use "
                    "the page and the API (there is no login)", err=True)
@@ -856,6 +859,9 @@ def serve(model, weights, host, port, open_browser, max_upload, data_dir):
         import webbrowser
 
         webbrowser.open(address)
-    signum = serving.serve_until_stopped(httpd)
+    try:
+        signum = serving.serve_until_stopped(httpd)
+    finally:
+        recogniser.close()
     click.echo("stopped", err=True)
     sys.exit(128 + signum)  # the house's status for an interrupted command: 130 (Ctrl-C), 143 (SIGTERM)
