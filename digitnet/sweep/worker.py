@@ -1,0 +1,147 @@
+"""One sweep worker: a process that trains trial after trial until the study has its `--trials`.
+
+Started by `digitnet sweep` as `python -m digitnet.sweep.worker SPEC` (SPEC is
+JSON: storage URL, study name, output folder, data folder).  Separate processes,
+not threads: training runs BLAS on one thread (training.single_threaded_blas),
+so two processes are what keeps two cores busy.  The data are loaded once per
+process.  A trial is the same Trainer as `digitnet train` with the trial's
+settings and the sweep's seed, so a trial's weights are exactly those of
+`digitnet train` with the same options; its checkpoint, written after every
+epoch, is `trial-NNN.npz` in the output folder.  The worker prints nothing but
+errors: the launching process follows the study in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import optuna
+
+from digitnet import runs, training
+from digitnet.data import load_mnist
+from digitnet.sweep import SweepError
+from digitnet.sweep import study as studies
+
+# How often an idle worker looks again while the last trials run elsewhere.
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class WorkerSpec:
+    storage: str
+    study: str
+    out_dir: str
+    data_dir: str | None
+    dataset: str  # the data folder as the user named it, recorded in each checkpoint
+
+
+class SurplusTrial(Exception):
+    """Enough trials are already running or done: this one gives way before training."""
+
+
+def checkpoint_name(number: int) -> str:
+    return f"trial-{number:03d}.npz"
+
+
+def train_trial(trainer: training.Trainer, path: Path, dataset: str):
+    """Train epoch by epoch, saving the checkpoint (atomically) after each; yield each epoch's stats.
+
+    The run policy of `digitnet train` without its test pass: the sweep never looks at the test set.
+    """
+    for stats in trainer.epochs():
+        runs.save_run(path, trainer, dataset=dataset)
+        yield stats
+
+
+class Objective:
+    """What Optuna calls for each trial: train, report every epoch's validation accuracy, obey the pruner.
+
+    Returns the best validation accuracy.  A trial that diverges is pruned (it
+    counts as a tried setting, and TPE learns to avoid its neighbourhood).
+    """
+
+    def __init__(self, study, definition: studies.Definition, mnist, spec: WorkerSpec):
+        self.study = study
+        self.definition = definition
+        self.mnist = mnist
+        self.out_dir = Path(spec.out_dir)
+        self.dataset = spec.dataset
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", studies.worker_identity())
+        if studies.is_surplus(self.study, trial.number, studies.target(self.study)):
+            trial.set_user_attr("surplus", True)
+            raise SurplusTrial()
+        config = self.definition.space.suggest(trial)
+        path = self.out_dir / checkpoint_name(trial.number)
+        trial.set_user_attr("checkpoint", path.name)
+        trainer = training.Trainer(self.mnist, config)
+        try:
+            for stats in train_trial(trainer, path, self.dataset):
+                trial.report(stats.validation_accuracy, stats.epoch)
+                if trial.should_prune():
+                    trial.set_user_attr("stopped", f"pruned after epoch {stats.epoch}")
+                    raise optuna.TrialPruned()
+        except training.TrainingDiverged as e:
+            trial.set_user_attr("stopped", f"diverged in epoch {e.epoch}")
+            raise optuna.TrialPruned() from None
+        if trainer.state.stopped:
+            trial.set_user_attr("stopped", trainer.state.stopped)
+        return trainer.state.best_accuracy
+
+
+def work(spec: WorkerSpec) -> None:
+    """Run trials until the study's target is reached (waiting while the last ones run elsewhere)."""
+    storage = studies.open_storage(spec.storage)
+    _, definition = studies.load(storage, spec.study)
+    mnist = load_mnist(spec.data_dir, definition.space.base().validation_size)
+    seed = definition.space.base().seed
+    study = optuna.load_study(study_name=spec.study, storage=storage,
+                              sampler=studies.make_sampler(definition.space, seed),
+                              pruner=studies.make_pruner(definition.pruner))
+    objective = Objective(study, definition, mnist, spec)
+    while True:
+        studies.fail_interrupted(study, storage)
+        wanted = studies.target(study)
+        count = studies.counts(study)
+        if count["done"] >= wanted:
+            return
+        if count["done"] + count["running"] >= wanted:
+            time.sleep(POLL_SECONDS)
+            continue
+        study.optimize(objective, n_trials=1, catch=(SurplusTrial,))
+
+
+def main(argv: list[str]) -> int:
+    from digitnet.checkpoint import CheckpointError
+    from digitnet.data import DataError
+
+    spec = WorkerSpec(**json.loads(argv[0]))
+    try:
+        work(spec)
+    except KeyboardInterrupt:
+        return 130  # Optuna has already marked the running trial failed; the launcher says what to do
+    except (SweepError, DataError, CheckpointError) as e:
+        print(f"sweep worker {os.getpid()}: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        where = f" {e.filename}" if e.filename else ""
+        print(f"sweep worker {os.getpid()}: cannot access{where}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug or a lost database: one line, and the launcher reports the exit status
+        print(f"sweep worker {os.getpid()} stopped: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def spec_argument(spec: WorkerSpec) -> str:
+    return json.dumps(asdict(spec))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
