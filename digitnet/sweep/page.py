@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import math
 import string
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import numpy as np
 import optuna
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from digitnet.report import save_figure, write_text
 from digitnet.sweep.results import Row, best_row, format_value
@@ -63,6 +64,12 @@ def _clipped(values: np.ndarray, floor: float) -> np.ndarray:
     return np.maximum(values, floor)
 
 
+def _accuracy_axis(ax, floor: float) -> None:
+    """From just below the floor (points clipped to it stay whole) to just above 100% or the best."""
+    top = ax.get_ylim()[1]
+    ax.set_ylim(floor - 0.03 * (top - floor), top)
+
+
 def plot_history(ranked: list[Row]) -> Figure:
     fig = _figure(8, 4)
     ax = fig.subplots()
@@ -80,10 +87,10 @@ def plot_history(ranked: list[Row]) -> Figure:
         ax.step([r.number for r in complete], best_so_far, where="post", color=BEST_COLOUR, label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel("best validation accuracy (%)")
-    ax.set_ylim(bottom=floor)
+    _accuracy_axis(ax, floor)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9)
+    ax.legend(loc="best", fontsize=9)
     ax.set_title(f"Optimisation history (points below {floor:.0f}% drawn on the axis)", fontsize=11)
     return fig
 
@@ -107,13 +114,15 @@ def plot_params(ranked: list[Row], params: list[Param]) -> Figure:
             x = np.array([r.params[param.name] for r in shown], dtype=float)
             if param.log:
                 ax.set_xscale("log")
+                ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:g}")
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlim(param.low, param.high)
         y = _clipped(np.array([r.best * 100 for r in shown]), floor)
         pruned = np.array([r.state == "pruned" for r in shown], dtype=bool)
         if len(shown):
             ax.scatter(x[~pruned], y[~pruned], color=COMPLETE_COLOUR, s=25, zorder=3, label="complete")
             ax.scatter(x[pruned], y[pruned], color=PRUNED_COLOUR, alpha=0.6, s=25, zorder=2, label="pruned")
-        ax.set_ylim(bottom=floor)
+        _accuracy_axis(ax, floor)
         ax.set_xlabel(param.name + (" (log scale)" if param.log else ""))
         ax.set_ylabel("best val. accuracy (%)")
         ax.grid(True, alpha=0.3)
@@ -143,10 +152,10 @@ def plot_curves(ranked: list[Row], best: Row | None) -> Figure:
     ax.plot([], [], color=PRUNED_COLOUR, marker="x", label="pruned (x: where it stopped)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (%)")
-    ax.set_ylim(bottom=floor)
+    _accuracy_axis(ax, floor)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9)
+    ax.legend(loc="best", fontsize=9)
     ax.set_title("Learning curves of all trials", fontsize=11)
     return fig
 
@@ -154,7 +163,9 @@ def plot_curves(ranked: list[Row], best: Row | None) -> Figure:
 def importances(study) -> dict[str, float]:
     """Optuna's parameter importances, or {} while there are too few complete trials to tell."""
     try:
-        return optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():  # "importances will be equal" for a handful of trials: shown as such
+            warnings.simplefilter("ignore")
+            return optuna.importance.get_param_importances(study)
     except (ValueError, RuntimeError, ZeroDivisionError):
         return {}
 
