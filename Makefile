@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Extra options for `make train`, e.g. make train TRAIN_ARGS="--force --epochs 10"
 TRAIN_ARGS ?=
 
-.PHONY: install train report test bench bench-recipes bench-predict clean
+.PHONY: install train report test bench bench-recipes bench-predict bench-sweep clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench-recipes: $(STAMP)
 
 bench-predict: $(STAMP)
 	$(BIN)/python scripts/bench_predict.py
+
+# The sweep's bars: 24 trials on real MNIST, pruned vs not, --jobs 2 vs 1 (about 15 minutes).
+bench-sweep: $(STAMP)
+	$(BIN)/python scripts/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache report-*

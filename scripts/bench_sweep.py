@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""The sweep's bars, measured with the real command on real MNIST.
+
+    python scripts/bench_sweep.py [--data-dir DIR] [--pruner median|halving] [--keep DIR]
+
+One study, run three times from scratch with `digitnet sweep` (each in a new folder):
+
+    A  pruning, --jobs 2     bar: <= 8 minutes and >= 97.5% best validation accuracy
+    B  --no-prune, --jobs 2  bar: A trains >= 40% fewer epochs, its best no more than 0.2 points lower
+    C  pruning, --jobs 1     bar: A's wall time <= 0.6x C's
+
+The study: 24 trials of 784-H-10, H in {30, 100}, eta log-uniform in [0.1, 5],
+lambda in [0, 5], both costs, 10 epochs, scaled initialisation, seed 0.  Wall
+time is the whole command (start-up, data, workers, table, pictures).  On a
+shared machine the times are noisy: run it under `flock /tmp/digitnet-bench.lock`.
+A table, then one JSON summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_train import default_data_dir  # noqa: E402
+
+from digitnet.sweep import study as studies  # noqa: E402
+
+STUDY = ["--param", "eta=log:0.1..5", "--param", "l2=0..5", "--param", "hidden=30,100",
+         "--param", "cost=quadratic,cross-entropy", "--set", "init=scaled",
+         "--trials", "24", "--epochs", "10", "--seed", "0"]
+
+
+def run(name: str, out: Path, data_dir: Path, extra: list[str]) -> dict:
+    command = [sys.executable, "-m", "digitnet", "sweep", "--data-dir", str(data_dir), "--out", str(out),
+               "--quiet", *STUDY, *extra]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    study = optuna.load_study(study_name="default", storage=studies.open_storage(studies.default_storage(out)))
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    complete = [t for t in finished if t.state == TrialState.COMPLETE]
+    best = max(complete, key=lambda t: t.value)
+    return {"run": name, "options": " ".join(extra), "seconds": round(seconds, 1),
+            "trials": len(finished), "pruned": len(finished) - len(complete),
+            "epochs": sum(len(t.intermediate_values) for t in finished),
+            "best_validation_accuracy": best.value, "best_trial": best.number, "best_params": best.params}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=None, help="MNIST folder [default: data, or ../shared/mnist]")
+    parser.add_argument("--pruner", choices=["median", "halving"], default="median")
+    parser.add_argument("--keep", type=Path, default=None, help="Keep the three sweep folders here.")
+    args = parser.parse_args()
+    data_dir = args.data_dir or default_data_dir()
+    root = Path(tempfile.mkdtemp(prefix="bench-sweep-")) if args.keep is None else args.keep
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        a = run("A", root / "A-pruned-jobs2", data_dir, ["--pruner", args.pruner, "--jobs", "2"])
+        b = run("B", root / "B-no-prune-jobs2", data_dir, ["--no-prune", "--jobs", "2"])
+        c = run("C", root / "C-pruned-jobs1", data_dir, ["--pruner", args.pruner, "--jobs", "1"])
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+    print(f"{'run':<4} {'options':<28} {'wall':>8} {'trials':>6} {'pruned':>6} {'epochs':>6}  best val  (trial: settings)")
+    for r in (a, b, c):
+        settings = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r["best_params"].items())
+        print(f"{r['run']:<4} {r['options']:<28} {r['seconds']:>7.1f}s {r['trials']:>6} {r['pruned']:>6} "
+              f"{r['epochs']:>6}  {r['best_validation_accuracy']:.2%}  ({r['best_trial']}: {settings})")
+    fewer = 1 - a["epochs"] / b["epochs"]
+    lower = (b["best_validation_accuracy"] - a["best_validation_accuracy"]) * 100
+    ratio = a["seconds"] / c["seconds"]
+    bars = [
+        ("A: pruned --jobs 2 wall time", f"{a['seconds'] / 60:.1f} min", "<= 8 min", a["seconds"] <= 480),
+        ("A: best validation accuracy", f"{a['best_validation_accuracy']:.2%}", ">= 97.5%",
+         a["best_validation_accuracy"] >= 0.975),
+        ("pruning: fewer epochs than B", f"{fewer:.0%}", ">= 40%", fewer >= 0.40),
+        ("pruning: best val. below B's by", f"{lower:+.2f} points", "<= 0.2", lower <= 0.2),
+        ("--jobs 2 / --jobs 1 wall time", f"{ratio:.2f}x", "<= 0.6x", ratio <= 0.6),
+    ]
+    print()
+    for name, value, bar, ok in bars:
+        print(f"{name:<34} {value:>12}   bar {bar:<9} {'ok' if ok else 'MISSED'}")
+    print(json.dumps({"runs": [a, b, c], "fewer_epochs": round(fewer, 3), "best_lower_points": round(lower, 3),
+                      "jobs_ratio": round(ratio, 3), "all_bars_met": all(ok for *_, ok in bars)}))
+
+
+if __name__ == "__main__":
+    main()
