@@ -122,10 +122,9 @@ def test_bad_input_gets_one_message(data_dir, tmp_path):
 
 def test_two_sweeps_share_a_sqlite_study(data_dir, tmp_path):
     out = tmp_path / "sweep"
-    command = sweep_command(data_dir, out, *SMALL, "--trials", 8, "--epochs", 3, "--jobs", 1, "--quiet")
-    # Create the study first, so that both processes join the same definition.
-    run_cli("sweep", "--data-dir", data_dir, "--out", out, *SMALL, "--trials", 1, "--epochs", 3, "--jobs", 1,
-            "--quiet")
+    # Started at the same moment on a new study: one creates it, the other joins.
+    command = sweep_command(data_dir, out, *SMALL, "--set", "batch-size=100", "--trials", 8, "--epochs", 12,
+                            "--jobs", 1, "--quiet")
     both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=240)[0] for p in both]
     assert [p.returncode for p in both] == [0, 0], outputs
@@ -142,19 +141,7 @@ def test_kill_9_of_a_worker_mid_trial_leaves_a_study_the_next_run_finishes(data_
     launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     url = studies.default_storage(out)
-    victim = None
-    deadline = time.monotonic() + 120
-    while victim is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-        if not (out / studies.STUDY_FILE).exists():
-            continue
-        try:
-            running = load_study(url).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        except Exception:  # the launcher may still be creating the study
-            continue
-        victim = next((t for t in running if len(t.intermediate_values) >= 2 and "worker" in t.user_attrs), None)
-        if launcher.poll() is not None:
-            break
+    victim = wait_for_running_trial(launcher, url, out)
     assert victim is not None, ("no trial got under way", launcher.communicate()[0])
     os.kill(victim.user_attrs["worker"]["pid"], signal.SIGKILL)
     output = launcher.communicate(timeout=120)[0]
@@ -175,3 +162,39 @@ def test_kill_9_of_a_worker_mid_trial_leaves_a_study_the_next_run_finishes(data_
     assert len(finished(study)) == 2
     assert all(len(t.intermediate_values) == 60 for t in finished(study))
     assert_no_setting_twice(study)
+
+
+def wait_for_running_trial(launcher, url, out, epochs=2, timeout=120):
+    """The first running trial with at least ``epochs`` epochs reported, or None if the sweep ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and launcher.poll() is None:
+        time.sleep(0.2)
+        if not (out / studies.STUDY_FILE).exists():
+            continue
+        try:
+            running = load_study(url).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        except Exception:  # the launcher may still be creating the study
+            continue
+        found = next((t for t in running if len(t.intermediate_values) >= epochs and "worker" in t.user_attrs), None)
+        if found is not None:
+            return found
+    return None
+
+
+def test_ctrl_c_stops_the_sweep_and_fails_the_trial_it_cut_short(data_dir, tmp_path):
+    out = tmp_path / "sweep"
+    args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 60, "--no-prune", "--jobs", 2, "--quiet"]
+    # A terminal's Ctrl-C goes to the whole foreground process group: the launcher and its workers.
+    launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    url = studies.default_storage(out)
+    cut = wait_for_running_trial(launcher, url, out)
+    assert cut is not None, launcher.communicate()[0]
+    os.killpg(launcher.pid, signal.SIGINT)
+    output = launcher.communicate(timeout=120)[0]
+    assert launcher.returncode == 130, output
+    assert "interrupted" in output and "run again when you repeat the command" in output
+    assert "Traceback" not in output
+    study = load_study(url)
+    assert study.trials[cut.number].state == TrialState.FAIL
+    assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))

@@ -73,12 +73,11 @@ def postgres_url():
 
 def test_two_machines_share_a_postgres_study(postgres_url, tmp_path):
     data_dir = write_mnist(tmp_path / "mnist", n_train=1200, n_test=200)
-    # The first machine creates the study; both then work on it, each with its own output folder.
-    first = [sys.executable, "-m", "digitnet", "sweep", "--storage", postgres_url, "--study", "shared",
-             "--data-dir", str(data_dir), "--jobs", "1", "--quiet"]
-    subprocess.run([*first, "--out", str(tmp_path / "a"), *SMALL, "--trials", "1", "--epochs", "3"],
-                   check=True, capture_output=True, timeout=120)
-    both = [subprocess.Popen([*first, "--out", str(tmp_path / machine), "--trials", "8"], stdout=subprocess.PIPE,
+    # Two machines started at the same moment on a new study, each with its own output folder.
+    command = [sys.executable, "-m", "digitnet", "sweep", "--storage", postgres_url, "--study", "shared",
+               "--data-dir", str(data_dir), *SMALL, "--set", "batch-size=100", "--trials", "8", "--epochs", "12",
+               "--jobs", "1", "--quiet"]
+    both = [subprocess.Popen([*command, "--out", str(tmp_path / machine)], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True) for machine in ("a", "b")]
     outputs = [p.communicate(timeout=240)[0] for p in both]
     assert [p.returncode for p in both] == [0, 0], outputs

@@ -37,8 +37,16 @@ def start_workers(spec: WorkerSpec, jobs: int) -> list[subprocess.Popen]:
     # One BLAS thread per process (training.single_threaded_blas holds it to one around the epochs; the
     # variables keep OpenBLAS from starting idle threads at import, J processes times over).
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    command = [sys.executable, "-m", "digitnet.sweep.worker", spec_argument(spec)]
-    return [subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL) for _ in range(jobs)]
+    # The spec goes through stdin, not the command line: its storage URL may hold a password, and
+    # every user on the machine can read command lines.
+    command = [sys.executable, "-m", "digitnet.sweep.worker"]
+    workers = []
+    for _ in range(jobs):
+        worker = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, text=True)
+        worker.stdin.write(spec_argument(spec))
+        worker.stdin.close()
+        workers.append(worker)
+    return workers
 
 
 def stop_workers(workers: list[subprocess.Popen]) -> None:

@@ -20,9 +20,12 @@ gone), and after GRACE_SECONDS without a heartbeat when it was elsewhere.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import os
+import random
 import socket
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +46,7 @@ DEFINITION_KEY = "digitnet_sweep"
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
 PRUNERS = ("median", "halving", "none")
+CREATE_ATTEMPTS = 5
 
 
 def quiet_optuna() -> None:
@@ -85,8 +89,16 @@ def open_storage(url: str):
     if url.startswith("sqlite:///"):
         engine_kwargs["creator"] = _sqlite_connector(url.removeprefix("sqlite:///"))
     try:
-        return optuna.storages.RDBStorage(_driver_url(url), engine_kwargs=engine_kwargs,
-                                          heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                return optuna.storages.RDBStorage(_driver_url(url), engine_kwargs=engine_kwargs,
+                                                  heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as e:
+                # Two processes creating the tables of a new database at once: the loser finds them made.
+                racing = any(word in str(e) for word in ("UNIQUE", "already exists", "duplicate", "locked"))
+                if not racing or attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 + random.random())
     except (ImportError, ModuleNotFoundError) as e:
         hint = (" (pip install 'digitnet[postgres]')" if url.startswith(("postgres", "postgresql")) else "")
         raise SweepError(f"cannot use --storage {shown_url(url)}: its database driver is missing: {e}{hint}") from None
@@ -235,9 +247,15 @@ def fail_interrupted(study, storage) -> int:
     heartbeat does, GRACE_SECONDS after the worker fell silent.
     """
     here, failed = machine(), 0
+    now = datetime.datetime.now()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get("worker") or {}
-        if worker.get("machine") != here or worker.get("pid") == os.getpid() or _alive(worker.get("pid", 0)):
+        worker = t.user_attrs.get("worker")
+        if worker is None:
+            # Killed between its creation and its first line: no worker, no heartbeat to go stale.
+            if t.datetime_start is None or (now - t.datetime_start).total_seconds() < GRACE_SECONDS:
+                continue
+            worker = {"pid": "unknown"}
+        elif worker.get("machine") != here or worker.get("pid") == os.getpid() or _alive(worker.get("pid", 0)):
             continue
         with contextlib.suppress(UpdateFinishedTrialError):
             epochs = len(t.intermediate_values)

@@ -1,7 +1,7 @@
 """One sweep worker: a process that trains trial after trial until the study has its `--trials`.
 
-Started by `digitnet sweep` as `python -m digitnet.sweep.worker SPEC` (SPEC is
-JSON: storage URL, study name, output folder, data folder).  Separate processes,
+Started by `digitnet sweep` as `python -m digitnet.sweep.worker`, with its
+WorkerSpec as JSON on stdin (storage URL, study name, output folder, data folder).  Separate processes,
 not threads: training runs BLAS on one thread (training.single_threaded_blas),
 so two processes are what keeps two cores busy.  The data are loaded once per
 process.  A trial is the same Trainer as `digitnet train` with the trial's
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -44,6 +45,31 @@ class SurplusTrial(Exception):
     """Enough trials are already running or done: this one gives way before training."""
 
 
+class StopRequested(Exception):
+    """Ctrl-C or SIGTERM: the running trial is failed after its current epoch, so its budget is re-used."""
+
+
+class StopSignal:
+    """Turn SIGINT and SIGTERM into a request that the worker honours between epochs.
+
+    A KeyboardInterrupt could land anywhere, e.g. between Optuna creating a
+    trial in the database and the trial's first line, leaving a RUNNING trial
+    that nothing marks failed; a flag read at safe points cannot.
+    """
+
+    def __init__(self):
+        self.requested = False
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self._request)
+
+    def _request(self, number, frame):
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise StopRequested()
+
+
 def checkpoint_name(number: int) -> str:
     return f"trial-{number:03d}.npz"
 
@@ -65,8 +91,9 @@ class Objective:
     counts as a tried setting, and TPE learns to avoid its neighbourhood).
     """
 
-    def __init__(self, study, definition: studies.Definition, mnist, spec: WorkerSpec):
+    def __init__(self, study, definition: studies.Definition, mnist, spec: WorkerSpec, stop: StopSignal):
         self.study = study
+        self.stop = stop
         self.definition = definition
         self.mnist = mnist
         self.out_dir = Path(spec.out_dir)
@@ -84,6 +111,9 @@ class Objective:
         try:
             for stats in train_trial(trainer, path, self.dataset):
                 trial.report(stats.validation_accuracy, stats.epoch)
+                if self.stop.requested:
+                    trial.set_user_attr("stopped", f"interrupted after epoch {stats.epoch}")
+                    raise StopRequested()
                 if trial.should_prune():
                     trial.set_user_attr("stopped", f"pruned after epoch {stats.epoch}")
                     raise optuna.TrialPruned()
@@ -95,7 +125,7 @@ class Objective:
         return trainer.state.best_accuracy
 
 
-def work(spec: WorkerSpec) -> None:
+def work(spec: WorkerSpec, stop: StopSignal) -> None:
     """Run trials until the study's target is reached (waiting while the last ones run elsewhere)."""
     storage = studies.open_storage(spec.storage)
     _, definition = studies.load(storage, spec.study)
@@ -104,8 +134,9 @@ def work(spec: WorkerSpec) -> None:
     study = optuna.load_study(study_name=spec.study, storage=storage,
                               sampler=studies.make_sampler(definition.space, seed),
                               pruner=studies.make_pruner(definition.pruner))
-    objective = Objective(study, definition, mnist, spec)
+    objective = Objective(study, definition, mnist, spec, stop)
     while True:
+        stop.check()
         studies.fail_interrupted(study, storage)
         wanted = studies.target(study)
         count = studies.counts(study)
@@ -117,15 +148,16 @@ def work(spec: WorkerSpec) -> None:
         study.optimize(objective, n_trials=1, catch=(SurplusTrial,))
 
 
-def main(argv: list[str]) -> int:
+def main() -> int:
     from digitnet.checkpoint import CheckpointError
     from digitnet.data import DataError
 
-    spec = WorkerSpec(**json.loads(argv[0]))
+    stop = StopSignal()
     try:
-        work(spec)
-    except KeyboardInterrupt:
-        return 130  # Optuna has already marked the running trial failed; the launcher says what to do
+        spec = WorkerSpec(**json.loads(sys.stdin.read()))
+        work(spec, stop)
+    except (StopRequested, KeyboardInterrupt):
+        return 130  # Optuna has marked the running trial failed; the launcher says what to do
     except (SweepError, DataError, CheckpointError) as e:
         print(f"sweep worker {os.getpid()}: {e}", file=sys.stderr)
         return 1
@@ -144,4 +176,4 @@ def spec_argument(spec: WorkerSpec) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
