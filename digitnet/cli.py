@@ -6,13 +6,17 @@ Heavy modules are imported inside the commands that need them, so that
 
 from __future__ import annotations
 
+import errno
 import functools
+import io
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from digitnet import __version__
 
@@ -20,7 +24,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_con
 
 
 def user_errors(command):
-    """Turn the library's user-facing exceptions into one clean message and exit 1."""
+    """Turn the library's user-facing exceptions into one clean message and exit 1 (a file or data problem)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -35,10 +39,20 @@ def user_errors(command):
         except MemoryError:
             raise click.ClickException("out of memory") from None
         except OSError as e:
-            where = f" {e.filename}" if e.filename else ""
+            if e.errno == errno.EPIPE:  # the reader of our output has gone: see _Main
+                raise
+            where = f" {_users_path(e.filename)}" if e.filename else ""
             raise click.ClickException(f"cannot access{where}: {e.strerror or e}") from None
 
     return wrapper
+
+
+def _users_path(filename) -> str:
+    """The path the user named, not the hidden temporary file an atomic write was using beside it
+    (atomic_path's ``.NAME.XXXX.part``)."""
+    path = Path(os.fsdecode(filename))
+    match = re.fullmatch(r"\.(.+)\.[^.]+\.part", path.name)
+    return str(path.with_name(match.group(1)) if match else path)
 
 
 def data_dir_option(command):
@@ -46,18 +60,123 @@ def data_dir_option(command):
                         help="Folder with the MNIST files [default: $DIGITNET_DATA_DIR, else ./data]")(command)
 
 
-@click.group(context_settings=CONTEXT)
+DEFAULT_MODEL = "model.npz"
+
+
+def model_option(positional: bool):
+    """The one rule for naming a model: ``-m/--model PATH`` in every command that reads one
+    (default model.npz); where it reads naturally (evaluate, info, report) it may also be
+    the first argument.  The command receives ``model``: the path, checked to exist."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def wrapper(*args, model_argument=None, **kwargs):
+            model = kwargs.pop("model")
+            if model_argument is not None and model is not None and model_argument != model:
+                raise click.UsageError(f"two models named: {model_argument} and --model {model}; give one")
+            model = model_argument or model or DEFAULT_MODEL
+            if not Path(model).exists():
+                hint = ("; train one with `digitnet train`, or name another with -m/--model PATH"
+                        if model == DEFAULT_MODEL else "")
+                raise click.ClickException(f"{model}: no such file{hint}")
+            return command(*args, model=model, **kwargs)
+
+        where = "; or give it as MODEL, the first argument" if positional else ""
+        wrapper = click.option("-m", "--model", type=click.Path(), default=None, show_default=False,
+                               help=f"Model (checkpoint) to use{where}.  [default: {DEFAULT_MODEL}]")(wrapper)
+        if positional:
+            wrapper = click.argument("model_argument", metavar="[MODEL]", required=False, type=click.Path())(wrapper)
+        return wrapper
+
+    return decorate
+
+
+class _ReaderGone(Exception):
+    """Whoever read our standard output has closed it (``digitnet evaluate | head -1``)."""
+
+
+class _ReaderTolerantStdout:
+    """sys.stdout that survives its reader leaving (EPIPE, as when ``head`` has seen enough).
+
+    The first failed write points file descriptor 1 at /dev/null, so neither
+    later writes nor Python's flush at exit complain; then it raises
+    ``_ReaderGone`` (the command stops quietly, exit 0) unless ``keep_going`` is
+    set: ``train`` goes on to the end of its run, saving every epoch as usual,
+    its output dropped, because the checkpoint, not the text, is what it makes.
+    """
+
+    keep_going = False
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            return self._gone(len(text))
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone(None)
+
+    def _gone(self, result):
+        if not self.reader_gone:
+            self.reader_gone = True
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+                pass
+        if not self.keep_going:
+            raise _ReaderGone
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class _Main(click.Group):
+    """The `digitnet` group: the reader of standard output may leave early (see _ReaderTolerantStdout)."""
+
+    def main(self, *args, **kwargs):
+        stdout = sys.stdout
+        sys.stdout = _ReaderTolerantStdout(stdout)
+        try:
+            return super().main(*args, **kwargs)
+        except _ReaderGone:
+            sys.exit(0)
+        finally:
+            sys.stdout = stdout
+
+
+def _keep_going_without_reader():
+    """For `train`: a closed standard output drops the output but does not stop the run."""
+    if isinstance(sys.stdout, _ReaderTolerantStdout):
+        sys.stdout.keep_going = True
+
+
+@click.group(cls=_Main, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="digitnet")
 def main():
     """Train, evaluate and use an MNIST digit recogniser: a sigmoid network
-    trained by backpropagation (BP1-BP4) and mini-batch SGD."""
+    trained by backpropagation (BP1-BP4) and mini-batch SGD.
+
+    A model is named by -m/--model PATH (default model.npz) in every command
+    that reads one.  Exit status: 0 done, 1 a problem with a file or the data,
+    2 a mistake on the command line, 130/143 interrupted (Ctrl-C / SIGTERM).
+    """
 
 
 # ---------------------------------------------------------------------------
 # download
 
 
-@main.command()
+@main.command(short_help="Fetch and verify the four MNIST files.")
 @data_dir_option
 @click.option("--mirror", "mirrors", multiple=True, metavar="URL",
               help="Base URL to fetch from; repeat for several, tried in order. Replaces the built-in list.")
@@ -94,80 +213,106 @@ def download(data_dir, mirrors, checksums, source, force, quiet):
     click.echo(f"MNIST is ready in {directory}")
 
 
-def _load_data(data_dir, validation_size, quiet=False):
+def _load_data(data_dir, validation_size, quiet=False, parts=("train", "t10k")):
+    """The MNIST splits, downloading only the files ``parts`` needs (the test split needs no training file)."""
     from digitnet import data
 
-    fetched = data.ensure_data(data_dir, progress=not quiet)
+    fetched = data.ensure_data(data_dir, names=data.part_files(parts), progress=not quiet)
     if fetched and not quiet:
         click.echo(f"downloaded {len(fetched)} MNIST file(s) into {data.resolve_data_dir(data_dir)}", err=True)
-    return data.load_mnist(data_dir, validation_size)
+    return data.load_mnist(data_dir, validation_size, parts=parts)
+
+
+def _load_training_data(data_dir, config, quiet):
+    """The splits for a training run; settings that do not fit the data (``--validation-size 60000``)
+    are command-line mistakes: exit 2, like any other bad value."""
+    mnist = _load_data(data_dir, 0, quiet)
+    problems = config.problems(training_file_size=len(mnist.training))
+    if problems:
+        raise click.UsageError("; ".join(problems))
+    return mnist.with_validation_size(config.validation_size)
 
 
 # ---------------------------------------------------------------------------
 # train
 
 
-def _hidden_sizes(ctx, param, values):
-    sizes = []
-    for value in values:
-        for part in str(value).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            try:
-                size = int(part)
-            except ValueError:
-                raise click.BadParameter(f"{part!r} is not a whole number") from None
-            if size < 1:
-                raise click.BadParameter(f"hidden layer sizes must be positive, got {size}")
-            sizes.append(size)
-    return tuple(sizes) or None
+class _SettingText(click.ParamType):
+    """A setting whose text is parsed by its own ``parse`` (e.g. ``--hidden 100,30``)."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.name = spec.metavar or "TEXT"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.spec.from_text(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
 
 
-# (option name, TrainConfig field) for the settings a resumed run must keep.
-_RUN_OPTIONS = {"hidden": "hidden_sizes", "batch_size": "batch_size", "eta": "learning_rate",
-                "seed": "seed", "cost": "cost", "init": "init", "l2": "l2", "dtype": "dtype",
-                "validation_size": "validation_size", "patience": "patience",
-                "patience_eta": "eta_patience", "eta_decay": "eta_decay", "eta_min_factor": "eta_min_factor",
-                "augment": "augment"}
+def _setting_option(name, spec, default):
+    """The click option for one TrainConfig setting, derived from its ``Setting``: type, range
+    (shown in help), choices, metavar, help and default all come from the one declaration."""
+    details = dict(help=spec.help, default=default, show_default=True, metavar=spec.metavar)
+    if spec.kind is bool:
+        details.update(is_flag=True)
+    elif spec.parse is not None or spec.kind is tuple:
+        # The default goes through the same parser as typed text, and shows as the user would type it.
+        details.update(type=_SettingText(spec), multiple=spec.kind is tuple,
+                       default=[spec.format(default)] if spec.kind is tuple else spec.format(default))
+    elif spec.choices:
+        details.update(type=click.Choice(spec.choices))
+    elif spec.kind in (int, float):
+        kind = click.IntRange if spec.kind is int else click.FloatRange
+        details.update(type=kind(spec.min, spec.max, min_open=spec.min_open, max_open=spec.max_open)
+                       if spec.min is not None or spec.max is not None else spec.kind)
+    return click.Option([spec.option, name], **details)
 
 
-@main.command()
-@click.option("--hidden", multiple=True, callback=_hidden_sizes, metavar="N[,N...]",
-              help="Hidden layer size; repeat or comma-separate for several layers  [default: 30]")
-@click.option("--epochs", type=int, default=30, help="Epochs to train (with --resume: the total to reach).")
-@click.option("--batch-size", type=int, default=10, help="Mini-batch size m.")
-@click.option("--eta", type=float, default=3.0, help="Learning rate eta.")
-@click.option("--seed", type=int, default=0, help="Seed for the initial weights and the shuffling.")
-@click.option("--cost", type=click.Choice(["quadratic", "cross-entropy"]), default="quadratic",
-              help="Cost function (changes BP1 only).")
-@click.option("--init", type=click.Choice(["normal", "scaled"]), default="normal",
-              help="Weights N(0,1) (textbook ch. 1) or N(0,1/n_in) (ch. 3).")
-@click.option("--l2", type=float, default=0.0, help="L2 regularisation lambda (weight decay 1 - eta*lambda/n).")
-@click.option("--patience", type=int, default=0,
-              help="Early stopping: stop after N epochs without a better validation accuracy (0: off).")
-@click.option("--patience-eta", type=int, default=0,
-              help="Reduce-on-plateau: multiply eta by --eta-decay after N epochs without improvement (0: off).")
-@click.option("--eta-decay", type=float, default=0.5, help="Factor for --patience-eta.")
-@click.option("--eta-min-factor", type=float, default=128.0,
-              help="With --patience-eta: stop once eta has fallen by this factor.")
-@click.option("--augment", type=click.IntRange(0, 4), default=0, metavar="PIXELS",
-              help="Shift each training image by up to PIXELS in x and y, anew every epoch (0: off).")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
-              help="Floating-point precision of the network.")
-@click.option("--validation-size", type=int, default=10000,
-              help="Images held out from the end of the training file for validation.")
+class _TrainCommand(click.Command):
+    """`train`, whose setting options are derived from TrainConfig when first needed: importing
+    digitnet.training (numpy) at start-up would slow `digitnet --help` and every other command."""
+
+    _settings_added = False
+
+    def get_params(self, ctx):
+        if not self._settings_added:
+            from digitnet.settings import default_of, settings_of
+            from digitnet.training import TrainConfig
+
+            self.params[:0] = [_setting_option(name, spec, default_of(TrainConfig, name))
+                               for name, spec in settings_of(TrainConfig).items()]
+            self._settings_added = True
+        return super().get_params(ctx)
+
+
+def _settings(ctx, settings: dict) -> tuple[dict, dict]:
+    """All settings (repeated list options joined: --hidden 100 --hidden 30 == --hidden 100,30),
+    and those the user typed, which a resumed run must not change."""
+    values = {}
+    for name, value in settings.items():
+        if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+            value = tuple(v for part in value for v in part)
+        values[name] = value
+    typed = {name: value for name, value in values.items()
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+    return values, typed
+
+
+@main.command(cls=_TrainCommand, short_help="Train a network by mini-batch SGD, saving every epoch.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint to write after every epoch  [default: model.npz, or the --resume file]")
-@click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Continue this checkpoint from its last complete epoch.")
+@click.option("--resume", type=click.Path(dir_okay=False), default=None,
+              help="Continue this checkpoint from its last complete epoch, to its planned total or --epochs.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it already exists.")
 @data_dir_option
 @click.option("--quiet", "-q", is_flag=True, help="Only the final result; no progress bar or epoch lines.")
 @click.pass_context
 @user_errors
-def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, patience_eta, eta_decay,
-          eta_min_factor, augment, dtype, validation_size, out, resume, force, data_dir, quiet):
+def train(ctx, out, resume, force, data_dir, quiet, **settings):
     """Train a 784-hidden-10 sigmoid network by mini-batch SGD, saving a checkpoint every epoch.
 
     The defaults are the textbook's first network (784-30-10, quadratic cost,
@@ -175,15 +320,14 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
     """
     from digitnet import checkpoint, runs, training
 
-    config = training.TrainConfig(
-        hidden_sizes=hidden or (30,), epochs=epochs, batch_size=batch_size, learning_rate=eta, seed=seed,
-        cost=cost, init=init, l2=l2, dtype=dtype, validation_size=validation_size, patience=patience,
-        eta_patience=patience_eta, eta_decay=eta_decay, eta_min_factor=eta_min_factor, augment=augment)
+    _keep_going_without_reader()
+    values, given = _settings(ctx, settings)
+    config = training.TrainConfig(**values)
     problems = config.problems()
-    if validation_size < 0:
-        problems.append(f"validation size must be zero or positive, got {validation_size}")
     if problems:
         raise click.UsageError("; ".join(problems))
+    if resume is not None and not Path(resume).is_file():
+        raise click.ClickException(f"{resume}: no such file")
     out = Path(out or resume or "model.npz")
     continuing_in_place = resume is not None and out.resolve() == Path(resume).resolve()
     if out.exists() and not continuing_in_place and not force:
@@ -194,17 +338,15 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
 
     if resume:
         previous = checkpoint.load(resume)
-        requested = {field: ctx.params[option] for option, field in _RUN_OPTIONS.items()
-                     if ctx.get_parameter_source(option).name == "COMMANDLINE"}
-        validation_size = previous.metadata.get("hyperparameters", {}).get("validation_size", validation_size)
-        mnist = _load_data(data_dir, validation_size, quiet)
-        trainer = runs.resume(previous, mnist, epochs, requested)
+        try:
+            planned, _ = runs.resumed_config(previous, given.get("epochs"), given)
+        except runs.ResumeConflict as e:
+            raise click.UsageError(str(e)) from None
+        mnist = _load_training_data(data_dir, planned, quiet)
+        trainer = runs.resume(previous, mnist, given.get("epochs"), given)
         config = trainer.config
     else:
-        mnist = _load_data(data_dir, validation_size, quiet)
-        if batch_size > len(mnist.training):
-            raise click.UsageError(f"batch size {batch_size} is larger than the "
-                                   f"{len(mnist.training)} training images")
+        mnist = _load_training_data(data_dir, config, quiet)
         trainer = training.Trainer(mnist, config)
 
     if not quiet:
@@ -251,15 +393,15 @@ def train(ctx, hidden, epochs, batch_size, eta, seed, cost, init, l2, patience, 
 
 
 def _with_progress(trainer, n_images, quiet):
-    """Trainer.epochs() with a tqdm bar over the mini-batches of each epoch (hidden when not a terminal)."""
-    from tqdm import tqdm
+    """Trainer.epochs() with a bar over the mini-batches of each epoch (hidden when not a terminal)."""
+    from digitnet.progress import progress_bar
 
     total = trainer.config.epochs
     batch_size = trainer.config.batch_size
     while not trainer.finished:
         epoch = trainer.state.epochs_completed + 1
-        with tqdm(total=-(-n_images // batch_size), desc=f"epoch {epoch}/{total}", unit="batch",
-                  leave=False, disable=True if quiet else None, dynamic_ncols=True) as bar:
+        with progress_bar(total=-(-n_images // batch_size), desc=f"epoch {epoch}/{total}", unit="batch",
+                          leave=False, disable=True if quiet else None) as bar:
             # The trainer reports images; a partial last batch counts as one.
             stats = next(trainer.epochs(on_progress=lambda images: bar.update(-(-images // batch_size))), None)
         if stats is None:
@@ -271,14 +413,14 @@ def _with_progress(trainer, n_images, quiet):
 # gradcheck
 
 
-@main.command()
+@main.command(short_help="Check backprop against finite differences.")
 @click.option("--sizes", default="6,5,4,3", help="Layer sizes of the small random network.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Examples in the random batch.")
 @click.option("--cost", type=click.Choice(["all", "quadratic", "cross-entropy"]), default="all",
               help="Which cost's BP1 to check.")
 @click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=1e-3,
               help="Step of the central difference.")
-@click.option("--seed", type=int, default=0, help="Seed for the random network and batch.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed for the random network and batch.")
 @click.option("--mnist", is_flag=True,
               help="Also check a 784-30-10 network (scaled init) on a real MNIST mini-batch, on a sample of weights.")
 @click.option("--samples", type=click.IntRange(min=1), default=50, help="With --mnist: entries checked per array.")
@@ -293,12 +435,14 @@ def gradcheck(sizes, batch_size, cost, epsilon, seed, mnist, samples, data_dir):
 
     from digitnet import gradcheck as gc
 
+    from digitnet.training import parse_sizes
+
     try:
-        layer_sizes = [int(s) for s in sizes.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"{sizes!r} is not a comma-separated list of sizes", param_hint="--sizes") from None
-    if len(layer_sizes) < 2 or min(layer_sizes) < 1:
-        raise click.BadParameter("need at least two positive layer sizes", param_hint="--sizes")
+        layer_sizes = list(parse_sizes(sizes))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--sizes'") from None
+    if len(layer_sizes) < 2:
+        raise click.BadParameter("need at least two layer sizes (inputs and outputs)", param_hint="'--sizes'")
     costs = ["quadratic", "cross-entropy"] if cost == "all" else [cost]
     problems = []
     for name in costs:
@@ -334,29 +478,35 @@ def _pick(ckpt, weights):
     return ckpt.best_network if weights == "best" and ckpt.best_network is not None else ckpt.network
 
 
-@main.command()
-@click.argument("model", type=click.Path(dir_okay=False), default="model.npz")
+@main.command(short_help="Accuracy and confusion matrix of a model.")
+@model_option(positional=True)
 @data_dir_option
 @click.option("--split", type=click.Choice(["test", "validation"]), default="test", help="Which images to measure on.")
 @_weights_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @user_errors
 def evaluate(model, data_dir, split, weights, as_json):
-    """Accuracy, per-digit precision and recall, and the confusion matrix of MODEL."""
+    """Accuracy, per-digit precision and recall, and the confusion matrix of MODEL.
+
+    The test split needs only the two test files; the validation split the training files.
+    """
     from digitnet import checkpoint, training
 
     ckpt = checkpoint.load(model)
     validation_size = ckpt.metadata.get("hyperparameters", {}).get("validation_size", 10000)
-    mnist = _load_data(data_dir, validation_size if split == "validation" else 0, quiet=as_json)
+    if split == "validation" and not validation_size:
+        raise click.UsageError(f"{model} was trained without a validation split (--validation-size 0): "
+                               "use --split test")
+    mnist = _load_data(data_dir, validation_size if split == "validation" else 0, quiet=as_json,
+                       parts=("t10k",) if split == "test" else ("train",))
     data_split = mnist.split(split)
-    if len(data_split) == 0:
-        raise click.ClickException(f"the {split} split is empty for this model (validation size 0)")
     report = training.evaluate(_pick(ckpt, weights), data_split)
-    report.update(model=str(model), split=split, weights=weights)
+    used, epoch = _weights_used(ckpt, weights)
+    report.update(model=str(model), split=split, weights=weights, weights_used=used, epoch=epoch)
     if as_json:
         click.echo(json.dumps(report))
         return
-    click.echo(f"{model} on the {split} split ({report['total']:,} images): "
+    click.echo(f"{model} ({_describe_weights(used, epoch, ckpt)}) on the {split} split ({report['total']:,} images): "
                f"accuracy {report['accuracy']:.2%} ({report['correct']:,}/{report['total']:,})\n")
     click.echo("digit  precision  recall  support")
     for row in report["per_class"]:
@@ -368,13 +518,35 @@ def evaluate(model, data_dir, split, weights, as_json):
         click.echo(f"{digit:>4}  " + "".join(f"{v:>6}" for v in row))
 
 
-@main.command()
-@click.argument("model", type=click.Path(dir_okay=False), default="model.npz")
+def _weights_used(ckpt, weights) -> tuple[str, int | None]:
+    """Which weights ``_pick`` took ("best" or "last") and from which epoch (None when unknown)."""
+    meta = ckpt.metadata
+    if weights == "best" and ckpt.best_network is not None:
+        return "best", meta.get("best_epoch")
+    return "last", meta.get("epochs_completed")
+
+
+def _describe_weights(used, epoch, ckpt) -> str:
+    if used == "best":
+        return f"best validation epoch {epoch}" if epoch else "best validation epoch"
+    if epoch:
+        return f"last epoch, {epoch}"
+    return "its weights" if ckpt.best_network is None else "last epoch"
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+@main.command(short_help="A model's settings and training history.")
+@model_option(positional=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw metadata as JSON.")
 @user_errors
 def info(model, as_json):
-    """Print a checkpoint's settings, library versions and per-epoch history."""
+    """Print a checkpoint's settings (as train options), its run, library versions and per-epoch history."""
     from digitnet import checkpoint
+    from digitnet.settings import settings_of
+    from digitnet.training import TrainConfig
 
     ckpt = checkpoint.load(model)
     meta = ckpt.metadata
@@ -383,30 +555,59 @@ def info(model, as_json):
         return
     click.echo(f"{model}: {'-'.join(map(str, meta['sizes']))} {meta.get('activation', 'sigmoid')} network, "
                f"{meta['cost']} cost, {meta.get('dtype', 'float32')}")
-    for key, value in (meta.get("hyperparameters") or {}).items():
-        click.echo(f"  {key:<16} {value}")
-    for key in ("epochs_completed", "best_epoch", "best_validation_accuracy", "test_accuracy",
-                "test_accuracy_last_epoch", "stopped", "dataset", "saved_at"):
-        if meta.get(key) not in (None, ""):
-            click.echo(f"  {key:<16} {meta[key]}")
-    if meta.get("versions"):
-        click.echo("  versions         " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    specs = settings_of(TrainConfig)
+    hyperparameters = meta.get("hyperparameters") or {}
+    rows = [(specs[k].option if k in specs else k, specs[k].format(v) if k in specs else str(v))
+            for k, v in hyperparameters.items()]
+    run = _run_rows(model, meta)
+    width = max((len(key) for key, _ in rows + run), default=0)
+    for title, block in (("settings (as train options)", rows), ("run", run)):
+        if block:
+            click.echo(title)
+        for key, value in block:
+            click.echo(f"  {key:<{width}}  {value}")
     if ckpt.history:
         click.echo("\nepoch  training cost  validation  learning rate  seconds")
         for h in ckpt.history:
-            validation = "-" if h.get("validation_accuracy") is None else f"{h['validation_accuracy']:.2%}"
-            click.echo(f"{h.get('epoch', '?'):>5}  {h.get('training_cost', float('nan')):13.5f}  {validation:>10}"
+            click.echo(f"{h.get('epoch', '?'):>5}  {h.get('training_cost', float('nan')):13.5f}  "
+                       f"{_percent(h.get('validation_accuracy')):>10}"
                        f"  {h.get('learning_rate', float('nan')):13g}  {h.get('seconds', float('nan')):7.2f}")
     else:
         click.echo("\n(no training history in this checkpoint)")
+
+
+def _run_rows(model, meta) -> list[tuple[str, str]]:
+    """How far the run got, its best epoch and test accuracy, in words; accuracies in percent."""
+    rows = []
+    done = meta.get("epochs_completed")
+    planned = (meta.get("hyperparameters") or {}).get("epochs")
+    if done is not None:
+        line = f"{done}" + (f" of {planned}" if planned else "")
+        if meta.get("stopped"):
+            line += f": stopped early ({meta['stopped']})"
+        elif planned and done < planned and "state" in meta:
+            line += f": interrupted; resume with `digitnet train --resume {model}`"
+        rows.append(("epochs completed", line))
+    if meta.get("best_epoch"):
+        rows.append(("best epoch", f"{meta['best_epoch']} (validation {_percent(meta.get('best_validation_accuracy'))})"))
+    if meta.get("test_accuracy") is not None:
+        last = meta.get("test_accuracy_last_epoch")
+        rows.append(("test accuracy", _percent(meta["test_accuracy"])
+                     + (f" (last epoch {_percent(last)})" if last is not None else "")))
+    for key, label in (("dataset", "dataset"), ("saved_at", "saved at")):
+        if meta.get(key):
+            rows.append((label, str(meta[key])))
+    if meta.get("versions"):
+        rows.append(("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items())))
+    return rows
 
 
 # ---------------------------------------------------------------------------
 # report
 
 
-@main.command()
-@click.argument("model", type=click.Path(dir_okay=False), default="model.npz")
+@main.command(short_help="Pictures and an HTML page about a model.")
+@model_option(positional=True)
 @data_dir_option
 @click.option("--split", type=click.Choice(["test", "validation"]), default="test",
               help="Images for the confusion matrix and the mistakes.")
@@ -431,7 +632,7 @@ def report(model, data_dir, split, weights, out):
     try:
         reporting.check_out_dir(out_dir)
         validation_size = reporting.validation_size(ckpt.metadata) if split == "validation" else 0
-        mnist = _load_data(data_dir, validation_size)
+        mnist = _load_data(data_dir, validation_size, parts=("t10k",) if split == "test" else ("train",))
         result = reporting.create_report(ckpt, mnist.split(split), out_dir, model_name=str(model),
                                          weights=weights)
     except reporting.ReportError as e:
@@ -448,9 +649,9 @@ def report(model, data_dir, split, weights, out):
 # predict
 
 
-@main.command()
+@main.command(short_help="Recognise the digits in your own pictures.")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--model", type=click.Path(dir_okay=False), default="model.npz", help="Checkpoint to use.")
+@model_option(positional=False)
 @_weights_option
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON object per image and line: {"path", "digit", "confidence", "scores"} '
@@ -460,8 +661,9 @@ def report(model, data_dir, split, weights, out):
 @click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto",
               help="Is the picture dark ink on a light background (yes: invert it to MNIST's white on "
                    "black) or light on dark (no)? auto decides from the picture.")
+@click.option("--recursive", "-r", is_flag=True, help="Also read the image files in the folders' subfolders.")
 @user_errors
-def predict(images, model, weights, as_json, top_k, show, invert):
+def predict(images, model, weights, as_json, top_k, show, invert, recursive):
     """Recognise the digit in each IMAGE: image files, or folders of them (their image files, sorted).
 
     Any picture Pillow reads, of one digit in any colours: it is flattened,
@@ -473,17 +675,19 @@ def predict(images, model, weights, as_json, top_k, show, invert):
 
     if show and as_json:
         raise click.UsageError("--show prints terminal art, which would break the JSON lines; use one or the other")
-    if not Path(model).exists():
-        raise click.ClickException(f"{model}: no such model file; train one with `digitnet train` "
-                                   "or pass --model PATH")
+    for image in images:
+        if Path(image).suffix.lower() in (".npz", ".json") and not Path(image).is_dir():
+            raise click.UsageError(f"{image} looks like a model, not an image: did you mean --model {image}?")
     network = _pick(checkpoint.load(model), weights)
     if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
         raise click.ClickException(f"{model}: a {'-'.join(map(str, network.sizes))} network cannot read "
                                    "28x28 digits (it needs 784 inputs and 10 outputs)")
-    count, failures = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k, show=show,
-                                     out=click.echo, err=lambda line: click.echo(line, err=True))
+    count, failures, empty = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k,
+                                            show=show, recursive=recursive, out=click.echo,
+                                            err=lambda line: click.echo(line, err=True))
     if failures:
         click.echo(f"{failures} of {count} image(s) could not be used", err=True)
+    if failures or empty:
         sys.exit(1)
 
 

@@ -8,6 +8,7 @@ floating point.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -186,6 +187,21 @@ class MNIST:
     def split(self, name: str) -> Split:
         return {"training": self.training, "validation": self.validation, "test": self.test}[name]
 
+    def with_validation_size(self, validation_size: int) -> "MNIST":
+        """The same images with the last ``validation_size`` of the training file held out
+        (views, no copy, when this one holds none out)."""
+        if len(self.validation):
+            images = np.concatenate([self.training.images, self.validation.images])
+            labels = np.concatenate([self.training.labels, self.validation.labels])
+        else:
+            images, labels = self.training.images, self.training.labels
+        if not 0 <= validation_size < len(images):
+            raise DataError(f"validation size {validation_size} must be between 0 and "
+                            f"{len(images) - 1} (the training file has {len(images)} images)")
+        cut = len(images) - validation_size
+        return MNIST(Split("training", images[:cut], labels[:cut]),
+                     Split("validation", images[cut:], labels[cut:]), self.test)
+
 
 def load_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     """Images (n, 784) and labels (n,) for 'train' or 't10k', checked against each other."""
@@ -207,21 +223,32 @@ def load_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_mnist(data_dir: str | os.PathLike | None = None,
-               validation_size: int = DEFAULT_VALIDATION_SIZE) -> MNIST:
+               validation_size: int = DEFAULT_VALIDATION_SIZE, parts: tuple[str, ...] = ("train", "t10k")) -> MNIST:
     """The textbook's splits: training = the first n - validation_size training images,
-    validation = the last validation_size, test = the 10,000 test images."""
+    validation = the last validation_size, test = the 10,000 test images.
+
+    ``parts`` names the file pairs to read: ``("t10k",)`` reads only the test
+    files (the training and validation splits are then empty), which is all
+    evaluating on the test split needs.
+    """
     data_dir = resolve_data_dir(data_dir)
-    train_images, train_labels = load_pair(data_dir, "train")
-    test_images, test_labels = load_pair(data_dir, "t10k")
-    if not 0 <= validation_size < len(train_images):
+    empty = (np.empty((0, 28 * 28), np.uint8), np.empty(0, np.uint8))
+    train_images, train_labels = load_pair(data_dir, "train") if "train" in parts else empty
+    test_images, test_labels = load_pair(data_dir, "t10k") if "t10k" in parts else empty
+    if "train" in parts and not 0 <= validation_size < len(train_images):
         raise DataError(f"validation size {validation_size} must be between 0 and "
                         f"{len(train_images) - 1} (the training file has {len(train_images)} images)")
-    cut = len(train_images) - validation_size
+    cut = len(train_images) - validation_size if "train" in parts else 0
     return MNIST(
         training=Split("training", train_images[:cut], train_labels[:cut]),
         validation=Split("validation", train_images[cut:], train_labels[cut:]),
         test=Split("test", test_images, test_labels),
     )
+
+
+def part_files(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """The .gz names of the file pairs ``parts`` (``"train"``, ``"t10k"``)."""
+    return tuple(name for name in FILES if name.split("-")[0] in parts)
 
 
 # ---------------------------------------------------------------------------
@@ -352,27 +379,29 @@ def download_file(name: str, data_dir: Path, mirrors, checksums: dict[str, str],
 
 def download(data_dir: str | os.PathLike | None = None, mirrors=DEFAULT_MIRRORS,
              checksums: dict[str, str] | None = None, force: bool = False,
-             progress: bool = True, **kwargs) -> list[FileReport]:
-    """Make sure the four MNIST files are in the data directory, downloading what is missing."""
-    data_dir = _make_dir(resolve_data_dir(data_dir))
-    checksums = OFFICIAL_SHA256 if checksums is None else checksums
-    reports = []
-    for name in FILES:
-        existing = find_file(data_dir, name)
-        if existing is not None and not force:
-            reports.append(FileReport(name, "present", str(existing)))
-            continue
-        url = download_file(name, data_dir, list(mirrors), checksums, progress=progress, **kwargs)
-        reports.append(FileReport(name, "downloaded", url, official=checksums is OFFICIAL_SHA256))
-    return reports
+             progress: bool = True, names: tuple[str, ...] = FILES, **kwargs) -> list[FileReport]:
+    """Make sure the MNIST files ``names`` (all four by default) are in the data directory,
+    downloading what is missing.  A data directory this call creates is removed again if it fails."""
+    with _data_dir_for_writing(resolve_data_dir(data_dir)) as data_dir:
+        checksums = OFFICIAL_SHA256 if checksums is None else checksums
+        reports = []
+        for name in names:
+            existing = find_file(data_dir, name)
+            if existing is not None and not force:
+                reports.append(FileReport(name, "present", str(existing)))
+                continue
+            url = download_file(name, data_dir, list(mirrors), checksums, progress=progress, **kwargs)
+            reports.append(FileReport(name, "downloaded", url, official=checksums is OFFICIAL_SHA256))
+        return reports
 
 
-def ensure_data(data_dir: str | os.PathLike | None = None, **kwargs) -> list[FileReport]:
-    """Download whatever is missing (what ``train`` and ``evaluate`` do before loading)."""
+def ensure_data(data_dir: str | os.PathLike | None = None, names: tuple[str, ...] = FILES,
+                **kwargs) -> list[FileReport]:
+    """Download whichever of ``names`` is missing (what ``train`` and ``evaluate`` do before loading)."""
     directory = resolve_data_dir(data_dir)
-    if not missing_files(directory):
+    if all(find_file(directory, name) is not None for name in names):
         return []
-    return [r for r in download(directory, **kwargs) if r.action != "present"]
+    return [r for r in download(directory, names=names, **kwargs) if r.action != "present"]
 
 
 def import_files(source: str | os.PathLike, data_dir: str | os.PathLike | None = None,
@@ -386,7 +415,11 @@ def import_files(source: str | os.PathLike, data_dir: str | os.PathLike | None =
     source = Path(source)
     if not source.is_dir():
         raise DataError(f"--from {source}: not a folder")
-    data_dir = _make_dir(resolve_data_dir(data_dir))
+    with _data_dir_for_writing(resolve_data_dir(data_dir)) as data_dir:
+        return _import_files(source, data_dir, checksums, force)
+
+
+def _import_files(source: Path, data_dir: Path, checksums, force: bool) -> list[FileReport]:
     checksums = OFFICIAL_SHA256 if checksums is None else checksums
     found = {}
     for name in FILES:
@@ -424,6 +457,23 @@ def import_files(source: str | os.PathLike, data_dir: str | os.PathLike | None =
                     other.unlink()
         reports.append(FileReport(name, "imported", str(path), official))
     return reports
+
+
+@contextlib.contextmanager
+def _data_dir_for_writing(path: Path):
+    """Create the data directory (and missing parents) for a command about to write into it; if
+    the command then fails, remove the folders it created, so a mistyped --data-dir is not left behind."""
+    created = [p for p in (path, *path.parents) if not p.exists()]
+    _make_dir(path)
+    try:
+        yield path
+    except BaseException:
+        for folder in created:  # deepest first; rmdir refuses a folder that holds anything
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def _make_dir(path: Path) -> Path:

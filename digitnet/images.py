@@ -469,6 +469,8 @@ def threshold_ink(signal: np.ndarray, noise: float) -> np.ndarray:
     candidates = signal[signal > max(noise_ceiling, MIN_CONTRAST / 2)]
     strength = float(np.percentile(candidates, 90)) if candidates.size else 0.0
     if strength < max(MIN_CONTRAST, 2 * noise_ceiling):
+        if noise_ceiling >= MIN_CONTRAST / 2:  # the paper itself varies a lot: noise or texture, not blank
+            raise ImageError("no digit found: nothing stands out from the picture's noise or texture")
         raise ImageError("no ink found: the image is blank (or its ink is too faint to tell from the paper)")
     low = max(noise_ceiling, 0.1 * strength)
     high = max(0.85 * strength, low + 0.05)
@@ -782,6 +784,12 @@ def preprocess(image, invert: str | bool | None = "auto") -> np.ndarray:
     ink on a light background) or "no" (light ink on a dark background, like
     MNIST).  Raises ImageError when there is no usable digit.
     """
+    return preprocess_with_notes(image, invert)[0]
+
+
+def preprocess_with_notes(image, invert: str | bool | None = "auto") -> tuple[np.ndarray, list[str]]:
+    """``preprocess``, and warnings about the picture that do not stop it being read
+    (it seems to hold several digits side by side: only one answer is given)."""
     if invert not in _INVERT_CHOICES:
         raise ValueError(f"invert must be 'auto', 'yes' or 'no', got {invert!r}")
     if isinstance(image, Image.Image):
@@ -789,7 +797,12 @@ def preprocess(image, invert: str | bool | None = "auto") -> np.ndarray:
     pixels, alpha = to_float_channels(image)
     flattened = composite(pixels, alpha)
     small, factor = shrink_for_detection(flattened)
-    ink, dark_ink = find_ink(small, _INVERT_CHOICES[invert])
+    ink, dark_ink = _find_ink_as_told(small, _INVERT_CHOICES[invert])
+    notes = []
+    groups = digit_groups(ink)
+    if groups > 1:
+        notes.append(f"the picture seems to hold {groups} digits side by side; only one answer is given "
+                     "(crop each digit into a picture of its own)")
     cropped = crop_to_ink(ink)
     if factor > 1 and max(cropped.shape) < FINE_SIDE:  # the full-size picture has detail the copy lost
         try:
@@ -797,7 +810,53 @@ def preprocess(image, invert: str | bool | None = "auto") -> np.ndarray:
         except ImageError:
             pass  # the small copy's answer stands
     reshaped = normalise_strokes(require_digit_size(cropped))
-    return centre_by_mass(fit_to_box(cropped if reshaped is None else reshaped))
+    return centre_by_mass(fit_to_box(cropped if reshaped is None else reshaped)), notes
+
+
+def _find_ink_as_told(small: np.ndarray, dark_ink: bool | None) -> tuple[np.ndarray, bool]:
+    """``find_ink``; when a forced polarity finds nothing but the other would, say so."""
+    try:
+        return find_ink(small, dark_ink)
+    except ImageError as nothing:
+        if dark_ink is None:
+            raise
+        try:
+            find_ink(small, not dark_ink)
+        except ImageError:
+            raise nothing from None
+        told, other = ("yes", "no") if dark_ink else ("no", "yes")
+        looks = "light ink on a dark background" if dark_ink else "dark ink on a light background"
+        raise ImageError(f"no ink found with --invert {told}, but the picture looks like {looks}: "
+                         f"try --invert {other} (or auto)") from None
+
+
+def digit_groups(ink: np.ndarray) -> int:
+    """How many digit-sized groups of ink stand side by side (1 for a single digit).
+
+    The columns holding ink are split where a gap of empty columns at least
+    1/12 of the ink's height separates them (a broken stroke's gap is
+    narrower); a group counts as a digit when its ink spans at least 60% of
+    the height and carries at least 10% of the mass.  A "1" is narrow but
+    tall, so it counts; a stray mark or an underline does not.
+    """
+    rows = np.flatnonzero(ink.any(axis=1))
+    if rows.size == 0:
+        return 0
+    height = rows[-1] - rows[0] + 1
+    used = ink.any(axis=0)
+    cols = np.flatnonzero(used)
+    min_gap = max(2, height // 12)
+    breaks = np.flatnonzero(np.diff(cols) > min_gap)
+    starts = np.concatenate([[cols[0]], cols[breaks + 1]])
+    ends = np.concatenate([cols[breaks], [cols[-1]]]) + 1
+    total = float(ink.sum())
+    digits = 0
+    for start, end in zip(starts, ends):
+        part = ink[:, start:end]
+        part_rows = np.flatnonzero(part.any(axis=1))
+        if part_rows[-1] - part_rows[0] + 1 >= 0.6 * height and float(part.sum()) >= 0.1 * total:
+            digits += 1
+    return max(digits, 1)
 
 
 def load_image(path: str | os.PathLike, invert: str | bool | None = "auto") -> np.ndarray:

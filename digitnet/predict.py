@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ class Prediction:
     scores: np.ndarray | None = None
     image: np.ndarray | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # read, but with a doubt (two digits side by side)
 
     @property
     def digit(self) -> int:
@@ -69,11 +70,15 @@ def normalised(scores: np.ndarray) -> np.ndarray:
     return np.asarray(scores, dtype=np.float64) / total if total > 0 else np.zeros(len(scores))
 
 
-def expand_inputs(arguments: Iterable[str]) -> Iterator[tuple[str, str | None]]:
-    """(path, error) per image to read: files as given, folders as their image files sorted by name.
+NO_IMAGE_FILES = "no image files in the folder"
 
-    Folders are not searched recursively.  A folder without image files is
-    reported as an error of its own; a missing file is reported when read.
+
+def expand_inputs(arguments: Iterable[str], recursive: bool = False) -> Iterator[tuple[str, str | None]]:
+    """(path, error) per image to read: files as given, folders as their image files sorted by name
+    (with ``recursive``, those of every subfolder too, sorted by path; hidden files and folders skipped).
+
+    A folder without image files is yielded with the error ``NO_IMAGE_FILES``
+    (it is not an image that failed); a missing file is reported when read.
     """
     for argument in arguments:
         path = Path(argument)
@@ -81,22 +86,33 @@ def expand_inputs(arguments: Iterable[str]) -> Iterator[tuple[str, str | None]]:
             yield argument, None
             continue
         try:
-            files = sorted(entry for entry in path.iterdir()
+            entries = _walk(path) if recursive else path.iterdir()
+            files = sorted(entry for entry in entries
                            if entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".")
                            and entry.is_file())
         except OSError as e:
             yield argument, f"cannot list the folder ({e.strerror or e})"
             continue
         if not files:
-            yield argument, "the folder holds no image files"
+            yield argument, NO_IMAGE_FILES
         for file in files:
             yield str(file), None
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Every file under ``folder``, not entering hidden folders."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.name.startswith("."):
+            yield from _walk(entry)
+        else:
+            yield entry
 
 
 def _read(path: str, invert: str) -> Prediction:
     """The 28x28 input for one file, or the reason it cannot be used."""
     try:
-        return Prediction(path, image=images.preprocess(images.open_image(path), invert))
+        image, notes = images.preprocess_with_notes(images.open_image(path), invert)
+        return Prediction(path, image=image, warnings=notes)
     except images.ImageError as e:
         return Prediction(path, error=e.reason)
     except MemoryError:
@@ -133,16 +149,20 @@ def plain_line(prediction: Prediction, top_k: int = 1) -> str:
     """'path: 7 (confidence 0.912)', or with top_k > 1 'path: 7 (0.912), 1 (0.050), ...'."""
     if top_k <= 1:
         return f"{prediction.path}: {prediction.digit} (confidence {prediction.confidence:.3f})"
-    return f"{prediction.path}: " + ", ".join(f"{d} ({share:.3f})" for d, share in prediction.top(top_k))
+    # Digits whose share rounds to 0.000 say nothing; the best one is always shown.
+    shown = [(d, share) for i, (d, share) in enumerate(prediction.top(top_k)) if i == 0 or round(share, 3) > 0]
+    return f"{prediction.path}: " + ", ".join(f"{d} ({share:.3f})" for d, share in shown)
 
 
 def json_line(prediction: Prediction) -> str:
     """{"path", "digit", "confidence", "scores"} or {"path", "error"}, on one line."""
     if prediction.error is not None:
         return json.dumps({"path": prediction.path, "error": prediction.error})
-    return json.dumps({"path": prediction.path, "digit": prediction.digit,
-                       "confidence": round(prediction.confidence, 6),
-                       "scores": [round(float(s), 6) for s in prediction.scores]})
+    answer = {"path": prediction.path, "digit": prediction.digit, "confidence": round(prediction.confidence, 6),
+              "scores": [round(float(s), 6) for s in prediction.scores]}
+    if prediction.warnings:
+        answer["warnings"] = prediction.warnings
+    return json.dumps(answer)
 
 
 def terminal_art(image: np.ndarray) -> str:
@@ -152,16 +172,25 @@ def terminal_art(image: np.ndarray) -> str:
 
 
 def run(network: Network, arguments: Iterable[str], *, invert: str = "auto", as_json: bool = False,
-        top_k: int = 1, show: bool = False, out: Callable[[str], None] = print,
-        err: Callable[[str], None] = print) -> tuple[int, int]:
-    """Predict every image and print one answer per image; return (images, failures).
+        top_k: int = 1, show: bool = False, recursive: bool = False, out: Callable[[str], None] = print,
+        err: Callable[[str], None] = print) -> tuple[int, int, int]:
+    """Predict every image and print one answer per image; return (images, failures, empty folders).
 
     Answers go to ``out`` as they are ready (a batch at a time).  In JSON mode
     an image that cannot be used is a {"path", "error"} line on ``out``; in
-    plain mode its message goes to ``err``.
+    plain mode its message, and any warning, goes to ``err``.  A folder with
+    no image files is reported (``no image files in DIR``) but is not an image.
     """
-    count = failures = 0
-    for prediction in predict_files(network, expand_inputs(arguments), invert):
+    count = failures = empty = 0
+    for prediction in predict_files(network, expand_inputs(arguments, recursive), invert):
+        if prediction.error == NO_IMAGE_FILES:
+            empty += 1
+            if as_json:
+                out(json_line(prediction))
+            else:
+                hint = "" if recursive else " (--recursive reads its subfolders)"
+                err(f"no image files in {prediction.path}{hint if _has_subfolders(prediction.path) else ''}")
+            continue
         count += 1
         if prediction.error is not None:
             failures += 1
@@ -171,6 +200,16 @@ def run(network: Network, arguments: Iterable[str], *, invert: str = "auto", as_
                 err(f"{prediction.path}: error: {prediction.error}")
             continue
         out(json_line(prediction) if as_json else plain_line(prediction, top_k))
+        if not as_json:
+            for warning in prediction.warnings:
+                err(f"{prediction.path}: warning: {warning}")
         if show:
             out(terminal_art(prediction.image))
-    return count, failures
+    return count, failures, empty
+
+
+def _has_subfolders(folder: str) -> bool:
+    try:
+        return any(entry.is_dir() and not entry.name.startswith(".") for entry in Path(folder).iterdir())
+    except OSError:
+        return False

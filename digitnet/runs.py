@@ -15,15 +15,31 @@ import numpy as np
 from digitnet import __version__
 from digitnet.checkpoint import Checkpoint, save
 from digitnet.data import MNIST
+from digitnet.settings import settings_of
 from digitnet.training import TrainConfig, Trainer, TrainState
-
-# Settings that define a run; resuming with a different value would not continue the same run.
-RESUMABLE_SETTINGS = ("hidden_sizes", "batch_size", "learning_rate", "seed", "cost", "init", "l2",
-                      "dtype", "validation_size", "patience", "eta_patience", "eta_decay", "eta_min_factor", "augment")
 
 
 class ResumeError(Exception):
-    """The checkpoint cannot be continued with the settings asked for."""
+    """The checkpoint cannot be continued (it holds no training state)."""
+
+
+class ResumeConflict(ResumeError):
+    """The settings asked for disagree with the run's: a mistake on the command line, not in the file."""
+
+
+def conflicts(config: TrainConfig, requested: dict) -> list[str]:
+    """``--hidden was 10, you gave 20`` for every requested setting that would change the run.
+
+    Only settings marked ``resume_may_change`` (the planned total, ``--epochs``)
+    may differ: with any other the resumed run would not be the run it continues.
+    """
+    specs = settings_of(TrainConfig)
+    out = []
+    for name, value in requested.items():
+        spec = specs.get(name)
+        if spec is not None and not spec.resume_may_change and _normalise(value) != _normalise(getattr(config, name)):
+            out.append(f"{spec.option} was {spec.format(getattr(config, name))}, you gave {spec.format(value)}")
+    return out
 
 
 def versions() -> dict:
@@ -60,32 +76,45 @@ def save_run(path: str | Path, trainer: Trainer, test: dict | None = None, datas
     return save(path, trainer.network, metadata, trainer.best_network)
 
 
-def resume(checkpoint: Checkpoint, data: MNIST, epochs: int | None,
-           requested: dict | None = None) -> Trainer:
-    """A Trainer that continues ``checkpoint`` from its last complete epoch.
+def resumed_config(checkpoint: Checkpoint, epochs: int | None = None,
+                   requested: dict | None = None) -> tuple[TrainConfig, TrainState]:
+    """The settings and state a resumed run continues with, after every check that needs no data.
 
-    ``epochs`` is the total the run should reach; ``requested`` holds the
-    settings the user gave explicitly, which must agree with the run's.
+    ``epochs`` is the total the run should reach; None keeps the run's own
+    planned total.  ``requested`` maps TrainConfig field names to the values the
+    user gave explicitly; they must agree with the run's (``conflicts``).
+    Raises ``ResumeError`` for a file without training state and
+    ``ResumeConflict`` when the request cannot continue this run.
     """
     metadata = checkpoint.metadata
     if "hyperparameters" not in metadata or "state" not in metadata:
         raise ResumeError(f"{checkpoint.path} has no training state to resume from")
     config = TrainConfig.from_dict(metadata["hyperparameters"])
-    conflicts = []
-    for name, value in (requested or {}).items():
-        if name in RESUMABLE_SETTINGS and _normalise(value) != _normalise(getattr(config, name)):
-            conflicts.append(f"{name} was {_normalise(getattr(config, name))}, not {_normalise(value)}")
-    if conflicts:
-        raise ResumeError("cannot resume with different settings: " + "; ".join(conflicts)
-                          + ". Leave those options out to continue the run as it was.")
+    refused = conflicts(config, requested or {})
+    if refused:
+        raise ResumeConflict("cannot resume with different settings: " + "; ".join(refused)
+                             + ". Leave those options out to continue the run as it was.")
     state = TrainState.from_dict(dict(metadata["state"], history=list(checkpoint.history)))
-    if epochs is not None:
-        config.epochs = epochs
+    done = state.epochs_completed
     if state.stopped:
-        raise ResumeError(f"{checkpoint.path}: the run already ended ({state.stopped})")
-    if state.epochs_completed >= config.epochs:
-        raise ResumeError(f"{checkpoint.path} has already completed {state.epochs_completed} epochs; "
-                          f"pass --epochs N with N > {state.epochs_completed} to train further")
+        raise ResumeConflict(f"{checkpoint.path}: the run already ended ({state.stopped}); "
+                             "start a new run to train further")
+    if epochs is None:
+        if done >= config.epochs:
+            raise ResumeConflict(f"{checkpoint.path} has completed all {config.epochs} epochs of its plan; to train "
+                                 f"further give a larger total: --resume {checkpoint.path} --epochs {done + 10}")
+    elif epochs <= done:
+        raise ResumeConflict(f"{checkpoint.path} has already completed {done} epochs and --epochs is the "
+                             f"total to reach: pass --epochs N with N > {done} to train further")
+    else:
+        config.epochs = epochs
+    return config, state
+
+
+def resume(checkpoint: Checkpoint, data: MNIST, epochs: int | None = None,
+           requested: dict | None = None) -> Trainer:
+    """A Trainer that continues ``checkpoint`` from its last complete epoch (see ``resumed_config``)."""
+    config, state = resumed_config(checkpoint, epochs, requested)
     return Trainer(data, config, network=checkpoint.network, state=state, best_network=checkpoint.best_network)
 
 

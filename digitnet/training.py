@@ -17,6 +17,7 @@ import numpy as np
 
 from digitnet.data import MNIST, Split, to_float
 from digitnet.network import COSTS, INITIALISERS, Network
+from digitnet.settings import setting, settings_of
 
 NUM_CLASSES = 10
 # Examples converted from uint8 to float at a time: big enough to amortise the
@@ -35,57 +36,83 @@ class TrainingDiverged(Exception):
         self.reason = reason
 
 
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``"100,30"`` -> ``(100, 30)``; every part must be a positive whole number (``"10,,5"`` is refused)."""
+    sizes = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            raise ValueError(f"{text!r} has an empty part: write sizes like 100,30")
+        try:
+            size = int(part)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a whole number") from None
+        if size < 1:
+            raise ValueError(f"hidden layer sizes must be at least 1, got {size}")
+        sizes.append(size)
+    return tuple(sizes)
+
+
 @dataclass
 class TrainConfig:
-    """The hyperparameters of a run; the defaults are the textbook's first network."""
+    """The hyperparameters of a run; the defaults are the textbook's first network.
 
-    hidden_sizes: tuple[int, ...] = (30,)
-    epochs: int = 30
-    batch_size: int = 10
-    learning_rate: float = 3.0
-    seed: int = 0
-    cost: str = "quadratic"
-    init: str = "normal"
-    l2: float = 0.0
-    dtype: str = "float32"
-    validation_size: int = 10000
-    patience: int = 0            # early stopping: epochs without a better validation accuracy (0 = off)
-    eta_patience: int = 0        # reduce-on-plateau: epochs without improvement before eta decays (0 = off)
-    eta_decay: float = 0.5       # factor eta is multiplied by on a plateau
-    eta_min_factor: float = 128  # stop once eta has fallen by this factor
-    augment: int = 0             # shift each training image by up to this many pixels, anew every epoch
+    Each field is a ``settings.setting``: its option name, help, range and resume
+    rule live here and nowhere else (the CLI, the resume check and ``problems()``
+    are derived from them).  Field names are what checkpoints store; users only
+    ever see the option names.
+    """
 
-    def problems(self, training_size: int | None = None) -> list[str]:
-        """What is wrong with these settings, as messages for the user (empty when fine)."""
-        out = []
-        if not self.hidden_sizes or any(n < 1 for n in self.hidden_sizes):
-            out.append(f"hidden layer sizes must be positive, got {list(self.hidden_sizes)}")
-        if self.epochs < 1:
-            out.append(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            out.append(f"batch size must be at least 1, got {self.batch_size}")
-        elif training_size is not None and self.batch_size > training_size:
-            out.append(f"batch size {self.batch_size} is larger than the {training_size} training images")
-        if not np.isfinite(self.learning_rate) or self.learning_rate <= 0:
-            out.append(f"eta (the learning rate) must be positive, got {self.learning_rate}")
-        if not np.isfinite(self.l2) or self.l2 < 0:
-            out.append(f"l2 must be zero or positive, got {self.l2}")
-        if self.cost not in COSTS:
-            out.append(f"cost must be one of {', '.join(COSTS)}")
-        if self.init not in INITIALISERS:
-            out.append(f"init must be one of {', '.join(INITIALISERS)}")
-        if self.dtype not in ("float32", "float64"):
-            out.append("dtype must be float32 or float64")
-        if self.patience < 0 or self.eta_patience < 0:
-            out.append("patience values must be zero (off) or positive")
+    hidden_sizes: tuple[int, ...] = setting(
+        (30,), "--hidden", "Hidden layer size; repeat or comma-separate for several layers.",
+        min=1, metavar="N[,N...]", parse=parse_sizes)
+    epochs: int = setting(
+        30, "--epochs", "Epochs to train (with --resume: the total to reach; left out: the run's own plan).",
+        min=1, resume_may_change=True)
+    batch_size: int = setting(10, "--batch-size", "Mini-batch size m.", min=1)
+    learning_rate: float = setting(3.0, "--eta", "Learning rate eta.", min=0, min_open=True)
+    seed: int = setting(0, "--seed", "Seed for the initial weights and the shuffling.", min=0)
+    cost: str = setting("quadratic", "--cost", "Cost function (changes BP1 only).", choices=tuple(COSTS))
+    init: str = setting("normal", "--init", "Weights N(0,1) (textbook ch. 1) or N(0,1/n_in) (ch. 3).",
+                        choices=tuple(INITIALISERS))
+    l2: float = setting(0.0, "--l2", "L2 regularisation lambda (weight decay 1 - eta*lambda/n).", min=0)
+    dtype: str = setting("float32", "--dtype", "Floating-point precision of the network.",
+                         choices=("float32", "float64"))
+    validation_size: int = setting(
+        10000, "--validation-size", "Images held out from the end of the training file for validation.", min=0)
+    patience: int = setting(
+        0, "--patience", "Early stopping: stop after N epochs without a better validation accuracy (0: off).",
+        min=0, metavar="N")
+    eta_patience: int = setting(
+        0, "--patience-eta",
+        "Reduce-on-plateau: multiply eta by --eta-decay after N epochs without improvement (0: off).",
+        min=0, metavar="N")
+    eta_decay: float = setting(0.5, "--eta-decay", "Factor for --patience-eta.", min=0, max=1,
+                               min_open=True, max_open=True)
+    eta_min_factor: float = setting(128.0, "--eta-min-factor",
+                                    "With --patience-eta: stop once eta has fallen by this factor.", min=1)
+    augment: int = setting(0, "--augment",
+                           "Shift each training image by up to PIXELS in x and y, anew every epoch (0: off).",
+                           min=0, max=4, metavar="PIXELS")
+
+    def problems(self, training_file_size: int | None = None) -> list[str]:
+        """What is wrong with these settings, as messages naming the options (empty when fine).
+
+        Every check of a training setting lives here, so the CLI, a page and a
+        sweep refuse the same things with the same words.  ``training_file_size``
+        (images in the training file) adds the checks that need the data.
+        """
+        specs = settings_of(TrainConfig)
+        out = [p for name, spec in specs.items() if (p := spec.problem(getattr(self, name))) is not None]
         if (self.patience or self.eta_patience) and self.validation_size == 0:
-            out.append("early stopping and eta decay need a validation split (--validation-size > 0)")
-        if not 0 < self.eta_decay < 1:
-            out.append(f"eta decay must be between 0 and 1, got {self.eta_decay}")
-        if not 0 <= self.augment <= 4:
-            out.append(f"augment must be between 0 and 4 pixels, got {self.augment}")
-        if self.eta_min_factor < 1:
-            out.append(f"eta min factor must be at least 1, got {self.eta_min_factor}")
+            out.append("--patience and --patience-eta need a validation split (--validation-size above 0)")
+        if training_file_size is not None and not out:
+            if self.validation_size >= training_file_size:
+                out.append(f"--validation-size {self.validation_size} leaves no training images "
+                           f"(the training file has {training_file_size:,}); it must be below {training_file_size}")
+            elif self.batch_size > training_file_size - self.validation_size:
+                out.append(f"--batch-size {self.batch_size} is larger than the "
+                           f"{training_file_size - self.validation_size} training images")
         return out
 
     def sizes(self) -> list[int]:
@@ -102,6 +129,9 @@ class TrainConfig:
         values = {k: v for k, v in d.items() if k in known}
         if "hidden_sizes" in values:
             values["hidden_sizes"] = tuple(values["hidden_sizes"])
+        for name, spec in settings_of(cls).items():  # older checkpoints wrote 128.0 as 128
+            if spec.kind is float and isinstance(values.get(name), int):
+                values[name] = float(values[name])
         return cls(**values)
 
 

@@ -11,13 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli as run, write_mnist
+from helpers import TRAIN_SHORT, run_cli as run, write_mnist
 from digitnet import __version__, checkpoint, training
 from digitnet.data import load_mnist
 
-TRAIN_ARGS = ["--hidden", "10", "--epochs", "2", "--batch-size", "10", "--validation-size", "100"]
-
-
+TRAIN_ARGS = ["--hidden", "10", *TRAIN_SHORT]
 
 
 def assert_clean_exit(result, code: int):
@@ -105,18 +103,26 @@ def test_out_exists_without_force_is_refused_and_untouched(synthetic_data_dir, t
 
 
 @pytest.mark.parametrize("option, value, words", [
-    ("--epochs", "0", "epochs"),
-    ("--batch-size", "0", "batch size"),
-    ("--hidden", "0", "hidden"),
-    ("--hidden", "10,x", "whole number"),
-    ("--eta", "-1", "eta"),
-    ("--eta", "0", "eta"),
-    ("--validation-size", "-1", "validation size"),
+    ("--epochs", "0", "'--epochs': 0 is not in the range x>=1"),
+    ("--batch-size", "0", "'--batch-size': 0 is not in the range x>=1"),
+    ("--hidden", "0", "'--hidden': hidden layer sizes must be at least 1, got 0"),
+    ("--hidden", "10,x", "'--hidden': 'x' is not a whole number"),
+    ("--hidden", "10,,5", "'--hidden': '10,,5' has an empty part"),
+    ("--hidden", "", "'--hidden': '' has an empty part"),
+    ("--eta", "-1", "'--eta': -1.0 is not in the range x>0"),
+    ("--eta", "0", "'--eta': 0.0 is not in the range x>0"),
+    ("--eta", "nan", "--eta must be a finite number, got nan"),
+    ("--l2", "inf", "--l2 must be a finite number, got inf"),
+    ("--seed", "-1", "'--seed': -1 is not in the range x>=0"),
+    ("--patience", "-1", "'--patience': -1 is not in the range x>=0"),
+    ("--patience-eta", "-1", "'--patience-eta': -1 is not in the range x>=0"),
+    ("--eta-decay", "1", "'--eta-decay': 1.0 is not in the range 0<x<1"),
+    ("--validation-size", "-1", "'--validation-size': -1 is not in the range x>=0"),
 ])
 def test_usage_errors_exit_2(synthetic_data_dir, tmp_path, option, value, words):
     result = run("train", "--data-dir", synthetic_data_dir, "--out", tmp_path / "m.npz", option, value, expect=None)
     assert_clean_exit(result, 2)
-    assert words in result.output.lower()
+    assert words in result.output
     assert not (tmp_path / "m.npz").exists()
 
 
@@ -137,11 +143,13 @@ def test_broken_data_exits_1_naming_the_file(synthetic_data_dir, tmp_path):
     assert str(bad) in result.output
 
 
-def test_validation_size_too_large_for_the_data_exits_1(synthetic_data_dir, tmp_path):
+def test_validation_size_too_large_for_the_data_exits_2(synthetic_data_dir, tmp_path):
+    """A value that is wrong on the command line is exit 2, even when only the data can tell."""
     result = run("train", "--hidden", "10", "--epochs", "1", "--data-dir", synthetic_data_dir,
                  "--out", tmp_path / "m.npz", expect=None)  # default validation size 10,000 > 600 images
-    assert_clean_exit(result, 1)
-    assert "validation size 10000" in result.output
+    assert_clean_exit(result, 2)
+    assert "--validation-size 10000 leaves no training images (the training file has 600)" in result.output
+    assert not (tmp_path / "m.npz").exists()
 
 
 # ---------------------------------------------------------------------------
@@ -326,12 +334,15 @@ def test_info(model):
     output = run("info", path).output
     ckpt = checkpoint.load(path)
     assert output.startswith(f"{path}: 784-10-10 sigmoid network, quadratic cost, float32")
-    assert re.search(r"epochs_completed\s+2", output)
-    assert re.search(r"batch_size\s+10", output)
+    assert re.search(r"^  epochs completed   2 of 2$", output, re.M), output
+    assert re.search(r"^  --batch-size       10$", output, re.M)  # option names, one column for every key
     history = [line.split() for line in output.splitlines() if re.match(r"^\s+[12]\s+\d+\.\d{5}\s", line)]
     assert [int(h[0]) for h in history] == [1, 2]
     assert [float(h[1]) for h in history] == [pytest.approx(h["training_cost"], abs=1e-5) for h in ckpt.history]
     assert "versions" in output and "numpy" in output
+    # Accuracies one way, in percent.
+    assert re.search(r"^  best epoch\s+\d \(validation \d+\.\d\d%\)$", output, re.M), output
+    assert re.search(r"^  test accuracy\s+\d+\.\d\d% \(last epoch \d+\.\d\d%\)$", output, re.M), output
 
 
 def test_info_json(model):
@@ -345,7 +356,8 @@ def test_info_a_bad_checkpoint(tmp_path):
     bad.write_bytes(b"nope")
     assert_clean_exit(run("info", bad, expect=None), 1)
     assert_clean_exit(run("info", tmp_path / "absent.npz", expect=None), 1)
-    assert_clean_exit(run("info", tmp_path, expect=None), 2)  # a folder: click refuses it as MODEL
+    result = run("info", tmp_path, expect=1)  # a folder is a file problem, like any other bad model
+    assert result.output == f"Error: {tmp_path} is a folder, not a checkpoint file\n"
 
 
 # ---------------------------------------------------------------------------
@@ -367,8 +379,9 @@ def test_help_lists_the_commands():
 
 def test_train_help_shows_the_defaults():
     output = " ".join(run("train", "--help").output.split())  # undo line wrapping
-    for default in ("[default: 30]", "[default: 10]", "[default: 3.0]", "[default: 0]", "[default: quadratic]",
-                    "[default: normal]", "[default: 10000]", "[default: float32]"):
+    for default in ("[default: 30]", "[default: 30; x>=1]", "[default: 10; x>=1]", "[default: 3.0; x>0]",
+                    "[default: 0; x>=0]", "[default: quadratic]", "[default: normal]", "[default: 10000; x>=0]",
+                    "[default: float32]", "[default: 0.5; 0<x<1]", "[default: 0; 0<=x<=4]"):
         assert default in output, default
     assert "$DIGITNET_DATA_DIR" in output
 

@@ -5,12 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli as run
+from helpers import TRAIN_SHORT, run_cli as run
 from digitnet import checkpoint
-
-SMALL = ["--epochs", "2", "--batch-size", "10", "--validation-size", "100"]
-
-
 
 
 def arrays(path, prefix=""):
@@ -20,8 +16,8 @@ def arrays(path, prefix=""):
 
 
 def test_several_hidden_layers_both_spellings(synthetic_data_dir, tmp_path):
-    run("train", "--hidden", "16,8", *SMALL, "--data-dir", synthetic_data_dir, "--out", tmp_path / "a.npz")
-    run("train", "--hidden", "16", "--hidden", "8", *SMALL, "--data-dir", synthetic_data_dir, "--out", tmp_path / "b.npz")
+    run("train", "--hidden", "16,8", *TRAIN_SHORT, "--data-dir", synthetic_data_dir, "--out", tmp_path / "a.npz")
+    run("train", "--hidden", "16", "--hidden", "8", *TRAIN_SHORT, "--data-dir", synthetic_data_dir, "--out", tmp_path / "b.npz")
     assert checkpoint.load(tmp_path / "a.npz").network.sizes == [784, 16, 8, 10]
     for a, b in zip(arrays(tmp_path / "a.npz"), arrays(tmp_path / "b.npz")):
         np.testing.assert_array_equal(a, b)
@@ -51,15 +47,72 @@ def test_resume_continues_to_the_same_weights(synthetic_data_dir, tmp_path):
 
 def test_resume_with_different_settings_is_refused_and_names_them(synthetic_data_dir, tmp_path):
     model = tmp_path / "m.npz"
-    run("train", "--hidden", "12", *SMALL, "--data-dir", synthetic_data_dir, "--out", model)
+    run("train", "--hidden", "12", *TRAIN_SHORT, "--data-dir", synthetic_data_dir, "--out", model)
     before = model.read_bytes()
     result = run("train", "--resume", model, "--epochs", "4", "--eta", "0.5", "--hidden", "20",
                  "--data-dir", synthetic_data_dir, expect=None)
-    assert result.exit_code == 1
-    assert "learning_rate was 3.0, not 0.5" in result.output and "hidden_sizes was [12], not [20]" in result.output
+    assert result.exit_code == 2
+    assert "--eta was 3, you gave 0.5" in result.output and "--hidden was 12, you gave 20" in result.output
     assert model.read_bytes() == before
     result = run("train", "--resume", model, "--epochs", "2", "--data-dir", synthetic_data_dir, expect=None)
-    assert result.exit_code == 1 and "already completed 2 epochs" in result.output
+    assert result.exit_code == 2 and "already completed 2 epochs" in result.output
+
+
+def interrupt_after(epochs_to_run):
+    """A Trainer._sgd_epoch that raises KeyboardInterrupt (Ctrl-C) once ``epochs_to_run`` epochs are done."""
+    from digitnet.training import Trainer
+
+    original = Trainer._sgd_epoch
+
+    def sgd_epoch(self, *args, **kwargs):
+        if self.state.epochs_completed >= epochs_to_run:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+    return sgd_epoch
+
+
+def test_resume_without_epochs_continues_to_the_runs_own_plan(synthetic_data_dir, tmp_path, monkeypatch):
+    """An 8-epoch run interrupted after epoch 3 resumes as epoch 4/8, not 4/30, and keeps its plan."""
+    from digitnet.training import Trainer
+
+    model = tmp_path / "m.npz"
+    options = ["--hidden", "8", "--batch-size", "50", "--validation-size", "100", "--data-dir", synthetic_data_dir]
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_sgd_epoch", interrupt_after(3))
+        result = run("train", *options, "--epochs", "8", "--out", model, expect=130)
+    assert f"digitnet train --resume {model}" in result.output
+    meta = checkpoint.load(model).metadata
+    assert meta["epochs_completed"] == 3 and meta["hyperparameters"]["epochs"] == 8
+    info = run("info", model).output
+    assert f"  epochs completed   3 of 8: interrupted; resume with `digitnet train --resume {model}`" in info
+    headline = run("evaluate", model, "--data-dir", synthetic_data_dir).output.splitlines()[0]
+    assert headline.startswith(f"{model} (best validation epoch {meta['best_epoch']}) on the test split")
+    headline = run("evaluate", model, "--weights", "last", "--data-dir", synthetic_data_dir).output.splitlines()[0]
+    assert headline.startswith(f"{model} (last epoch, 3) on the test split")
+    result = run("train", "--resume", model, "--data-dir", synthetic_data_dir)
+    assert "epoch   4/8" in result.output and "epoch   8/8" in result.output and "/30" not in result.output
+    meta = checkpoint.load(model).metadata
+    assert meta["epochs_completed"] == 8 and meta["hyperparameters"]["epochs"] == 8
+
+
+def test_resume_of_a_finished_run_says_how_to_extend_it(synthetic_data_dir, tmp_path):
+    model = tmp_path / "m.npz"
+    run("train", "--hidden", "8", *TRAIN_SHORT, "--data-dir", synthetic_data_dir, "--out", model)
+    before = model.read_bytes()
+    result = run("train", "--resume", model, "--data-dir", synthetic_data_dir, expect=2)
+    assert f"has completed all 2 epochs of its plan; to train further give a larger total: " \
+           f"--resume {model} --epochs 12" in result.output
+    assert model.read_bytes() == before
+    result = run("train", "--resume", model, "--epochs", "3", "--data-dir", synthetic_data_dir)
+    assert "epoch   3/3" in result.output
+
+
+def test_resume_of_a_missing_file_exits_1_like_evaluate(tmp_path):
+    missing = tmp_path / "nope.npz"
+    for command in (["train", "--resume", missing], ["evaluate", missing], ["info", missing],
+                    ["report", missing], ["predict", "--model", missing, tmp_path]):
+        result = run(*command, expect=1)
+        assert f"Error: {missing}: no such file\n" == result.output, (command, result.output)
 
 
 def test_early_stopping_reports_best_epoch(synthetic_data_dir, tmp_path):
@@ -74,7 +127,7 @@ def test_early_stopping_reports_best_epoch(synthetic_data_dir, tmp_path):
 
 def test_float64_run_and_metadata_for_reproduction(synthetic_data_dir, tmp_path):
     model = tmp_path / "m.npz"
-    run("train", "--hidden", "12", *SMALL, "--dtype", "float64", "--seed", "7",
+    run("train", "--hidden", "12", *TRAIN_SHORT, "--dtype", "float64", "--seed", "7",
         "--data-dir", synthetic_data_dir, "--out", model)
     ckpt = checkpoint.load(model)
     assert ckpt.network.weights[0].dtype == np.float64
@@ -86,9 +139,9 @@ def test_float64_run_and_metadata_for_reproduction(synthetic_data_dir, tmp_path)
 
 def test_info_prints_settings_and_history(synthetic_data_dir, tmp_path):
     model = tmp_path / "m.npz"
-    run("train", "--hidden", "12", *SMALL, "--data-dir", synthetic_data_dir, "--out", model)
+    run("train", "--hidden", "12", *TRAIN_SHORT, "--data-dir", synthetic_data_dir, "--out", model)
     out = run("info", model).output
-    assert "784-12-10" in out and "learning_rate" in out and "numpy" in out
+    assert "784-12-10" in out and "--eta" in out and "learning_rate" not in out and "numpy" in out
     assert "epoch  training cost  validation" in out and len([l for l in out.splitlines() if l.strip().startswith(("1 ", "2 "))]) == 2
     meta = json.loads(run("info", model, "--json").output)
     assert meta["epochs_completed"] == 2
@@ -134,7 +187,7 @@ def test_gradcheck_bad_sizes():
 
 def test_resume_into_another_existing_file_needs_force(synthetic_data_dir, tmp_path):
     model, other = tmp_path / "m.npz", tmp_path / "other.npz"
-    run("train", "--hidden", "12", *SMALL, "--data-dir", synthetic_data_dir, "--out", model)
+    run("train", "--hidden", "12", *TRAIN_SHORT, "--data-dir", synthetic_data_dir, "--out", model)
     other.write_bytes(b"someone's work")
     result = run("train", "--resume", model, "--epochs", "3", "--out", other, "--data-dir", synthetic_data_dir,
                  expect=1)

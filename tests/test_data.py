@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import idx_bytes, synthetic_digits, write_mnist
+from helpers import idx_bytes, synthetic_digits, write_mnist
 from digitnet import data
 from digitnet.data import DataError, import_files, load_mnist, parse_idx, read_checksums, resolve_data_dir
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import idx_bytes, synthetic_digits, write_mnist
+from helpers import idx_bytes, synthetic_digits, write_mnist
 from digitnet import data
 from digitnet.cli import main
 from digitnet.data import DataError, download, download_file, load_mnist

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
+from helpers import run_cli
+
 from digitnet import checkpoint, images, predict
-from digitnet.cli import main
 from digitnet.network import Network
 
 LINE = re.compile(r"^(?P<path>.+): (?P<digit>\d) \(confidence (?P<confidence>[01]\.\d{3})\)$")
@@ -58,10 +58,8 @@ def folder(tmp_path) -> Path:
 
 
 def run(*args, expect: int | None = 0):
-    result = CliRunner().invoke(main, ["predict", *map(str, args)])
-    if expect is not None:
-        assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
-    return result
+    """`digitnet predict ARGS` through the shared run_cli (exit code and no-traceback checks)."""
+    return run_cli("predict", *args, expect=expect)
 
 
 def test_plain_output_one_line_per_image(model, folder):
@@ -136,15 +134,76 @@ def test_json_reports_errors_in_line(model, folder, tmp_path):
 def test_empty_folder_is_an_error(model, tmp_path):
     (tmp_path / "empty").mkdir()
     result = run(tmp_path / "empty", "--model", model, expect=1)
-    assert "holds no image files" in result.stderr
+    assert result.stderr == f"no image files in {tmp_path / 'empty'}\n"  # not "1 of 1 image(s) could not be used"
+    (tmp_path / "empty" / "sub").mkdir()
+    result = run(tmp_path / "empty", "--model", model, expect=1)
+    assert result.stderr == f"no image files in {tmp_path / 'empty'} (--recursive reads its subfolders)\n"
+
+
+def test_recursive_reads_subfolders_sorted_by_path(model, folder):
+    nested = folder / "more" / "deeper"
+    nested.mkdir(parents=True)
+    draw(nested / "z.png", "one")
+    draw(folder / "more" / "a.png", "seven")
+    (folder / ".hidden").mkdir()
+    draw(folder / ".hidden" / "x.png", "one")
+    flat = [Path(LINE.match(line)["path"]) for line in run(folder, "--model", model).stdout.splitlines()]
+    assert [p.name for p in flat] == ["a.jpg", "b.png", "c.gif"]
+    deep = [Path(LINE.match(line)["path"]) for line in run(folder, "-r", "--model", model).stdout.splitlines()]
+    assert [str(p.relative_to(folder)) for p in deep] == ["a.jpg", "b.png", "c.gif", "more/a.png",
+                                                           "more/deeper/z.png"]
+
+
+def test_forced_polarity_that_finds_nothing_suggests_the_other(model, tmp_path):
+    picture = tmp_path / "white-on-black.png"
+    image = Image.new("L", (90, 120), 0)
+    ImageDraw.Draw(image).line([(20, 25), (70, 25), (40, 100)], fill=255, width=9)
+    image.save(picture)
+    result = run(picture, "--model", model, "--invert", "yes", expect=1)
+    assert ("no ink found with --invert yes, but the picture looks like light ink on a dark background: "
+            "try --invert no") in result.stderr
+    run(picture, "--model", model, "--invert", "no")
+    run(picture, "--model", model)
+
+
+def test_noise_is_not_called_blank(model, tmp_path):
+    noise = tmp_path / "noise.png"
+    Image.fromarray((np.random.default_rng(0).random((120, 90)) * 255).astype(np.uint8)).save(noise)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (90, 120), 200).save(blank)
+    result = run(noise, blank, "--model", model, expect=1)
+    assert f"{noise}: error: no digit found: nothing stands out from the picture's noise or texture" in result.stderr
+    assert f"{blank}: error: no ink found: the image is blank" in result.stderr
+
+
+def test_two_digits_side_by_side_get_a_warning(model, tmp_path):
+    picture = tmp_path / "42.png"
+    image = Image.new("L", (200, 120), 245)
+    pen = ImageDraw.Draw(image)
+    pen.line([(20, 20), (20, 60), (70, 60)], fill=10, width=9)
+    pen.line([(60, 20), (60, 100)], fill=10, width=9)
+    pen.line([(120, 25), (170, 25), (170, 60), (120, 60), (120, 100), (170, 100)], fill=10, width=9)
+    image.save(picture)
+    result = run(picture, "--model", model)
+    assert LINE.match(result.stdout.strip())
+    assert result.stderr == (f"{picture}: warning: the picture seems to hold 2 digits side by side; only one "
+                             "answer is given (crop each digit into a picture of its own)\n")
+    answer = json.loads(run(picture, "--model", model, "--json").stdout)
+    assert answer["warnings"] == [result.stderr.split(": warning: ")[1].strip()]
+    single = run(draw(tmp_path / "seven.png", "seven", size=(200, 120)), "--model", model)
+    assert single.stderr == ""
+
+
+def test_top_k_leaves_out_shares_that_round_to_zero():
+    prediction = predict.Prediction("x.png", scores=np.array([0.9, 0.1, 1e-6] + [0.0] * 7))
+    assert predict.plain_line(prediction, top_k=5) == "x.png: 0 (0.900), 1 (0.100)"
 
 
 def test_missing_model(folder, tmp_path):
     result = run(folder / "b.png", "--model", tmp_path / "nope.npz", expect=1)
     assert isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
-    assert result.stderr.strip() == (f"Error: {tmp_path / 'nope.npz'}: no such model file; "
-                                     "train one with `digitnet train` or pass --model PATH")
+    assert result.stderr.strip() == f"Error: {tmp_path / 'nope.npz'}: no such file"
 
 
 def test_model_that_is_not_a_checkpoint(folder, tmp_path):

@@ -9,14 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli as run, write_mnist
+from helpers import TRAIN_SHORT, run_cli as run, write_mnist
 from digitnet import checkpoint, report
 from digitnet.network import Network
 
 PICTURES = ["curves.png", "confusion.png", "mistakes.png", "hidden.png"]
-TINY = ["--epochs", "2", "--batch-size", "10", "--validation-size", "100"]
-
-
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +26,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     data_dir = write_mnist(root / "mnist", n_train=10100, n_test=200)
     model = root / "tiny.npz"
-    run("train", "--hidden", "5", *TINY, "--data-dir", data_dir, "--out", model, "--quiet")
+    run("train", "--hidden", "5", *TRAIN_SHORT, "--data-dir", data_dir, "--out", model, "--quiet")
     return data_dir, model
 
 
@@ -95,7 +92,7 @@ def test_confusion_matrix_equals_evaluate(trained, tmp_path, split, weights):
 def test_several_hidden_layers(trained, tmp_path):
     data_dir, _ = trained
     model = tmp_path / "deep.npz"
-    run("train", "--hidden", "6,4", *TINY, "--data-dir", data_dir, "--out", model, "--quiet")
+    run("train", "--hidden", "6,4", *TRAIN_SHORT, "--data-dir", data_dir, "--out", model, "--quiet")
     run("report", model, "--data-dir", data_dir, "--out", tmp_path / "r")
     with Image.open(tmp_path / "r" / "hidden.png") as image:
         assert image.size[0] >= 400

@@ -83,10 +83,12 @@ def test_resume_refuses_changed_settings_and_finished_runs(synthetic_data_dir, t
     list(trainer.epochs())
     runs.save_run(tmp_path / "m.npz", trainer)
     saved = checkpoint.load(tmp_path / "m.npz")
-    with pytest.raises(runs.ResumeError, match="learning_rate was 3.0, not 0.5"):
+    with pytest.raises(runs.ResumeConflict, match="--eta was 3, you gave 0.5"):
         runs.resume(saved, data, epochs=4, requested={"learning_rate": 0.5})
-    with pytest.raises(runs.ResumeError, match="already completed 2 epochs"):
+    with pytest.raises(runs.ResumeConflict, match="already completed 2 epochs"):
         runs.resume(saved, data, epochs=2)
+    with pytest.raises(runs.ResumeConflict, match="completed all 2 epochs of its plan.*--epochs 12"):
+        runs.resume(saved, data)
     # Settings equal to the run's are fine, even when spelled differently.
     runs.resume(saved, data, epochs=3, requested={"hidden_sizes": [12], "learning_rate": 3})
 
@@ -120,17 +122,33 @@ def test_divergence_is_reported(synthetic_data_dir):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(epochs=0), "epochs"), (dict(batch_size=0), "batch size"), (dict(hidden_sizes=(0,)), "hidden"),
-    (dict(learning_rate=-1.0), "eta"), (dict(learning_rate=float("nan")), "eta"), (dict(l2=-1.0), "l2"),
-    (dict(patience=3, validation_size=0), "validation"),
+    (dict(epochs=0), "--epochs must be at least 1, got 0"),
+    (dict(batch_size=0), "--batch-size must be at least 1, got 0"),
+    (dict(hidden_sizes=(0,)), "--hidden: every value must be at least 1, got 0"),
+    (dict(hidden_sizes=()), "--hidden must be one or more whole numbers"),
+    (dict(learning_rate=-1.0), "--eta must be above 0, got -1"),
+    (dict(learning_rate=float("nan")), "--eta must be a finite number, got nan"),
+    (dict(l2=-1.0), "--l2 must be at least 0, got -1"),
+    (dict(seed=-1), "--seed must be at least 0, got -1"),
+    (dict(patience=-1), "--patience must be at least 0, got -1"),
+    (dict(eta_patience=-2), "--patience-eta must be at least 0, got -2"),
+    (dict(eta_decay=1.0), "--eta-decay must be above 0 and below 1, got 1"),
+    (dict(augment=5), "--augment must be at least 0 and at most 4, got 5"),
+    (dict(cost="hinge"), "--cost must be one of quadratic, cross-entropy, got 'hinge'"),
+    (dict(batch_size="10"), "--batch-size must be a whole number, got '10'"),
+    (dict(patience=3, validation_size=0), "--validation-size above 0"),
 ])
 def test_config_problems(overrides, message):
     problems = small_config(**overrides).problems()
-    assert problems and message in problems[0]
+    assert problems and message in problems[0], problems
 
 
 def test_batch_larger_than_data_is_a_problem():
-    assert "larger than" in small_config(batch_size=600).problems(training_size=500)[0]
+    assert small_config(batch_size=600).problems(training_file_size=600) == [
+        "--batch-size 600 is larger than the 500 training images"]
+    assert "--validation-size 60000 leaves no training images" in \
+        small_config(validation_size=60000).problems(training_file_size=60000)[0]
+    assert small_config(batch_size=500).problems(training_file_size=600) == []
 
 
 def test_confusion_matrix_and_report():
