@@ -768,8 +768,9 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
         url = storage or studies.default_storage(out_dir)
         store = studies.open_storage(url)
         definition = studies.stored_definition(store, study_name) or requested
-        mnist = _load_data(data_dir, definition.space.base().validation_size, quiet)
-        definition.space.check(len(mnist.training))
+        mnist = _load_data(data_dir, 0, quiet)  # the whole training file: the checks need its size
+        definition.space.check(training_file_size=len(mnist.training))
+        mnist = mnist.with_validation_size(definition.space.base().validation_size)
         size = definition.space.size()
         if size is not None and (trials or definition.trials) > size:
             raise SweepError(f"the search space holds only {size} different settings (every --param is a list); "

@@ -26,7 +26,7 @@ def test_the_forms_of_a_param():
 
 
 def test_option_names_and_field_names_are_both_accepted():
-    assert field_for("eta") == field_for("learning_rate") == "learning_rate"
+    assert field_for("eta") == field_for("--eta") == field_for("learning_rate") == "learning_rate"
     assert field_for("batch-size") == field_for("batch_size") == "batch_size"
     assert field_for("patience-eta") == "eta_patience"
     # Any TrainConfig field, so settings added to training can be swept without touching the sweep.
@@ -64,20 +64,23 @@ def test_finite_spaces_know_their_size():
 @pytest.mark.parametrize("params, sets, message", [
     (["colour=1..2"], [], "unknown setting 'colour'"),
     (["eta"], [], "expected NAME=SPEC"),
+    (["--eta=1..2", "eta=3"], [], "a setting is given twice"),
     (["eta=5..1"], [], "the lower first"),
     (["eta=log:0..5"], [], "positive lower end"),
     (["cost=1..2"], [], "takes one of its values, not a range"),
     (["eta=log:0.5"], [], "log: goes with a range"),
-    (["hidden=30,abc"], [], "layer sizes"),
-    (["augment=0..1.5"], [], "not a whole number"),
+    (["hidden=30,abc"], [], "--param hidden=30,abc: --hidden: 'abc' is not a whole number"),
+    (["hidden=0,5"], [], "--hidden: hidden layer sizes must be at least 1, got 0"),
+    (["augment=0..1.5"], [], "--param augment=0..1.5: --augment: '1.5' is not a whole number"),
+    (["augment=0..9"], [], "--param augment=0..9: --augment must be at least 0 and at most 4, got 9"),
     (["seed=0,1"], [], "seed cannot be searched"),
     (["epochs=5..10"], [], "epochs cannot be searched"),
-    (["eta=-1..2"], [], "--param eta=-1..2: eta (the learning rate) must be positive"),
-    (["cost=quadratic,squared"], [], "cost must be one of"),
+    (["eta=-1..2"], [], "--param eta=-1..2: --eta must be above 0, got -1"),
+    (["cost=quadratic,squared"], [], "--cost must be one of quadratic, cross-entropy, got 'squared'"),
     (["eta=1..2", "eta=3..4"], [], "a setting is given twice: --param eta=1..2 and --param eta=3..4"),
     (["eta=1..2"], ["eta=3"], "--set eta=3 and --param eta=1..2"),
     ([], ["seed=3"], "use --seed instead"),
-    ([], ["validation-size=0"], "validation-size must be at least 1"),
+    ([], ["validation-size=0"], "--validation-size must be at least 1"),
     ([], ["batch-size"], "expected NAME=VALUE"),
 ])
 def test_bad_spaces_get_one_clear_message(params, sets, message):
@@ -87,10 +90,10 @@ def test_bad_spaces_get_one_clear_message(params, sets, message):
 
 
 def test_batch_sizes_are_checked_against_the_data():
-    s = space("batch-size=10,5000")
+    s = space("batch-size=10,5000", sets=["validation-size=100"])
     s.check()
-    with pytest.raises(SweepError, match="larger than the 600 training images"):
-        s.check(training_size=600)
+    with pytest.raises(SweepError, match="--batch-size 5000 is larger than the 500 training images"):
+        s.check(training_file_size=600)
 
 
 def test_set_takes_train_syntax_for_layers():

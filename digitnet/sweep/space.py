@@ -18,13 +18,12 @@ value a range or list can produce at its ends is checked with
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 
+from digitnet.settings import by_option, default_of, settings_of
 from digitnet.sweep import SweepError
 from digitnet.training import TrainConfig
 
-# `train` option -> TrainConfig field, where the two names differ.
-OPTION_FIELDS = {"hidden": "hidden_sizes", "eta": "learning_rate", "patience-eta": "eta_patience"}
 # Settings every trial shares, so that trials differ only in what is searched.
 NOT_SEARCHABLE = {
     "seed": "every trial uses the sweep's --seed, so that trials differ only in the settings searched",
@@ -34,32 +33,31 @@ NOT_SEARCHABLE = {
 # The study a newcomer gets from a bare `digitnet sweep`: the textbook's chapter-3 questions.
 DEFAULT_PARAMS = ("eta=log:0.1..5", "l2=0..5", "hidden=30,100", "cost=quadratic,cross-entropy")
 
-_FIELDS = {f.name: f for f in fields(TrainConfig)}
-_FIELD_OPTIONS = {field: option for option, field in OPTION_FIELDS.items()}
+SETTINGS = settings_of(TrainConfig)
 
 
 def option_name(field: str) -> str:
-    """The name a user types for a TrainConfig field (`learning_rate` -> `eta`)."""
-    return _FIELD_OPTIONS.get(field, field.replace("_", "-"))
+    """The name a user types for a TrainConfig field, without dashes (`learning_rate` -> `eta`)."""
+    return SETTINGS[field].option.lstrip("-")
 
 
 def field_for(name: str) -> str:
-    """The TrainConfig field for a setting name as typed: `eta`, `batch-size` or `batch_size`."""
+    """The TrainConfig field for a setting name as typed: `eta`, `--eta`, `batch-size` or `batch_size`."""
     key = name.strip().lower()
-    field = OPTION_FIELDS.get(key, key.replace("-", "_"))
-    if field not in _FIELDS:
-        known = ", ".join(sorted(option_name(f) for f in _FIELDS))
+    options = by_option(TrainConfig)
+    field = options.get("--" + key.lstrip("-"), key.replace("-", "_"))
+    if field not in SETTINGS:
+        known = ", ".join(sorted(option_name(f) for f in SETTINGS))
         raise SweepError(f"unknown setting {name!r}; the settings are: {known}")
     return field
 
 
 def _default(field: str):
-    f = _FIELDS[field]
-    return f.default_factory() if f.default is MISSING else f.default
+    return default_of(TrainConfig, field)
 
 
 def _format(value) -> str:
-    """A value as it would be typed back: 0.1, 5, 100-30."""
+    """A value as it would be typed back: 0.1, 5, 100-30 (in a list, commas separate the choices)."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -71,31 +69,18 @@ def _format(value) -> str:
 
 
 def parse_value(field: str, text: str):
-    """One value for a field, of the field's type (the type of its default)."""
-    default = _default(field)
+    """One value for a field, of the field's kind, parsed the way `train` parses its option."""
+    spec = SETTINGS[field]
     text = text.strip()
-    name = option_name(field)
-    try:
-        if isinstance(default, bool):
-            lowered = text.lower()
-            if lowered in ("yes", "true", "on", "1"):
-                return True
-            if lowered in ("no", "false", "off", "0"):
-                return False
-            raise ValueError
-        if isinstance(default, tuple):  # layer sizes: 100-30 (or 100,30 as `train --hidden` takes them)
-            return tuple(int(part) for part in text.replace(",", "-").split("-"))
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float):
-            return float(text)
-    except ValueError:
-        kind = {bool: "yes or no", tuple: "layer sizes like 100 or 100-30", int: "a whole number",
-                float: "a number"}[next(t for t in (bool, tuple, int, float) if isinstance(default, t))]
-        raise SweepError(f"{name}: {text!r} is not {kind}") from None
     if not text:
-        raise SweepError(f"{name}: empty value")
-    return text
+        raise SweepError(f"{option_name(field)}: empty value")
+    if spec.kind is tuple:  # layer sizes: 100-30 here, since commas separate the choices of a list
+        text = text.replace("-", ",")
+    try:
+        return spec.from_text(text)
+    except ValueError as e:
+        message = str(e)
+        raise SweepError(message if message.startswith(spec.option) else f"{spec.option}: {message}") from None
 
 
 @dataclass(frozen=True)
@@ -122,7 +107,7 @@ class Param:
 
     def to_field(self, stored):
         """The TrainConfig value for a value Optuna stored."""
-        if isinstance(_default(self.field), tuple):
+        if SETTINGS[self.field].kind is tuple:
             return parse_value(self.field, str(stored))
         return stored
 
@@ -142,6 +127,14 @@ class Param:
 
 def parse_param(text: str) -> Param | tuple[str, object]:
     """`NAME=SPEC` as a Param, or (field, value) when SPEC is a single value."""
+    try:
+        return _parse_param(text)
+    except SweepError as e:
+        message = str(e)
+        raise SweepError(message if message.startswith("--param") else f"--param {text}: {message}") from None
+
+
+def _parse_param(text: str) -> Param | tuple[str, object]:
     name, sep, spec = text.partition("=")
     if not sep or not name.strip() or not spec.strip():
         raise SweepError(f"--param {text!r}: expected NAME=SPEC, e.g. eta=log:0.1..5, l2=0..5 or hidden=30,100")
@@ -149,9 +142,9 @@ def parse_param(text: str) -> Param | tuple[str, object]:
     spec = spec.strip()
     log = spec.lower().startswith("log:")
     body = spec[4:] if log else spec
-    default = _default(field)
+    kind = SETTINGS[field].kind
     if ".." in body:
-        if isinstance(default, (str, tuple, bool)):
+        if kind not in (int, float):
             raise SweepError(f"--param {text}: {option_name(field)} takes one of its values, not a range; "
                              f"list them, e.g. {option_name(field)}=a,b")
         low_text, _, high_text = body.partition("..")
@@ -160,7 +153,7 @@ def parse_param(text: str) -> Param | tuple[str, object]:
             raise SweepError(f"--param {text}: a range needs two finite ends, the lower first")
         if log and low <= 0:
             raise SweepError(f"--param {text}: a log range needs a positive lower end")
-        return Param(field, "int" if isinstance(default, int) else "float", low, high, log)
+        return Param(field, "int" if kind is int else "float", low, high, log)
     if log:
         raise SweepError(f"--param {text}: log: goes with a range, e.g. {option_name(field)}=log:0.1..5")
     values = []
@@ -171,7 +164,7 @@ def parse_param(text: str) -> Param | tuple[str, object]:
             values.append(stored)
     if len(values) == 1:
         return field, parse_value(field, body)
-    if isinstance(default, tuple) and all("-" not in v for v in values):
+    if kind is tuple and all("-" not in v for v in values):
         values = [int(v) for v in values]  # one hidden layer each: numbers plot on a numeric axis
     return Param(field, "choice", choices=tuple(values))
 
@@ -182,7 +175,10 @@ def parse_setting(text: str) -> tuple[str, object]:
     if not sep or not name.strip() or not value.strip():
         raise SweepError(f"--set {text!r}: expected NAME=VALUE, e.g. cost=cross-entropy or batch-size=20")
     field = field_for(name)
-    return field, parse_value(field, value)
+    try:
+        return field, parse_value(field, value)
+    except SweepError as e:
+        raise SweepError(f"--set {text}: {e}") from None
 
 
 @dataclass
@@ -218,15 +214,15 @@ class SearchSpace:
         space.check()
         return space
 
-    def check(self, training_size: int | None = None) -> None:
+    def check(self, training_file_size: int | None = None) -> None:
         """Every value the sweep could try, checked by TrainConfig.problems() (one message for all)."""
-        messages = list(self.base().problems(training_size))
+        messages = list(self.base().problems(training_file_size))
         for param in self.params:
             for value in param.candidates():
-                found = TrainConfig(**{**self.base().__dict__, param.field: value}).problems(training_size)
+                found = TrainConfig(**{**self.base().__dict__, param.field: value}).problems(training_file_size)
                 messages.extend(f"--param {param.spec}: {m}" for m in found if m not in messages)
         if self.fixed.get("validation_size", _default("validation_size")) < 1:
-            messages.append("a sweep chooses on the validation split: validation-size must be at least 1")
+            messages.append("a sweep chooses on the validation split: --validation-size must be at least 1")
         if messages:
             raise SweepError("; ".join(dict.fromkeys(messages)))
 
@@ -254,7 +250,7 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SearchSpace":
-        fixed = {k: tuple(v) if isinstance(_default(k), tuple) else v for k, v in d["fixed"].items()}
+        fixed = {k: tuple(v) if SETTINGS[k].kind is tuple else v for k, v in d["fixed"].items()}
         return cls([parse_param(spec) for spec in d["params"]], fixed)
 
     def describe(self) -> str:

@@ -114,7 +114,7 @@ class Objective:
                 if self.stop.requested:
                     trial.set_user_attr("stopped", f"interrupted after epoch {stats.epoch}")
                     raise StopRequested()
-                if trial.should_prune():
+                if not trainer.finished and trial.should_prune():  # after the last epoch it is complete
                     trial.set_user_attr("stopped", f"pruned after epoch {stats.epoch}")
                     raise optuna.TrialPruned()
         except training.TrainingDiverged as e:
