@@ -702,7 +702,7 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-@main.command()
+@main.command(short_help="Search the train settings with Optuna, pruning hopeless trials.")
 @click.option("--param", "params", multiple=True, metavar="NAME=SPEC",
               help="A train setting to search; repeat for several: eta=log:0.1..5 (log-uniform), l2=0..5 "
                    "(uniform), hidden=30,100,100-30 (one of a list; 100-30 is two layers).  "
@@ -747,7 +747,7 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
     study.db in the output folder: run the same command again to continue it.
     Other machines join with `digitnet sweep --storage URL --study NAME`.
     """
-    from digitnet.sweep import SweepError, launch, results
+    from digitnet.sweep import SweepError, SweepUsageError, launch, results
     from digitnet.sweep import space as spaces
     from digitnet.sweep import study as studies
 
@@ -773,7 +773,7 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
         mnist = mnist.with_validation_size(definition.space.base().validation_size)
         size = definition.space.size()
         if size is not None and (trials or definition.trials) > size:
-            raise SweepError(f"the search space holds only {size} different settings (every --param is a list); "
+            raise SweepUsageError(f"the search space holds only {size} different settings (every --param is a list); "
                              f"ask for --trials {size} or fewer")
         study, definition, created = studies.create_or_join(store, study_name, requested, given)
         names = [p.name for p in definition.space.params]
@@ -793,7 +793,7 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
         if outcome.interrupted:
             click.echo(f"interrupted: {count['done']} of {studies.target(study)} trials done; trials cut short "
                        f"are marked failed and run again when you repeat the command", err=True)
-            sys.exit(130)
+            sys.exit(128 + outcome.interrupted)
         failures = [f"worker {i + 1} {launch.describe_exit(code)}" for i, code in enumerate(outcome.exit_codes)
                     if code]
         if count["done"] < studies.target(study):
@@ -808,6 +808,8 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
                        f"checkpoint {path}")
             if final:
                 _final_test(path, best, mnist)
+    except SweepUsageError as e:
+        raise click.UsageError(str(e)) from None
     except SweepError as e:
         raise click.ClickException(str(e)) from None
 

@@ -76,7 +76,7 @@ def test_a_small_sweep_prunes_writes_its_results_and_continues(data_dir, tmp_pat
     assert_no_setting_twice(study)
 
     # An existing study keeps its definition: a different search is refused, naming the stored one.
-    result = run_cli("sweep", "--data-dir", data_dir, "--out", out, "--param", "eta=1..2", expect=1)
+    result = run_cli("sweep", "--data-dir", data_dir, "--out", out, "--param", "eta=1..2", expect=2)
     assert "already exists and it searches --param eta=log:0.02..8 --param hidden=8,16" in result.output
     # Without the search options the stored definition is used (this is how another machine joins), and a
     # larger --trials continues the study instead of restarting it.
@@ -108,15 +108,15 @@ def test_a_trial_trains_exactly_what_train_trains(data_dir, tmp_path):
 
 
 def test_bad_input_gets_one_message(data_dir, tmp_path):
-    result = run_cli("sweep", "--data-dir", data_dir, "--out", tmp_path / "a", "--param", "colour=1..2", expect=1)
+    result = run_cli("sweep", "--data-dir", data_dir, "--out", tmp_path / "a", "--param", "colour=1..2", expect=2)
     assert "unknown setting 'colour'" in result.output
     result = run_cli("sweep", "--show", tmp_path / "nothing", expect=1)
     assert "holds no sweep" in result.output
-    result = run_cli("sweep", "--data-dir", data_dir, "--out", tmp_path / "b", "--storage", "nonsense", expect=1)
+    result = run_cli("sweep", "--data-dir", data_dir, "--out", tmp_path / "b", "--storage", "nonsense", expect=2)
     assert "not a database URL" in result.output
     result = run_cli("sweep", "--data-dir", data_dir, "--out", tmp_path / "c", "--param", "hidden=8,16",
                      "--param", "cost=quadratic,cross-entropy", "--trials", 5, "--set", "validation-size=200",
-                     expect=1)
+                     expect=2)
     assert "only 4 different settings" in result.output
 
 
@@ -181,20 +181,24 @@ def wait_for_running_trial(launcher, url, out, epochs=2, timeout=120):
     return None
 
 
-def test_ctrl_c_stops_the_sweep_and_fails_the_trial_it_cut_short(data_dir, tmp_path):
+@pytest.mark.parametrize("how, status", [("ctrl-c", 130), ("sigterm", 143)])
+def test_ctrl_c_or_sigterm_stops_the_sweep_and_fails_the_trial_it_cut_short(data_dir, tmp_path, how, status):
     out = tmp_path / "sweep"
     args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 60, "--no-prune", "--jobs", 2, "--quiet"]
-    # A terminal's Ctrl-C goes to the whole foreground process group: the launcher and its workers.
     launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
     url = studies.default_storage(out)
     cut = wait_for_running_trial(launcher, url, out)
     assert cut is not None, launcher.communicate()[0]
-    os.killpg(launcher.pid, signal.SIGINT)
+    if how == "ctrl-c":  # a terminal's Ctrl-C goes to the whole foreground process group
+        os.killpg(launcher.pid, signal.SIGINT)
+    else:  # `kill PID` reaches the launcher only
+        launcher.send_signal(signal.SIGTERM)
     output = launcher.communicate(timeout=120)[0]
-    assert launcher.returncode == 130, output
+    assert launcher.returncode == status, output
     assert "interrupted" in output and "run again when you repeat the command" in output
     assert "Traceback" not in output
     study = load_study(url)
     assert study.trials[cut.number].state == TrialState.FAIL
+    assert study.trials[cut.number].user_attrs["stopped"].startswith("interrupted after epoch")
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))

@@ -21,4 +21,8 @@ the database for its next trial.
 
 
 class SweepError(Exception):
-    """A sweep that cannot be started or shown, explained in one message for the user."""
+    """A sweep that cannot be started or shown (a database or file problem), in one message for the user."""
+
+
+class SweepUsageError(SweepError):
+    """A mistake on the command line: a search space, setting or --trials the sweep cannot use."""

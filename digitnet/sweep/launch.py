@@ -30,7 +30,7 @@ STOP_SECONDS = 20
 @dataclass
 class Outcome:
     exit_codes: list[int] = field(default_factory=list)
-    interrupted: bool = False
+    interrupted: int = 0  # the signal that stopped the sweep (SIGINT or SIGTERM), 0 if none did
 
 
 def start_workers(spec: WorkerSpec, jobs: int) -> list[subprocess.Popen]:
@@ -49,21 +49,27 @@ def start_workers(spec: WorkerSpec, jobs: int) -> list[subprocess.Popen]:
     return workers
 
 
-def stop_workers(workers: list[subprocess.Popen]) -> None:
-    """Ctrl-C: the terminal sent SIGINT to every worker already; pass it on to any that missed it."""
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and any(w.poll() is None for w in workers):
-        time.sleep(0.1)
+def stop_workers(workers: list[subprocess.Popen], signal_number: int) -> None:
+    """Pass Ctrl-C or SIGTERM on to every worker (a terminal's Ctrl-C reached them already; asking twice
+    is harmless: a worker stops after its current epoch either way), then wait for them."""
     for w in workers:
         if w.poll() is None:
-            w.send_signal(signal.SIGINT)
+            w.send_signal(signal_number)
     deadline = time.monotonic() + STOP_SECONDS
     for w in workers:
         try:
             w.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            w.kill()
+            w.kill()  # its trial stays RUNNING with a dead process id: failed below, at once
             w.wait()
+
+
+class Terminated(Exception):
+    """SIGTERM reached the launcher."""
+
+
+def _terminated(number, frame):
+    raise Terminated()
 
 
 def follow(study, names: list[str], workers: list[subprocess.Popen], quiet: bool) -> None:
@@ -96,11 +102,17 @@ def run(study, storage, spec: WorkerSpec, jobs: int, names: list[str], quiet: bo
     outcome = Outcome()
     studies.fail_interrupted(study, storage)  # trials left RUNNING by a killed run on this machine
     workers = start_workers(spec, jobs)
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         follow(study, names, workers, quiet)
     except KeyboardInterrupt:
-        outcome.interrupted = True
-        stop_workers(workers)
+        outcome.interrupted = signal.SIGINT
+    except Terminated:
+        outcome.interrupted = signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if outcome.interrupted:
+        stop_workers(workers, outcome.interrupted)
     outcome.exit_codes = [w.wait() for w in workers]
     studies.fail_interrupted(study, storage)
     return outcome

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from digitnet.settings import by_option, default_of, settings_of
-from digitnet.sweep import SweepError
+from digitnet.sweep import SweepUsageError
 from digitnet.training import TrainConfig
 
 # Settings every trial shares, so that trials differ only in what is searched.
@@ -48,7 +48,7 @@ def field_for(name: str) -> str:
     field = options.get("--" + key.lstrip("-"), key.replace("-", "_"))
     if field not in SETTINGS:
         known = ", ".join(sorted(option_name(f) for f in SETTINGS))
-        raise SweepError(f"unknown setting {name!r}; the settings are: {known}")
+        raise SweepUsageError(f"unknown setting {name!r}; the settings are: {known}")
     return field
 
 
@@ -73,14 +73,14 @@ def parse_value(field: str, text: str):
     spec = SETTINGS[field]
     text = text.strip()
     if not text:
-        raise SweepError(f"{option_name(field)}: empty value")
+        raise SweepUsageError(f"{option_name(field)}: empty value")
     if spec.kind is tuple:  # layer sizes: 100-30 here, since commas separate the choices of a list
         text = text.replace("-", ",")
     try:
         return spec.from_text(text)
     except ValueError as e:
         message = str(e)
-        raise SweepError(message if message.startswith(spec.option) else f"{spec.option}: {message}") from None
+        raise SweepUsageError(message if message.startswith(spec.option) else f"{spec.option}: {message}") from None
 
 
 @dataclass(frozen=True)
@@ -129,15 +129,15 @@ def parse_param(text: str) -> Param | tuple[str, object]:
     """`NAME=SPEC` as a Param, or (field, value) when SPEC is a single value."""
     try:
         return _parse_param(text)
-    except SweepError as e:
+    except SweepUsageError as e:
         message = str(e)
-        raise SweepError(message if message.startswith("--param") else f"--param {text}: {message}") from None
+        raise SweepUsageError(message if message.startswith("--param") else f"--param {text}: {message}") from None
 
 
 def _parse_param(text: str) -> Param | tuple[str, object]:
     name, sep, spec = text.partition("=")
     if not sep or not name.strip() or not spec.strip():
-        raise SweepError(f"--param {text!r}: expected NAME=SPEC, e.g. eta=log:0.1..5, l2=0..5 or hidden=30,100")
+        raise SweepUsageError(f"--param {text!r}: expected NAME=SPEC, e.g. eta=log:0.1..5, l2=0..5 or hidden=30,100")
     field = field_for(name)
     spec = spec.strip()
     log = spec.lower().startswith("log:")
@@ -145,17 +145,17 @@ def _parse_param(text: str) -> Param | tuple[str, object]:
     kind = SETTINGS[field].kind
     if ".." in body:
         if kind not in (int, float):
-            raise SweepError(f"--param {text}: {option_name(field)} takes one of its values, not a range; "
+            raise SweepUsageError(f"--param {text}: {option_name(field)} takes one of its values, not a range; "
                              f"list them, e.g. {option_name(field)}=a,b")
         low_text, _, high_text = body.partition("..")
         low, high = parse_value(field, low_text), parse_value(field, high_text)
         if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
-            raise SweepError(f"--param {text}: a range needs two finite ends, the lower first")
+            raise SweepUsageError(f"--param {text}: a range needs two finite ends, the lower first")
         if log and low <= 0:
-            raise SweepError(f"--param {text}: a log range needs a positive lower end")
+            raise SweepUsageError(f"--param {text}: a log range needs a positive lower end")
         return Param(field, "int" if kind is int else "float", low, high, log)
     if log:
-        raise SweepError(f"--param {text}: log: goes with a range, e.g. {option_name(field)}=log:0.1..5")
+        raise SweepUsageError(f"--param {text}: log: goes with a range, e.g. {option_name(field)}=log:0.1..5")
     values = []
     for part in body.split(","):
         value = parse_value(field, part)
@@ -173,12 +173,12 @@ def parse_setting(text: str) -> tuple[str, object]:
     """`--set NAME=VALUE` as (field, value)."""
     name, sep, value = text.partition("=")
     if not sep or not name.strip() or not value.strip():
-        raise SweepError(f"--set {text!r}: expected NAME=VALUE, e.g. cost=cross-entropy or batch-size=20")
+        raise SweepUsageError(f"--set {text!r}: expected NAME=VALUE, e.g. cost=cross-entropy or batch-size=20")
     field = field_for(name)
     try:
         return field, parse_value(field, value)
-    except SweepError as e:
-        raise SweepError(f"--set {text}: {e}") from None
+    except SweepUsageError as e:
+        raise SweepUsageError(f"--set {text}: {e}") from None
 
 
 @dataclass
@@ -194,14 +194,14 @@ class SearchSpace:
         for text in set_texts:
             field, value = parse_setting(text)
             if field in NOT_SEARCHABLE and field != "validation_size":
-                raise SweepError(f"--set {text}: use --{option_name(field)} instead")
+                raise SweepUsageError(f"--set {text}: use --{option_name(field)} instead")
             given.setdefault(field, []).append(f"--set {text}")
             fixed[field] = value
         for text in param_texts or DEFAULT_PARAMS:
             parsed = parse_param(text)
             field = parsed.field if isinstance(parsed, Param) else parsed[0]
             if field in NOT_SEARCHABLE:
-                raise SweepError(f"--param {text}: {option_name(field)} cannot be searched: {NOT_SEARCHABLE[field]}")
+                raise SweepUsageError(f"--param {text}: {option_name(field)} cannot be searched: {NOT_SEARCHABLE[field]}")
             given.setdefault(field, []).append(f"--param {text}")
             if isinstance(parsed, Param):
                 params.append(parsed)
@@ -209,7 +209,7 @@ class SearchSpace:
                 fixed[field] = parsed[1]
         twice = [" and ".join(where) for where in given.values() if len(where) > 1]
         if twice:
-            raise SweepError(f"a setting is given twice: {'; '.join(twice)}")
+            raise SweepUsageError(f"a setting is given twice: {'; '.join(twice)}")
         space = cls(params, fixed)
         space.check()
         return space
@@ -224,7 +224,7 @@ class SearchSpace:
         if self.fixed.get("validation_size", _default("validation_size")) < 1:
             messages.append("a sweep chooses on the validation split: --validation-size must be at least 1")
         if messages:
-            raise SweepError("; ".join(dict.fromkeys(messages)))
+            raise SweepUsageError("; ".join(dict.fromkeys(messages)))
 
     def base(self) -> TrainConfig:
         """The fixed settings, with the searched ones at TrainConfig's defaults."""

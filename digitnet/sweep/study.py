@@ -36,7 +36,7 @@ import sqlalchemy.exc
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from digitnet.sweep import SweepError
+from digitnet.sweep import SweepError, SweepUsageError
 from digitnet.sweep.space import SearchSpace
 
 STUDY_FILE = "study.db"
@@ -103,7 +103,7 @@ def open_storage(url: str):
         hint = (" (pip install 'digitnet[postgres]')" if url.startswith(("postgres", "postgresql")) else "")
         raise SweepError(f"cannot use --storage {shown_url(url)}: its database driver is missing: {e}{hint}") from None
     except sqlalchemy.exc.ArgumentError:
-        raise SweepError(f"--storage {shown_url(url)}: not a database URL "
+        raise SweepUsageError(f"--storage {shown_url(url)}: not a database URL "
                          "(e.g. sqlite:///sweep.db or postgresql://user@host/db)") from None
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
@@ -187,7 +187,7 @@ def create_or_join(storage, name: str, requested: Definition, given: set[str]):
     if "pruner" in given and requested.pruner != stored.pruner:
         differences.append(f"its pruner is {stored.pruner}")
     if differences:
-        raise SweepError(f"study {name!r} already exists and {'; '.join(differences)}. Run without --param, "
+        raise SweepUsageError(f"study {name!r} already exists and {'; '.join(differences)}. Run without --param, "
                          "--set, --epochs, --seed and --pruner to continue it, or choose another --study or --out")
     if "trials" in given and requested.trials != stored.trials:
         stored.trials = requested.trials
