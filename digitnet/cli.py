@@ -717,10 +717,12 @@ def _cores() -> int:
               help="Seed of every trial's weights and shuffling (the same for all, so trials differ only in "
                    "the settings searched), and of the sampler.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=_cores(),
-              help="Trials at once on this machine, each in its own process (default: the cores).")
+              help="Trials at once on this machine, each in its own process (the default is the number of "
+                   "cores).")
 @click.option("--pruner", type=click.Choice(["median", "halving"]), default="median",
-              help="median: stop a trial whose validation accuracy is below the median of earlier trials at "
-                   "the same epoch; halving: successive halving (keep the best third at epochs 1, 3, 9).")
+              help="median: from epoch 2, after 5 complete trials, stop a trial whose best validation accuracy "
+                   "is below the median of the complete trials at the same epoch; halving: successive halving "
+                   "(only the best third goes on at epochs 1, 3 and 9).")
 @click.option("--no-prune", is_flag=True, help="Run every trial for all its epochs.")
 @click.option("--study", "study_name", default="default", help="Name of the study in the storage.")
 @click.option("--storage", metavar="URL", default=None,

@@ -134,23 +134,33 @@ def test_two_sweeps_share_a_sqlite_study(data_dir, tmp_path):
     assert len({t.user_attrs["worker"]["pid"] for t in finished(study)}) >= 2, "both processes should train"
 
 
-def test_kill_9_of_a_worker_mid_trial_leaves_a_study_the_next_run_finishes(data_dir, tmp_path):
+@pytest.mark.parametrize("victim", ["worker", "launcher"])
+def test_kill_9_mid_trial_leaves_a_study_the_next_run_finishes(data_dir, tmp_path, victim):
     out = tmp_path / "sweep"
     # Long trials (no pruning), so that the kill lands in the middle of one.
     args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 60, "--no-prune", "--jobs", 1, "--quiet"]
     launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     url = studies.default_storage(out)
-    victim = wait_for_running_trial(launcher, url, out)
-    assert victim is not None, ("no trial got under way", launcher.communicate()[0])
-    os.kill(victim.user_attrs["worker"]["pid"], signal.SIGKILL)
-    output = launcher.communicate(timeout=120)[0]
-    assert launcher.returncode == 1, output
-    assert "worker 1 was killed by SIGKILL" in output and "run the same command to continue" in output
-    assert "Traceback" not in output
+    trial = wait_for_running_trial(launcher, url, out)
+    assert trial is not None, ("no trial got under way", launcher.communicate()[0])
+    worker = trial.user_attrs["worker"]["pid"]
+    if victim == "worker":
+        os.kill(worker, signal.SIGKILL)
+        output = launcher.communicate(timeout=120)[0]
+        assert launcher.returncode == 1, output
+        assert "worker 1 was killed by SIGKILL" in output and "run the same command to continue" in output
+        assert "Traceback" not in output
+    else:  # the worker, orphaned, stops after its epoch instead of training on unseen
+        launcher.kill()
+        launcher.communicate(timeout=60)
+        deadline = time.monotonic() + 60
+        while os.path.exists(f"/proc/{worker}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{worker}"), "the orphaned worker went on training"
 
     study = load_study(url)
-    killed = study.trials[victim.number]
+    killed = study.trials[trial.number]
     assert killed.state == TrialState.FAIL
     assert killed.user_attrs["stopped"].startswith("interrupted after epoch")
     # Its checkpoint holds whole epochs only (written atomically).

@@ -10,6 +10,7 @@ short is failed, and the next run of the same command re-runs its budget.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -39,6 +40,7 @@ def start_workers(spec: WorkerSpec, jobs: int) -> list[subprocess.Popen]:
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     # The spec goes through stdin, not the command line: its storage URL may hold a password, and
     # every user on the machine can read command lines.
+    spec = dataclasses.replace(spec, launcher=os.getpid())
     command = [sys.executable, "-m", "digitnet.sweep.worker"]
     workers = []
     for _ in range(jobs):

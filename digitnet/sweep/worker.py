@@ -13,6 +13,8 @@ errors: the launching process follows the study in the database.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -30,6 +32,7 @@ from digitnet.sweep import study as studies
 
 # How often an idle worker looks again while the last trials run elsewhere.
 POLL_SECONDS = 1.0
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 
 
 @dataclass
@@ -39,6 +42,7 @@ class WorkerSpec:
     out_dir: str
     data_dir: str | None
     dataset: str  # the data folder as the user named it, recorded in each checkpoint
+    launcher: int = 0  # the process id of the `digitnet sweep` that started this worker
 
 
 class SurplusTrial(Exception):
@@ -68,6 +72,15 @@ class StopSignal:
     def check(self) -> None:
         if self.requested:
             raise StopRequested()
+
+    def with_launcher(self, launcher: int) -> None:
+        """Stop, like on SIGTERM, when the launching `digitnet sweep` dies (even by kill -9): a worker
+        nobody can see should not train on.  Linux's PR_SET_PDEATHSIG; elsewhere the launcher's own
+        Ctrl-C and SIGTERM handling still stop the workers."""
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if launcher and os.getppid() != launcher:  # it died before the line above took effect
+            self.requested = True
 
 
 def checkpoint_name(number: int) -> str:
@@ -155,6 +168,7 @@ def main() -> int:
     stop = StopSignal()
     try:
         spec = WorkerSpec(**json.loads(sys.stdin.read()))
+        stop.with_launcher(spec.launcher)
         work(spec, stop)
     except (StopRequested, KeyboardInterrupt):
         return 130  # Optuna has marked the running trial failed; the launcher says what to do
