@@ -786,7 +786,7 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
                        f"pruner {definition.pruner}; {jobs} worker process{'es' if jobs > 1 else ''}")
         spec = launch.WorkerSpec(url, study_name, str(out_dir.resolve()), str(_data_path(data_dir).resolve()),
                                  str(_data_path(data_dir)))
-        outcome = launch.run(study, store, spec, jobs, names, quiet)
+        outcome = launch.run(study, store, spec, jobs, definition.space.params, quiet)
         ranked, files = launch.write_results(study, definition, out_dir, study_name, url)
         click.echo(("\n" if not quiet else "") + results.table(ranked, names))
         click.echo(results.summary(study, ranked))

@@ -74,13 +74,15 @@ def _terminated(number, frame):
     raise Terminated()
 
 
-def follow(study, names: list[str], workers: list[subprocess.Popen], quiet: bool) -> None:
+def follow(study, widths: dict[str, int], workers: list[subprocess.Popen], quiet: bool) -> None:
     """A bar over the study's trials and one line per finished trial, until every worker has ended."""
     from tqdm import tqdm
 
+    from digitnet.progress import progress_bar
+
     seen = {r.number for r in results.rows(study)}
-    with tqdm(total=studies.target(study), initial=len(seen), unit="trial", desc="trials", disable=quiet or None,
-              dynamic_ncols=True) as bar:
+    with progress_bar(total=studies.target(study), initial=len(seen), unit="trial", desc="trials",
+                      disable=quiet or None) as bar:
         while True:
             running = any(w.poll() is None for w in workers)
             ranked = results.rows(study)
@@ -88,7 +90,7 @@ def follow(study, names: list[str], workers: list[subprocess.Popen], quiet: bool
                 seen.add(row.number)
                 bar.update(1)
                 if not quiet:
-                    tqdm.write(results.trial_line(row, names))
+                    tqdm.write(results.trial_line(row, widths))
             best = results.best_row(ranked)
             count = studies.counts(study)
             bar.total = max(studies.target(study), len(seen))
@@ -99,14 +101,14 @@ def follow(study, names: list[str], workers: list[subprocess.Popen], quiet: bool
             time.sleep(FOLLOW_SECONDS)
 
 
-def run(study, storage, spec: WorkerSpec, jobs: int, names: list[str], quiet: bool) -> Outcome:
+def run(study, storage, spec: WorkerSpec, jobs: int, params: list, quiet: bool) -> Outcome:
     """Start the workers and follow them to the end (or to Ctrl-C)."""
     outcome = Outcome()
     studies.fail_interrupted(study, storage)  # trials left RUNNING by a killed run on this machine
     workers = start_workers(spec, jobs)
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        follow(study, names, workers, quiet)
+        follow(study, results.value_widths(params), workers, quiet)
     except KeyboardInterrupt:
         outcome.interrupted = signal.SIGINT
     except Terminated:

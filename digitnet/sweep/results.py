@@ -121,10 +121,15 @@ def summary(study, ranked: list[Row]) -> str:
     return "; ".join(parts)
 
 
-def trial_line(row: Row, names: list[str]) -> str:
-    """The line printed as a trial finishes."""
-    settings = " ".join(f"{n} {format_value(row.params.get(n))}" for n in names)
-    return (f"trial {row.number:3d}  {settings}  best val {_percent(row.best)} (epoch {format_value(row.best_epoch)})"
+def value_widths(params) -> dict[str, int]:
+    """Columns wide enough for any value of each searched setting (4 significant digits for ranges)."""
+    return {p.name: max(len(format_value(c)) for c in p.choices) if p.kind == "choice" else 6 for p in params}
+
+
+def trial_line(row: Row, widths: dict[str, int]) -> str:
+    """The line printed as a trial finishes, its settings in aligned columns."""
+    settings = "  ".join(f"{n} {format_value(row.params.get(n)):<{w}}" for n, w in widths.items())
+    return (f"trial {row.number:3d}  {settings}  {_percent(row.best):>7} (epoch {format_value(row.best_epoch)})"
             f"  {row.status}  {_seconds(row.seconds)}")
 
 
