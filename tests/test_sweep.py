@@ -96,6 +96,7 @@ def test_a_trial_trains_exactly_what_train_trains(data_dir, tmp_path):
             "--param", "eta=log:0.5..3", "--param", "cost=quadratic,cross-entropy", "--trials", 2, "--epochs", 2,
             "--seed", 5, "--no-prune", "--jobs", 1, "--quiet")
     trial = checkpoint.load(out / "trial-001.npz")
+    assert "test_accuracy" not in trial.metadata  # the sweep chooses on validation only
     settings = trial.metadata["hyperparameters"]
     model = tmp_path / "model.npz"
     run_cli("train", "--data-dir", data_dir, "--out", model, "--validation-size", 200, "--init", "scaled",
@@ -103,6 +104,9 @@ def test_a_trial_trains_exactly_what_train_trains(data_dir, tmp_path):
             "--quiet")
     trained = checkpoint.load(model)
     assert trained.metadata["hyperparameters"] == settings
+    # --final: the one look at the test set, after the choice (here from the stored study, no training).
+    result = run_cli("sweep", "--data-dir", data_dir, "--out", out, "--final", "--quiet")
+    assert "test accuracy of trial" in result.output
     for a, b in zip(trial.network.weights + trial.network.biases, trained.network.weights + trained.network.biases):
         np.testing.assert_array_equal(a, b)
 

@@ -94,6 +94,12 @@ def test_two_machines_share_a_postgres_study(postgres_url, tmp_path):
         assert sum(here) == 1, (t.number, here)
     assert all(any((tmp_path / m).glob("trial-*.npz")) for m in ("a", "b")), "both processes should train"
 
+    # Any machine shows the whole study from the database.
+    shown = subprocess.run([sys.executable, "-m", "digitnet", "sweep", "--show", str(tmp_path / "page"),
+                            "--storage", postgres_url, "--study", "shared"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "8 of 8 trials done" in shown.stdout and (tmp_path / "page" / "index.html").is_file()
+
 
 def test_an_unreachable_database_gets_one_message(tmp_path):
     from conftest import run_cli
