@@ -73,11 +73,13 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
 
-    print(f"{'run':<4} {'options':<28} {'wall':>8} {'trials':>6} {'pruned':>6} {'epochs':>6}  best val  (trial: settings)")
+    print(f"{'run':<4} {'options':<28} {'wall':>8} {'trials':>6} {'pruned':>6} {'epochs':>6} {'epochs/s':>8}"
+          "  best val  (trial: settings)")
     for r in (a, b, c):
         settings = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r["best_params"].items())
         print(f"{r['run']:<4} {r['options']:<28} {r['seconds']:>7.1f}s {r['trials']:>6} {r['pruned']:>6} "
-              f"{r['epochs']:>6}  {r['best_validation_accuracy']:.2%}  ({r['best_trial']}: {settings})")
+              f"{r['epochs']:>6} {r['epochs'] / r['seconds']:>8.2f}  {r['best_validation_accuracy']:.2%}  "
+              f"({r['best_trial']}: {settings})")
     fewer = 1 - a["epochs"] / b["epochs"]
     lower = (b["best_validation_accuracy"] - a["best_validation_accuracy"]) * 100
     ratio = a["seconds"] / c["seconds"]
@@ -89,6 +91,9 @@ def main() -> None:
         ("pruning: best val. below B's by", f"{lower:+.2f} points", "<= 0.2", lower <= 0.2),
         ("--jobs 2 / --jobs 1 wall time", f"{ratio:.2f}x", "<= 0.6x", ratio <= 0.6),
     ]
+    # The two runs may prune differently (trials run side by side see fewer finished ones), so the
+    # rate of epochs is the fairer measure of what the second process adds.
+    print(f"\nepochs per second, --jobs 2 / --jobs 1: {(a['epochs'] / a['seconds']) / (c['epochs'] / c['seconds']):.2f}x")
     print()
     for name, value, bar, ok in bars:
         print(f"{name:<34} {value:>12}   bar {bar:<9} {'ok' if ok else 'MISSED'}")
