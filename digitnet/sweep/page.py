@@ -45,9 +45,13 @@ CAPTIONS = {
 }
 
 
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+def _figure(width: float, height: float, left: float = 0.8) -> Figure:
+    """A figure with fixed margins (in inches): a layout engine would draw every figure twice, and the
+    pictures are written at the end of every sweep run."""
+    fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=left / width, right=1 - 0.25 / width, bottom=0.6 / height, top=1 - 0.4 / height,
+                        wspace=0.3, hspace=0.35)
     return fig
 
 
@@ -98,7 +102,7 @@ def plot_history(ranked: list[Row]) -> Figure:
 def plot_params(ranked: list[Row], params: list[Param]) -> Figure:
     columns = min(2, len(params))
     rows = math.ceil(len(params) / columns)
-    fig = _figure(4.2 * columns, 3.2 * rows)
+    fig = _figure(4.2 * columns, 0.4 + 3.2 * rows)
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False).ravel())
     floor = _floor(ranked)
     rng = np.random.default_rng(0)
@@ -171,7 +175,7 @@ def importances(study) -> dict[str, float]:
 
 
 def plot_importance(values: dict[str, float]) -> Figure:
-    fig = _figure(8, 1.2 + 0.5 * len(values))
+    fig = _figure(8, 1.2 + 0.5 * len(values), left=0.3 + 0.08 * max(len(name) for name in values))
     ax = fig.subplots()
     names = list(values)[::-1]
     ax.barh(names, [values[n] for n in names], color=COMPLETE_COLOUR)
