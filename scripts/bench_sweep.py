@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -43,14 +45,19 @@ STUDY = ["--param", "eta=log:0.1..5", "--param", "l2=0..5", "--param", "hidden=3
 def run(name: str, out: Path, data_dir: Path, extra: list[str]) -> dict:
     command = [sys.executable, "-m", "digitnet", "sweep", "--data-dir", str(data_dir), "--out", str(out),
                "--quiet", *STUDY, *extra]
+    load_before = os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the launcher and its workers
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     study = optuna.load_study(study_name="default", storage=studies.open_storage(studies.default_storage(out)))
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     complete = [t for t in finished if t.state == TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value)
-    return {"run": name, "options": " ".join(extra), "seconds": round(seconds, 1),
+    return {"run": name, "options": " ".join(extra), "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+            "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
             "trials": len(finished), "pruned": len(finished) - len(complete),
             "epochs": sum(len(t.intermediate_values) for t in finished),
             "best_validation_accuracy": best.value, "best_trial": best.number, "best_params": best.params}
@@ -73,13 +80,16 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
 
-    print(f"{'run':<4} {'options':<28} {'wall':>8} {'trials':>6} {'pruned':>6} {'epochs':>6} {'epochs/s':>8}"
-          "  best val  (trial: settings)")
+    print(f"{'run':<4} {'options':<28} {'wall':>8} {'cores':>5} {'load':>9} {'trials':>6} {'pruned':>6} "
+          f"{'epochs':>6} {'epochs/s':>8}  best val  (trial: settings)")
     for r in (a, b, c):
         settings = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r["best_params"].items())
-        print(f"{r['run']:<4} {r['options']:<28} {r['seconds']:>7.1f}s {r['trials']:>6} {r['pruned']:>6} "
+        print(f"{r['run']:<4} {r['options']:<28} {r['seconds']:>7.1f}s {r['cpu_seconds'] / r['seconds']:>5.2f} "
+              f"{r['load_before']:>4.1f}-{r['load_after']:<4.1f} {r['trials']:>6} {r['pruned']:>6} "
               f"{r['epochs']:>6} {r['epochs'] / r['seconds']:>8.2f}  {r['best_validation_accuracy']:.2%}  "
               f"({r['best_trial']}: {settings})")
+    print("cores: CPU seconds of the command and its workers per wall second (2.0 = both cores all the time); "
+          "load: the 1-minute load average before and after (other users of the machine show here)")
     fewer = 1 - a["epochs"] / b["epochs"]
     lower = (b["best_validation_accuracy"] - a["best_validation_accuracy"]) * 100
     ratio = a["seconds"] / c["seconds"]
