@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Extra options for `make train`, e.g. make train TRAIN_ARGS="--force --epochs 10"
 TRAIN_ARGS ?=
 
-.PHONY: install train report test bench bench-recipes bench-predict bench-sweep clean
+.PHONY: install train report test bench bench-recipes bench-predict bench-serve bench-sweep clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench-recipes: $(STAMP)
 
 bench-predict: $(STAMP)
 	$(BIN)/python scripts/bench_predict.py
+
+# Latency, throughput and memory of `digitnet serve` (model.npz)
+bench-serve: $(STAMP)
+	$(BIN)/python scripts/bench_serve.py
 
 # The sweep's bars: 24 trials on real MNIST, pruned vs not, --jobs 2 vs 1 (about 15 minutes).
 bench-sweep: $(STAMP)

@@ -9,6 +9,10 @@ Layout (all keys are plain numeric arrays or a unicode string, so
                                  history, RNG state, library versions, ...
 
 Writes are atomic: a temporary file beside the target, fsync, ``os.replace``.
+
+``load`` also reads the textbook's JSON network files (``network2.py``'s
+``save()``; see ``textbook_json``): a checkpoint with the network and a
+metadata dict whose ``format``/``source`` say where it came from.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitnet import textbook_json
 from digitnet.atomic import atomic_path
 from digitnet.network import COSTS, Network
 
@@ -101,11 +106,14 @@ def _starts_with(path: Path, prefix: bytes) -> bool:
 
 
 def load(path: str | os.PathLike) -> Checkpoint:
-    """Read and validate a checkpoint; any problem is one ``CheckpointError`` naming the file."""
+    """Read and validate a checkpoint (or a textbook JSON network); any problem is one
+    ``CheckpointError`` naming the file."""
     path = Path(path)
     where = str(path)
     if path.is_dir():
         raise CheckpointError(f"{where} is a folder, not a checkpoint file")
+    if textbook_json.looks_like_json(path):
+        return _load_textbook_json(path)
     try:
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):  # a bare .npy array has no context manager
@@ -158,3 +166,18 @@ def load(path: str | os.PathLike) -> Checkpoint:
     network = _network_from(arrays, metadata, "", where)
     best = _network_from(arrays, metadata, "best_", where) if "best_w0" in arrays else None
     return Checkpoint(network, metadata, best, path)
+
+
+def _load_textbook_json(path: Path) -> Checkpoint:
+    """A textbook JSON network as a checkpoint without history or best-epoch weights."""
+    try:
+        network, metadata = textbook_json.load(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read the file ({e.strerror or e})") from None
+    except MemoryError:
+        raise CheckpointError(f"{path}: out of memory while reading the JSON network") from None
+    except textbook_json.TextbookJSONError as e:
+        raise CheckpointError(f"{path}: not a usable JSON network: {e}") from None
+    return Checkpoint(network, metadata, None, path)

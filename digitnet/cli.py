@@ -578,7 +578,7 @@ def info(model, as_json):
 
 def _run_rows(model, meta) -> list[tuple[str, str]]:
     """How far the run got, its best epoch and test accuracy, in words; accuracies in percent."""
-    rows = []
+    rows = [("source", str(meta["source"]))] if meta.get("source") else []  # a textbook JSON network
     done = meta.get("epochs_completed")
     planned = (meta.get("hyperparameters") or {}).get("epochs")
     if done is not None:
@@ -689,6 +689,51 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive):
         click.echo(f"{failures} of {count} image(s) could not be used", err=True)
     if failures or empty:
         sys.exit(1)
+
+
+# ---------------------------------------------------------------------------
+# serve
+
+
+@main.command(short_help="A web page to draw digits on, and a JSON API.")
+@model_option(positional=False)
+@_weights_option
+@click.option("--host", default="127.0.0.1",
+              help="Address to listen on. Anything but a loopback address lets other machines use the page.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on; 0 picks a free one.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
+@click.option("--max-upload", type=click.FloatRange(min=0, min_open=True), default=10.0, metavar="MB",
+              help="Largest image upload accepted, in MB (refused from its Content-Length).")
+@data_dir_option
+@user_errors
+def serve(model, weights, host, port, open_browser, max_upload, data_dir):
+    """A local web page to draw a digit and watch the network answer, and a JSON API.
+
+    Routes: GET / (the page), POST /api/predict (body: an image file's bytes; answers like
+    `predict --json`, plus the 28x28 input), GET /api/model, POST /api/evaluate (accuracy on the
+    MNIST test split of --data-dir). Ctrl-C (exit status 130) or SIGTERM (143) stops it.
+    """
+    from digitnet import checkpoint
+    from digitnet.serve import api
+    from digitnet.serve import server as serving
+
+    try:
+        recogniser = api.Recogniser(checkpoint.load(model), str(model), weights, data_dir)
+        httpd = serving.make_server(recogniser, host, port, max_upload=int(max_upload * serving.MB))
+    except (api.ModelError, serving.ServerError) as e:
+        raise click.ClickException(str(e)) from None
+    if not serving.is_loopback(host):
+        click.echo(f"warning: listening on {host}: anyone who can reach this machine on the network can use "
+                   "the page and the API (there is no login)", err=True)
+    address = serving.url(httpd, host)
+    click.echo(f"Serving {model} on {address} (Ctrl-C to stop)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(address)
+    signum = serving.serve_until_stopped(httpd)
+    click.echo("stopped", err=True)
+    sys.exit(128 + signum)  # the house's status for an interrupted command: 130 (Ctrl-C), 143 (SIGTERM)
 
 
 # ---------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -115,8 +116,9 @@ class ImageError(Exception):
 # Decoding
 
 
-def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open and decode ``path``, refusing decompression bombs before a single pixel is decoded.
+def open_image(path: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and decode ``path`` (or a binary file object, e.g. an upload in ``io.BytesIO``),
+    refusing decompression bombs before a single pixel is decoded.
 
     ``Image.open`` reads only the header, so the pixel count is checked there,
     before ``load()`` (Pillow's own DecompressionBombError, raised by ``open``
@@ -127,13 +129,16 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
     side.  Animated images give their first frame; EXIF rotation (phone
     photos) is applied.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise ImageError("is a folder, not an image file", path)
+    if hasattr(path, "read"):
+        source, path = path, None  # errors then carry no file name
+    else:
+        source = path = Path(path)
+        if path.is_dir():
+            raise ImageError("is a folder, not an image file", path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(source)
     except FileNotFoundError:
         raise ImageError("no such file", path) from None
     except Image.DecompressionBombError:
@@ -509,35 +514,45 @@ def _block_sum(values: np.ndarray, cell: int) -> np.ndarray:
 
 
 def _label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected component labels 1..count of a small boolean grid.
+    """8-connected component labels 1..count of a small boolean grid, numbered in the raster
+    order of each component's first cell.
 
-    Every cell starts labelled with its own index; each round takes the
-    smallest label among its 3x3 neighbours and then follows labels as
-    pointers (a cell's label names a cell of the same blob with a smaller or
-    equal label), which converges in a few rounds of whole-array numpy
-    operations.
+    The grid is cut into runs (horizontal stretches of True); a run joins every run of the row
+    above that it overlaps or touches diagonally, with union-find over the runs.  A digit's
+    grid of at most 48 x 48 cells has a few hundred runs: on the 47 x 47 grid of a drawn digit
+    this takes 0.4 ms, where propagating labels over the whole array took 2.1 ms (a drawn
+    280 x 280 digit's preprocessing went from 18.0 to 14.6 ms of CPU; scripts/bench_serve.py).
     """
     height, width = mask.shape
-    background = height * width
-    labels = np.where(mask, np.arange(background).reshape(height, width), background)
-    padded = np.full((height + 2, width + 2), background, dtype=labels.dtype)
-    while True:
-        padded[1:-1, 1:-1] = labels
-        smallest = labels
-        for dy in range(3):
-            for dx in range(3):
-                smallest = np.minimum(smallest, padded[dy:dy + height, dx:dx + width])
-        smallest = np.where(mask, smallest, background)
-        lookup = np.append(smallest.ravel(), background)
-        for _ in range(2):
-            smallest = lookup[smallest]
-        if np.array_equal(smallest, labels):
-            break
-        labels = smallest
-    roots, compact = np.unique(labels[mask], return_inverse=True)
-    result = np.zeros((height, width), dtype=np.int32)
-    result[mask] = compact.reshape(-1) + 1
-    return result, len(roots)
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    run_rows, run_starts = np.nonzero(edges == 1)
+    run_ends = np.nonzero(edges == -1)[1]  # exclusive; nonzero lists both in raster order
+    rows, starts, ends = run_rows.tolist(), run_starts.tolist(), run_ends.tolist()
+    parent = list(range(len(rows)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    above = 0  # first run of the previous row still worth comparing with
+    for i in range(len(rows)):
+        row = rows[i]
+        while above < i and rows[above] < row - 1:
+            above += 1
+        j = above
+        while j < i and rows[j] == row - 1:
+            if starts[j] <= ends[i] and starts[i] <= ends[j]:  # overlap, or touch at a corner
+                a, b = root(i), root(j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)  # the root is the component's first run
+            j += 1
+    labels = np.zeros((height, width), dtype=np.int32)
+    numbers: dict[int, int] = {}
+    for i in range(len(rows)):  # runs in raster order: a component is numbered at its first run
+        labels[rows[i], starts[i]:ends[i]] = numbers.setdefault(root(i), len(numbers) + 1)
+    return labels, len(numbers)
 
 
 def ink_bounds(ink: np.ndarray) -> tuple[int, int, int, int]:

@@ -7,6 +7,7 @@ only when the command runs (it pulls in numpy and Pillow).
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ ART_RAMP = " .:-=+*#%@"  # dark to bright: the 28x28 input as terminal art
 class Prediction:
     """One image's answer: the raw output activations and the input the network saw, or an error."""
 
-    path: str
+    path: str | None
     scores: np.ndarray | None = None
     image: np.ndarray | None = None
     error: str | None = None
@@ -56,6 +57,26 @@ class Prediction:
         It is not a calibrated probability.
         """
         return float(self.shares[self.digit])
+
+    def to_dict(self, with_input: bool = False) -> dict:
+        """The answer as JSON-ready data, shared by `predict --json` and the server's API.
+
+        {"path"?, "digit", "confidence", "scores"[, "warnings"][, "input"]} or {"path"?, "error"}; "path"
+        only when there is one (uploads have none), "input" (the 28x28 image the network saw,
+        28 rows of 28 numbers in [0, 1]) only when asked for.  Numbers are rounded to 6
+        decimals (4 for the input pixels) so both give the same text for the same picture.
+        """
+        record = {} if self.path is None else {"path": self.path}
+        if self.error is not None:
+            record["error"] = self.error
+            return record
+        record.update(digit=self.digit, confidence=round(self.confidence, 6),
+                      scores=[round(float(s), 6) for s in self.scores])
+        if self.warnings:
+            record["warnings"] = list(self.warnings)
+        if with_input:
+            record["input"] = np.round(self.image.reshape(28, 28).astype(np.float64), 4).tolist()
+        return record
 
     def top(self, k: int) -> list[tuple[int, float]]:
         """The k digits with the largest activations, with their shares, best first."""
@@ -108,10 +129,18 @@ def _walk(folder: Path) -> Iterator[Path]:
             yield entry
 
 
-def _read(path: str, invert: str) -> Prediction:
-    """The 28x28 input for one file, or the reason it cannot be used."""
+def predict_bytes(network: Network, data: bytes, invert: str = "auto") -> Prediction:
+    """The answer for one picture given as the bytes of an image file (an upload), path None.
+
+    Exactly the preprocessing ``predict_files`` applies to a file with the same bytes.
+    """
+    return _score(network, [_read(None, invert, source=io.BytesIO(data))])[0]
+
+
+def _read(path: str | None, invert: str, source=None) -> Prediction:
+    """The 28x28 input for one file (or the file object ``source``), or the reason it cannot be used."""
     try:
-        image, notes = images.preprocess_with_notes(images.open_image(path), invert)
+        image, notes = images.preprocess_with_notes(images.open_image(path if source is None else source), invert)
         return Prediction(path, image=image, warnings=notes)
     except images.ImageError as e:
         return Prediction(path, error=e.reason)
@@ -156,13 +185,7 @@ def plain_line(prediction: Prediction, top_k: int = 1) -> str:
 
 def json_line(prediction: Prediction) -> str:
     """{"path", "digit", "confidence", "scores"} or {"path", "error"}, on one line."""
-    if prediction.error is not None:
-        return json.dumps({"path": prediction.path, "error": prediction.error})
-    answer = {"path": prediction.path, "digit": prediction.digit, "confidence": round(prediction.confidence, 6),
-              "scores": [round(float(s), 6) for s in prediction.scores]}
-    if prediction.warnings:
-        answer["warnings"] = prediction.warnings
-    return json.dumps(answer)
+    return json.dumps(prediction.to_dict())
 
 
 def terminal_art(image: np.ndarray) -> str:

@@ -1,0 +1,124 @@
+"""What the server's JSON routes do, without any HTTP: bytes in, a dict out, or an ApiError.
+
+    POST /api/predict    Recogniser.predict(body)   the same preprocessing and numbers as `predict --json`
+    GET  /api/model      Recogniser.model_info()    what the model panel shows
+    POST /api/evaluate   Recogniser.evaluate()      accuracy on the MNIST test split, one run at a time
+
+The network is only read after loading (``Network.feedforward`` allocates its
+own arrays), so any number of request threads may call ``predict`` at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from digitnet import data, predict, training
+from digitnet.checkpoint import Checkpoint
+from digitnet.network import Network
+
+TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+class ApiError(Exception):
+    """A request the API answers with an error: ``status`` and a one-line ``message`` for the user."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ModelError(Exception):
+    """The model cannot be served (wrong shape); raised before the server starts."""
+
+
+class Recogniser:
+    """One loaded model and the data folder its Test button measures on."""
+
+    def __init__(self, ckpt: Checkpoint, model_name: str, weights: str = "best", data_dir=None):
+        use_best = weights == "best" and ckpt.best_network is not None
+        network: Network = ckpt.best_network if use_best else ckpt.network
+        if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
+            raise ModelError(f"{model_name}: a {'-'.join(map(str, network.sizes))} network cannot read "
+                             "28x28 digits (it needs 784 inputs and 10 outputs)")
+        self.network = network
+        self.checkpoint = ckpt
+        self.model_name = model_name
+        self.weights = "best" if use_best else "last"
+        self.data_dir = data.resolve_data_dir(data_dir)
+        self._evaluating = threading.Lock()
+        self._test_split: data.Split | None = None  # read once, on the first Test
+
+    # -- POST /api/predict ------------------------------------------------------------------
+
+    def predict(self, body: bytes) -> dict:
+        """{"digit", "confidence", "scores", "input"} for an image file's bytes; 400 when unusable."""
+        if not body:
+            raise ApiError(400, "empty body: send the bytes of an image file (PNG, JPEG, ...)")
+        prediction = predict.predict_bytes(self.network, body)
+        if prediction.error is not None:
+            raise ApiError(400, prediction.error)
+        return prediction.to_dict(with_input=True)
+
+    # -- GET /api/model ---------------------------------------------------------------------
+
+    def model_info(self) -> dict:
+        """What the model panel shows: architecture, cost, training, recorded test accuracy."""
+        meta = self.checkpoint.metadata
+        hyper = meta.get("hyperparameters") if isinstance(meta.get("hyperparameters"), dict) else {}
+        if self.weights == "best" and self.checkpoint.best_network is not None:
+            recorded, epoch = meta.get("test_accuracy"), meta.get("best_epoch")
+        else:
+            recorded = meta.get("test_accuracy_last_epoch", meta.get("test_accuracy"))
+            epoch = meta.get("epochs_completed")
+        return {
+            "file": Path(self.model_name).name,
+            "format": meta.get("source") or "digitnet checkpoint (.npz)",
+            "sizes": self.network.sizes,
+            "activation": "sigmoid",
+            "cost": self.network.cost.name,
+            "dtype": self.network.dtype.name,
+            "weights": self.weights,
+            "epoch": _number_or_none(epoch),
+            "epochs": _number_or_none(meta.get("epochs_completed")),
+            "learning_rate": _number_or_none(hyper.get("learning_rate")),
+            "batch_size": _number_or_none(hyper.get("batch_size")),
+            "test_accuracy": _number_or_none(recorded),
+            "test_data": self.test_data_present(),
+        }
+
+    # -- POST /api/evaluate -----------------------------------------------------------------
+
+    def test_data_present(self) -> bool:
+        return all(data.find_file(self.data_dir, name) is not None for name in TEST_FILES)
+
+    def evaluate(self) -> dict:
+        """Accuracy of the served network on the 10,000 MNIST test images; one run at a time (409)."""
+        if not self._evaluating.acquire(blocking=False):
+            raise ApiError(409, "a test is already running; wait for its result")
+        try:
+            if self._test_split is None:
+                if not self.test_data_present():
+                    raise ApiError(503, f"the MNIST test files are not in {self.data_dir}: run "
+                                        "`digitnet download` (or start the server with --data-dir DIR)")
+                try:
+                    images, labels = data.load_pair(self.data_dir, "t10k")
+                except data.DataError as e:
+                    raise ApiError(503, str(e)) from None
+                self._test_split = data.Split("test", images, labels)
+            split = self._test_split
+            start = time.perf_counter()
+            correct = int(np.sum(training.predictions(self.network, split) == split.labels))
+            return {"split": "test", "accuracy": correct / len(split), "correct": correct,
+                    "total": len(split), "seconds": round(time.perf_counter() - start, 3)}
+        finally:
+            self._evaluating.release()
+
+
+def _number_or_none(value):
+    """Metadata is untrusted: pass on plain numbers only."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None

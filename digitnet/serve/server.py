@@ -1,0 +1,383 @@
+"""The HTTP side of `digitnet serve`: the standard library's ThreadingHTTPServer, two JSON routes
+and three static files.  A local server is still a server, so:
+
+- it binds 127.0.0.1 unless told otherwise, and while bound to a loopback address it answers only
+  requests whose Host is a loopback name (a DNS-rebinding page gets 403);
+- a POST whose Origin is present and not the server's own gets 403, and no CORS header is ever
+  sent, so another web site open in the same browser cannot drive it;
+- bodies are refused from their Content-Length (413) before a byte is read, a body shorter than
+  its Content-Length or a client that stalls runs into the socket timeout, and every thread
+  serves one connection, so one slow client holds up nobody else;
+- static files come from a fixed table built at start-up: the client never chooses a path;
+- every error is JSON, ``{"error": "..."}``; an unforeseen exception is logged on stderr with its
+  traceback and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import http.server
+import ipaddress
+import json
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from importlib import resources
+from urllib.parse import urlsplit
+
+from digitnet.serve.api import ApiError, Recogniser
+
+MB = 1024 * 1024
+DEFAULT_MAX_UPLOAD = 10 * MB
+REQUEST_TIMEOUT = 10.0  # seconds a client may take to send each part of a request
+LISTEN_BACKLOG = 128    # connections the kernel queues while the server accepts (64 clients at once)
+MAX_CONNECTIONS = 256   # connections served at once (a thread each); more get 503 at once
+
+STATIC_FILES = {  # URL path -> (file in digitnet/serve/static, content type)
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+}
+# Everything the page needs comes from this server; images it shows are drawn into canvases.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                                "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost", "ip6-loopback"}
+
+
+_BUSY_BODY = b'{"error":"too many connections at once; try again in a moment"}'
+BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                 b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
+
+
+class ServerError(Exception):
+    """The server cannot start (port in use, unknown host): one line for the user."""
+
+
+def load_static() -> dict[str, tuple[bytes, str]]:
+    """The page's files, read once from the package (so they work from any install, offline)."""
+    folder = resources.files("digitnet.serve") / "static"
+    return {route: ((folder / name).read_bytes(), content_type)
+            for route, (name, content_type) in STATIC_FILES.items()}
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost names and loopback addresses (127.0.0.0/8, ::1)."""
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(header: str) -> str:
+    """The name part of a Host header: 'localhost:8000' -> 'localhost', '[::1]:80' -> '::1'."""
+    header = header.strip()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """One connection; the routes below.  Class attributes are set per server by ``make_server``."""
+
+    server_version = "digitnet"
+    protocol_version = "HTTP/1.1"  # keep-alive: a page's requests reuse one connection
+    timeout = REQUEST_TIMEOUT      # StreamRequestHandler puts this on the socket
+    # Answers are small and written as headers then body: with Nagle's algorithm the body waits for
+    # the client's delayed ACK, adding about 40 ms to every keep-alive round trip (measured: p50 88 ms
+    # with it, see scripts/bench_serve.py).
+    disable_nagle_algorithm = True
+    error_content_type = "application/json"
+
+    recogniser: Recogniser
+    static: dict[str, tuple[bytes, str]]
+    max_upload: int = DEFAULT_MAX_UPLOAD
+    check_host: bool = True
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_HEAD(self):
+        self._dispatch("HEAD")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_OPTIONS(self):
+        self._dispatch("OPTIONS")
+
+    def _dispatch(self, method: str) -> None:
+        self._body_read = False
+        try:
+            self._route(method)
+        except ApiError as e:
+            if not self._body_read and self.headers.get("Content-Length", "0").strip() != "0":
+                self.close_connection = True  # an unread body must not be taken for the next request
+            self._send_json(e.status, {"error": e.message})
+        except (socket.timeout, ConnectionError):
+            self.close_connection = True  # the client is gone or too slow: nobody to answer
+        except Exception:  # noqa: BLE001 -- the server must answer and stay up whatever happens
+            print(f"digitnet serve: error while answering {method} {self.path!r}:", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            self.close_connection = True
+            try:
+                self._send_json(500, {"error": "internal server error (details are in the server's log)"})
+            except OSError:
+                pass
+
+    def _route(self, method: str) -> None:
+        if self.check_host and not is_loopback(host_name(self.headers.get("Host", "localhost"))):
+            raise ApiError(403, "this server answers only requests addressed to localhost")
+        path = urlsplit(self.path).path
+        routes = {
+            "/api/predict": {"POST": self._predict},
+            "/api/evaluate": {"POST": self._evaluate},
+            "/api/model": {"GET": self._model, "HEAD": self._model},
+        }
+        for static_path in self.static:
+            routes[static_path] = {"GET": self._static, "HEAD": self._static}
+        if path not in routes:
+            raise ApiError(404, f"no such page or API route: {path[:200]}")
+        handlers = routes[path]
+        if method not in handlers:
+            self._allow = ", ".join(handlers)
+            raise ApiError(405, f"{method} is not allowed on {path} (use {self._allow})")
+        if method == "POST":
+            self._check_origin()
+        handlers[method](path)
+
+    # -- routes -------------------------------------------------------------------------------
+
+    def _predict(self, path: str) -> None:
+        self._send_json(200, self.recogniser.predict(self._read_body()))
+
+    def _evaluate(self, path: str) -> None:
+        self._read_body(allow_empty=True)
+        self._send_json(200, self.recogniser.evaluate())
+
+    def _model(self, path: str) -> None:
+        self._send_json(200, dict(self.recogniser.model_info(), max_upload=self.max_upload))
+
+    def _static(self, path: str) -> None:
+        body, content_type = self.static[path]
+        self._send(200, body, content_type, cache="no-cache")
+
+    # -- guards -------------------------------------------------------------------------------
+
+    def _check_origin(self) -> None:
+        """A browser sends Origin with every POST; only the page's own origin may drive the model."""
+        origin = self.headers.get("Origin")
+        if origin is None:
+            return  # not a browser (curl, scripts): nothing a web site could forge
+        own = f"http://{self.headers.get('Host', '')}"
+        if origin.lower() != own.lower():
+            raise ApiError(403, "cross-origin requests are refused: use the page this server serves")
+
+    def handle_expect_100(self) -> bool:
+        """`Expect: 100-continue` (curl sends it above 1 MB): refuse an oversized upload before the
+        client starts sending it, rather than inviting it to continue."""
+        try:
+            too_big = int(self.headers.get("Content-Length", "0")) > self.max_upload
+        except ValueError:
+            too_big = False
+        if too_big:
+            self.close_connection = True
+            self._send_json(413, {"error": f"the upload is over the limit of {self.max_upload / MB:g} MB "
+                                           "(--max-upload)"})
+            return False
+        return super().handle_expect_100()
+
+    def _read_body(self, allow_empty: bool = False) -> bytes:
+        """The request body, refused (413) from its Content-Length before any of it is read."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            raise ApiError(411, "send the body with a Content-Length (chunked uploads are not accepted)")
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            if allow_empty:
+                return b""
+            self.close_connection = True
+            raise ApiError(411, "a Content-Length header is required")
+        try:
+            length = int(length_header)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            raise ApiError(400, f"invalid Content-Length {length_header[:40]!r}") from None
+        if length > self.max_upload:
+            self.close_connection = True  # the unread body must not be taken for the next request
+            raise ApiError(413, f"the upload is {length / MB:.1f} MB; the limit is "
+                                f"{self.max_upload / MB:g} MB (--max-upload)")
+        body = self._read_exactly(length)
+        self._body_read = True
+        if len(body) < length:
+            self.close_connection = True
+            raise ApiError(400, f"the body ended after {len(body)} of the {length} bytes its Content-Length promised")
+        return body
+
+    def _read_exactly(self, length: int) -> bytes:
+        """Up to ``length`` bytes (fewer when the client closes first).  A stall longer than the
+        socket timeout raises socket.timeout; a client trickling bytes just fast enough to dodge it
+        runs into an overall deadline of the timeout plus a second per 64 KiB."""
+        deadline = time.monotonic() + self.timeout + length / 65536
+        chunks, received = [], 0
+        while received < length:
+            if time.monotonic() > deadline:
+                raise socket.timeout("the body arrived too slowly")
+            chunk = self.rfile.read1(min(65536, length - received))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            received += len(chunk)
+        return b"".join(chunks)
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def _send_json(self, status: int, payload: dict) -> None:
+        self._send(status, json.dumps(payload, separators=(",", ":")).encode(), "application/json",
+                   cache="no-store")
+
+    def _send(self, status: int, body: bytes, content_type: str, cache: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", cache)
+        if status == 405:
+            self.send_header("Allow", getattr(self, "_allow", "GET"))
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_error(self, code, message=None, explain=None):
+        """Errors the standard library finds itself (malformed request lines, oversized headers) as JSON."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # a request line it could not parse: still send a status line
+            self.request_version = "HTTP/1.0"
+        try:
+            self._send_json(code, {"error": message or self.responses.get(code, ("error",))[0]})
+        except OSError:
+            pass
+
+    def log_message(self, format, *args):  # noqa: A002 -- the base class's signature
+        """Quiet for answered requests; errors are logged by log_error."""
+
+    def log_error(self, format, *args):  # noqa: A002
+        if format.startswith("Request timed out"):
+            return  # an idle keep-alive connection closing after REQUEST_TIMEOUT: routine, not an error
+        sys.stderr.write(f"digitnet serve: {self.address_string()}: {format % args}\n")
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True  # Ctrl-C does not wait for idle keep-alive connections
+    request_queue_size = LISTEN_BACKLOG
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, *args, **kwargs):
+        self._open_connections = threading.BoundedSemaphore(self.max_connections)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        """One thread per connection, up to max_connections; beyond that a 503 and close, at once."""
+        if not self._open_connections.acquire(blocking=False):
+            try:
+                request.sendall(BUSY_RESPONSE)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._open_connections.release()
+
+    def handle_error(self, request, client_address):
+        """A connection that broke outside a request (reset, garbage): log one line, keep serving."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, socket.timeout, TimeoutError)):
+            return
+        print(f"digitnet serve: connection from {client_address[0]} failed: {error!r}", file=sys.stderr)
+
+
+class Server6(Server):
+    address_family = socket.AF_INET6
+
+
+def make_server(recogniser: Recogniser, host: str = "127.0.0.1", port: int = 8000,
+                max_upload: int = DEFAULT_MAX_UPLOAD, timeout: float = REQUEST_TIMEOUT) -> Server:
+    """A listening server (not yet serving); ServerError when the address cannot be used."""
+    static = load_static()
+    handler = type("BoundHandler", (Handler,), {
+        "recogniser": recogniser, "static": static, "max_upload": max_upload, "check_host": is_loopback(host),
+        "timeout": timeout,
+    })
+    server_class = Server6 if ":" in host else Server
+    try:
+        return server_class((host, port), handler)
+    except socket.gaierror as e:
+        raise ServerError(f"cannot listen on {host}: unknown host ({e.strerror or e})") from None
+    except OverflowError:
+        raise ServerError(f"cannot listen on port {port}: ports go from 0 to 65535") from None
+    except OSError as e:
+        raise ServerError(f"cannot listen on {url_host(host)}:{port}: {e.strerror or e}") from None
+
+
+def serve_until_stopped(server: Server) -> int:
+    """Answer requests until Ctrl-C or SIGTERM, then close the listening socket; return the
+    signal that stopped it (SIGINT or SIGTERM)."""
+    stopped_by = [signal.SIGINT]
+
+    def stop(signum, frame):
+        stopped_by[0] = signum
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.server_close()
+    return int(stopped_by[0])
+
+
+def url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def url(server: Server, host: str) -> str:
+    """The page's address, with the port actually bound (port 0 picks a free one)."""
+    return f"http://{url_host(host)}:{server.server_address[1]}/"

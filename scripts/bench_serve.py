@@ -1,0 +1,204 @@
+"""Speed and memory of `digitnet serve` (the serve issue's bars), measured from outside the server.
+
+Starts `digitnet serve --port 0` in a subprocess and sends it a 280x280 canvas PNG of a drawn digit
+(RGBA, dark round strokes on white: what the page sends), then prints:
+
+  time to first answer   from starting the process to the first 200 from /api/predict
+  one client             round-trip p50 / p99 over --requests sequential predictions (keep-alive)
+  8 clients at once      predictions per second and p99 round trip (each client its own connection)
+  server peak RSS        VmHWM of the server process from /proc/PID/status, after all of the above
+
+Run it alone (`flock /tmp/digitnet-bench.lock python scripts/bench_serve.py --model model.npz`): the
+figures depend on what else the 2 cores are doing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+from PIL import Image, ImageDraw
+
+BARS = {"p50": 0.015, "throughput": 200, "p99_concurrent": 0.100, "rss_mb": 150, "first_answer": 1.0}
+
+
+def canvas_png(side: int = 280) -> bytes:
+    """A 4 drawn the way the page draws: round strokes 7.2% of the side wide, RGBA PNG."""
+    image = Image.new("RGBA", (side, side), (255, 255, 255, 255))
+    pen = ImageDraw.Draw(image)
+    width = round(0.072 * side)
+    ink = (22, 22, 22, 255)  # the page's INK, #161616: neutral, so the server reads one channel, not three
+    for stroke in ([(0.58, 0.16), (0.42, 0.4), (0.26, 0.62), (0.76, 0.62)], [(0.62, 0.36), (0.62, 0.86)]):
+        points = [(x * side, y * side) for x, y in stroke]
+        pen.line(points, fill=ink, width=width, joint="curve")
+        for x, y in (points[0], points[-1]):
+            pen.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=ink)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_server(model: str, data_dir: str | None) -> tuple[subprocess.Popen, str, float]:
+    command = [sys.executable, "-m", "digitnet", "serve", "--model", model, "--port", "0"]
+    if data_dir:
+        command += ["--data-dir", data_dir]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    if " on http://" not in line:
+        process.kill()
+        sys.exit(f"the server did not start: {line.strip()} {process.stderr.read().strip()}")
+    url = line.split(" on ", 1)[1].split(" ", 1)[0]
+    return process, url, started
+
+
+def stage_breakdown(model: str, body: bytes, rounds: int = 100) -> list[tuple[str, float]]:
+    """CPU milliseconds per prediction of each step, in this process (images.preprocess_with_notes's
+    steps, in order: what `predict` and the server run)."""
+    from digitnet import checkpoint
+    from digitnet import images as im
+
+    ckpt = checkpoint.load(model)
+    network = ckpt.best_network or ckpt.network
+    totals: dict[str, float] = {}
+
+    def timed(name, function, *args):
+        start = time.process_time()
+        result = function(*args)
+        totals[name] = totals.get(name, 0.0) + time.process_time() - start
+        return result
+
+    for i in range(rounds + 5):
+        if i == 5:
+            totals.clear()  # warm-up done
+        image = timed("decode the PNG (open_image)", im.open_image, io.BytesIO(body))
+        pixels, alpha = timed("pixels to floats, flatten alpha", im.to_float_channels, image)
+        flattened = timed("pixels to floats, flatten alpha", im.composite, pixels, alpha)
+        small, factor = timed("find the ink on the detection copy", im.shrink_for_detection, flattened)
+        ink, dark = timed("find the ink on the detection copy", im.find_ink, small, None)
+        timed("look for digits side by side", im.digit_groups, ink)
+        cropped = im.crop_to_ink(ink)
+        if factor > 1 and max(cropped.shape) < im.FINE_SIDE:
+            cropped = timed("refine: find it again at full size", im.refine, flattened, ink, factor, dark)
+        reshaped = timed("normalise the strokes", im.normalise_strokes, im.require_digit_size(cropped))
+        boxed = timed("fit to 20 px, centre by mass", im.fit_to_box, cropped if reshaped is None else reshaped)
+        grid = timed("fit to 20 px, centre by mass", im.centre_by_mass, boxed)
+        timed("feedforward", network.feedforward, grid.reshape(1, -1))
+    return [(name, seconds / rounds * 1000) for name, seconds in totals.items()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="model.npz", help="model to serve (default: model.npz)")
+    parser.add_argument("--data-dir", default=None, help="passed to digitnet serve")
+    parser.add_argument("--requests", type=int, default=400, help="sequential predictions (default: 400)")
+    parser.add_argument("--concurrency", type=int, default=8, help="clients at once (default: 8)")
+    parser.add_argument("--per-client", type=int, default=100, help="predictions per concurrent client (default: 100)")
+    args = parser.parse_args()
+    if not Path(args.model).is_file():
+        sys.exit(f"{args.model}: no such model; train one (digitnet train) or pass --model PATH")
+    body = canvas_png()
+
+    process, url, started = start_server(args.model, args.data_dir)
+    try:
+        session = requests.Session()
+        while True:  # time to the first answer, counted from starting the process
+            response = session.post(url + "api/predict", data=body)
+            if response.status_code == 200:
+                break
+        first_answer = time.perf_counter() - started
+        digit = response.json()["digit"]
+
+        for _ in range(20):  # warm-up
+            session.post(url + "api/predict", data=body)
+        one = []
+        for _ in range(args.requests):
+            t = time.perf_counter()
+            response = session.post(url + "api/predict", data=body)
+            one.append(time.perf_counter() - t)
+            assert response.status_code == 200
+
+        overhead = []  # HTTP alone: the smallest route, no image
+        for _ in range(200):
+            t = time.perf_counter()
+            session.get(url + "api/model")
+            overhead.append(time.perf_counter() - t)
+
+        latencies: list[float] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(args.concurrency + 1)
+
+        def client():
+            own = requests.Session()
+            own.post(url + "api/predict", data=body)  # connect before the clock starts
+            mine = []
+            barrier.wait()
+            for _ in range(args.per_client):
+                t = time.perf_counter()
+                r = own.post(url + "api/predict", data=body)
+                mine.append(time.perf_counter() - t)
+                assert r.status_code == 200
+            with lock:
+                latencies.extend(mine)
+
+        threads = [threading.Thread(target=client) for _ in range(args.concurrency)]
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        t0 = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - t0
+        throughput = len(latencies) / wall
+        rss = peak_rss_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    rows = [
+        ("time to first answer (process start to first 200)", f"{first_answer:.2f} s", f"<= {BARS['first_answer']:g} s"),
+        ("one client: round trip p50", f"{statistics.median(one) * 1000:.1f} ms", f"<= {BARS['p50'] * 1000:g} ms"),
+        ("one client: round trip p99", f"{percentile(one, 99) * 1000:.1f} ms", ""),
+        ("one client: GET /api/model p50 (HTTP alone)", f"{statistics.median(overhead) * 1000:.1f} ms", ""),
+        (f"{args.concurrency} clients: predictions per second", f"{throughput:.0f}/s", f">= {BARS['throughput']}/s"),
+        (f"{args.concurrency} clients: round trip p99", f"{percentile(latencies, 99) * 1000:.1f} ms",
+         f"<= {BARS['p99_concurrent'] * 1000:g} ms"),
+        (f"{args.concurrency} clients: round trip p50", f"{statistics.median(latencies) * 1000:.1f} ms", ""),
+        ("server peak RSS (VmHWM)", f"{rss:.0f} MB", f"<= {BARS['rss_mb']} MB"),
+    ]
+    print(f"digitnet serve --model {args.model}: 280x280 canvas PNG ({len(body):,} bytes) read as {digit}; "
+          f"{args.requests} sequential, {args.concurrency}x{args.per_client} concurrent predictions")
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+          + f" on {os.cpu_count()} cores")
+    print(f"| {'figure':<52} | {'measured':>10} | {'bar':>10} |")
+    print(f"|{'-' * 54}|{'-' * 12}|{'-' * 12}|")
+    for name, value, bar in rows:
+        print(f"| {name:<52} | {value:>10} | {bar:>10} |")
+    stages = stage_breakdown(args.model, body)
+    print(f"\nwhere a prediction's CPU time goes (in-process, {sum(ms for _, ms in stages):.1f} ms in all):")
+    for name, ms in stages:
+        print(f"  {name:<40} {ms:6.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
