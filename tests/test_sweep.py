@@ -12,7 +12,7 @@ import time
 import numpy as np
 import optuna
 import pytest
-from conftest import run_cli, write_mnist
+from helpers import run_cli, write_mnist
 from optuna.trial import TrialState
 
 from digitnet import checkpoint
