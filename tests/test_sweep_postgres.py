@@ -19,7 +19,7 @@ import tempfile
 
 import optuna
 import pytest
-from helpers import write_mnist
+from helpers import run_cli, write_mnist
 from optuna.trial import TrialState
 
 from digitnet.sweep import study as studies
@@ -102,7 +102,6 @@ def test_two_machines_share_a_postgres_study(postgres_url, tmp_path):
 
 
 def test_an_unreachable_database_gets_one_message(tmp_path):
-    from helpers import run_cli
 
     pytest.importorskip("psycopg", reason="the psycopg driver is missing: pip install 'digitnet[postgres]'")
     result = run_cli("sweep", "--storage", f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none",
