@@ -102,7 +102,6 @@ def test_two_machines_share_a_postgres_study(postgres_url, tmp_path):
 
 
 def test_an_unreachable_database_gets_one_message(tmp_path):
-
     pytest.importorskip("psycopg", reason="the psycopg driver is missing: pip install 'digitnet[postgres]'")
     result = run_cli("sweep", "--storage", f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none",
                      "--out", tmp_path / "x", "--data-dir", write_mnist(tmp_path / "mnist"), expect=1)
