@@ -764,10 +764,10 @@ def _cores() -> int:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=_cores(),
               help="Trials at once on this machine, each in its own process (the default is the number of "
                    "cores).")
-@click.option("--pruner", type=click.Choice(["median", "halving"]), default="median",
-              help="median: from epoch 2, after 5 complete trials, stop a trial whose best validation accuracy "
-                   "is below the median of the complete trials at the same epoch; halving: successive halving "
-                   "(only the best third goes on at epochs 1, 3 and 9).")
+@click.option("--pruner", type=click.Choice(["halving", "median"]), default="halving",
+              help="halving: successive halving, only the best third of the trials so far goes on after epochs "
+                   "1, 3 and 9; median: after 5 complete trials, stop a trial whose best validation accuracy is "
+                   "below the median of the complete trials at the same epoch (gentler: fewer epochs saved).")
 @click.option("--no-prune", is_flag=True, help="Run every trial for all its epochs.")
 @click.option("--study", "study_name", default="default", help="Name of the study in the storage.")
 @click.option("--storage", metavar="URL", default=None,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The sweep's bars, measured with the real command on real MNIST.
 
-    python scripts/bench_sweep.py [--data-dir DIR] [--pruner median|halving] [--keep DIR]
+    python scripts/bench_sweep.py [--data-dir DIR] [--pruner halving|median] [--keep DIR]
 
 One study, run three times from scratch with `digitnet sweep` (each in a new folder):
 
@@ -66,7 +66,7 @@ def run(name: str, out: Path, data_dir: Path, extra: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None, help="MNIST folder [default: data, or ../shared/mnist]")
-    parser.add_argument("--pruner", choices=["median", "halving"], default="median")
+    parser.add_argument("--pruner", choices=["halving", "median"], default="halving")
     parser.add_argument("--keep", type=Path, default=None, help="Keep the three sweep folders here.")
     args = parser.parse_args()
     data_dir = args.data_dir or default_data_dir()
