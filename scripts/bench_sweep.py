@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The sweep's bars, measured with the real command on real MNIST.
 
-    python scripts/bench_sweep.py [--data-dir DIR] [--pruner halving|median] [--keep DIR]
+    python scripts/bench_sweep.py [--data-dir DIR] [--pruner halving|median] [--keep DIR] [--jobs-only]
 
 One study, run three times from scratch with `digitnet sweep` (each in a new folder):
 
@@ -68,14 +68,19 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help="MNIST folder [default: data, or ../shared/mnist]")
     parser.add_argument("--pruner", choices=["halving", "median"], default="halving")
     parser.add_argument("--keep", type=Path, default=None, help="Keep the three sweep folders here.")
+    parser.add_argument("--jobs-only", action="store_true", help="Only A and C: another sample of the --jobs ratio.")
     args = parser.parse_args()
     data_dir = args.data_dir or default_data_dir()
     root = Path(tempfile.mkdtemp(prefix="bench-sweep-")) if args.keep is None else args.keep
     root.mkdir(parents=True, exist_ok=True)
     try:
         a = run("A", root / "A-pruned-jobs2", data_dir, ["--pruner", args.pruner, "--jobs", "2"])
-        b = run("B", root / "B-no-prune-jobs2", data_dir, ["--no-prune", "--jobs", "2"])
         c = run("C", root / "C-pruned-jobs1", data_dir, ["--pruner", args.pruner, "--jobs", "1"])
+        if args.jobs_only:
+            print(json.dumps({"runs": [a, c], "jobs_ratio": round(a["seconds"] / c["seconds"], 3),
+                              "epochs_per_second_ratio": round(a["epochs"] / a["seconds"] / (c["epochs"] / c["seconds"]), 3)}))
+            return
+        b = run("B", root / "B-no-prune-jobs2", data_dir, ["--no-prune", "--jobs", "2"])
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
