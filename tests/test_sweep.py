@@ -142,7 +142,7 @@ def test_two_sweeps_share_a_sqlite_study(data_dir, tmp_path):
 def test_kill_9_mid_trial_leaves_a_study_the_next_run_finishes(data_dir, tmp_path, victim):
     out = tmp_path / "sweep"
     # Long trials (no pruning), so that the kill lands in the middle of one.
-    args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 60, "--no-prune", "--jobs", 1, "--quiet"]
+    args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 40, "--no-prune", "--jobs", 1, "--quiet"]
     launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     url = studies.default_storage(out)
@@ -174,7 +174,7 @@ def test_kill_9_mid_trial_leaves_a_study_the_next_run_finishes(data_dir, tmp_pat
     assert "2 of 2 trials done" in result.output and "1 interrupted" in result.output
     study = load_study(url)
     assert len(finished(study)) == 2
-    assert all(len(t.intermediate_values) == 60 for t in finished(study))
+    assert all(len(t.intermediate_values) == 40 for t in finished(study))
     assert_no_setting_twice(study)
 
 

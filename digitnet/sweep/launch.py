@@ -106,6 +106,8 @@ def run(study, storage, spec: WorkerSpec, jobs: int, params: list, quiet: bool) 
     """Start the workers and follow them to the end (or to Ctrl-C)."""
     outcome = Outcome()
     studies.fail_interrupted(study, storage)  # trials left RUNNING by a killed run on this machine
+    if studies.counts(study)["done"] >= studies.target(study):
+        return outcome  # nothing left to train (e.g. `--final` on a finished study)
     workers = start_workers(spec, jobs)
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
