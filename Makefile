@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Extra options for `make train`, e.g. make train TRAIN_ARGS="--force --epochs 10"
 TRAIN_ARGS ?=
 
-.PHONY: install train report test bench bench-recipes bench-predict bench-serve bench-sweep clean
+.PHONY: install train report test bench bench-recipes bench-predict bench-download bench-serve bench-sweep clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench-recipes: $(STAMP)
 
 bench-predict: $(STAMP)
 	$(BIN)/python scripts/bench_predict.py
+
+# `digitnet download` past a mirror that stalls forever after its headers (issue 10's 45 s bar).
+bench-download: $(STAMP)
+	$(BIN)/python scripts/bench_download.py
 
 # Latency, throughput and memory of `digitnet serve` (model.npz)
 bench-serve: $(STAMP)

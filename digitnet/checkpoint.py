@@ -67,7 +67,8 @@ def save(path: str | os.PathLike, network: Network, metadata: dict,
     if best_network is not None:
         arrays.update(_layer_arrays(best_network, "best_"))
     arrays["metadata"] = np.array(json.dumps(metadata))
-    with atomic_path(path) as tmp:
+    # np.savez stores the arrays uncompressed: their bytes are the file's size, near enough.
+    with atomic_path(path, expected_bytes=sum(a.nbytes for a in arrays.values())) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
             f.flush()

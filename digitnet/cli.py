@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -28,13 +29,14 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from digitnet.atomic import WriteError
         from digitnet.checkpoint import CheckpointError
         from digitnet.data import DataError
-        from digitnet.runs import ResumeError
+        from digitnet.runs import ResumeError, RunError
 
         try:
             return command(*args, **kwargs)
-        except (DataError, CheckpointError, ResumeError) as e:
+        except (DataError, CheckpointError, ResumeError, RunError, WriteError) as e:
             raise click.ClickException(str(e)) from None
         except MemoryError:
             raise click.ClickException("out of memory") from None
@@ -53,6 +55,27 @@ def _users_path(filename) -> str:
     path = Path(os.fsdecode(filename))
     match = re.fullmatch(r"\.(.+)\.[^.]+\.part", path.name)
     return str(path.with_name(match.group(1)) if match else path)
+
+
+def stops_cleanly(command):
+    """SIGTERM and SIGHUP stop a command that writes as Ctrl-C does (see digitnet.signals):
+    what was half-written is removed, and it exits with 128 + the signal number.
+    The command may catch the interrupt itself to say more (train, download)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from digitnet import signals
+
+        try:
+            with signals.stop_requests():
+                return command(*args, **kwargs)
+        except KeyboardInterrupt as e:
+            signum = signals.signal_number(e)
+            click.echo(f"\ninterrupted ({signals.describe(signum)}): stopped before finishing; "
+                       "no half-written file was left", err=True)
+            sys.exit(128 + signum)
+
+    return wrapper
 
 
 def data_dir_option(command):
@@ -168,7 +191,7 @@ def main():
 
     A model is named by -m/--model PATH (default model.npz) in every command
     that reads one.  Exit status: 0 done, 1 a problem with a file or the data,
-    2 a mistake on the command line, 130/143 interrupted (Ctrl-C / SIGTERM).
+    2 a mistake on the command line, 130/143/129 interrupted (Ctrl-C / SIGTERM / SIGHUP).
     """
 
 
@@ -185,20 +208,38 @@ def main():
 @click.option("--from", "source", type=click.Path(exists=True, file_okay=False), default=None,
               help="Import the four files from a local folder instead of downloading.")
 @click.option("--force", is_flag=True, help="Fetch (or import) again even if the files are present.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=15.0, metavar="SECONDS",
+              help="Give up on a mirror that takes longer than this to connect or then sends nothing for "
+                   "this long; it is tried last for the remaining files.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@stops_cleanly
 @user_errors
-def download(data_dir, mirrors, checksums, source, force, quiet):
+def download(data_dir, mirrors, checksums, source, force, timeout, quiet):
     """Fetch the four MNIST files into the data folder, verifying their SHA-256."""
     from digitnet import data
 
     table = data.read_checksums(checksums) if checksums else None
     directory = data.resolve_data_dir(data_dir)
-    if source:
-        reports = data.import_files(source, directory, checksums=table, force=force)
-    else:
-        reports = data.download(directory, mirrors=mirrors or data.DEFAULT_MIRRORS,
-                                checksums=table, force=force, progress=not quiet)
+    try:
+        if source:
+            reports = data.import_files(source, directory, checksums=table, force=force)
+        else:
+            reports = data.download(directory, mirrors=mirrors or data.DEFAULT_MIRRORS, checksums=table,
+                                    force=force, progress=not quiet, timeout=timeout)
+    except KeyboardInterrupt as e:
+        from digitnet.signals import describe, signal_number
+
+        again = " ".join(["digitnet download", *(f"--mirror {shlex.quote(m)}" for m in mirrors),
+                          *([f"--checksums {shlex.quote(checksums)}"] if checksums else []),
+                          *([f"--from {shlex.quote(source)}"] if source else []),
+                          *([f"--data-dir {shlex.quote(data_dir)}"] if data_dir else []),
+                          *([f"--timeout {timeout:g}"] if timeout != 15.0 else [])])
+        click.echo(f"\ninterrupted ({describe(signal_number(e))}): the files completed so far are kept in "
+                   f"{directory}, no partial file is left; fetch the rest with `{again}`", err=True)
+        sys.exit(128 + signal_number(e))
     for r in reports:
+        for failure in r.failures:
+            click.echo(f"note: {failure}", err=True)
         if r.action == "present":
             line = f"{r.name}: already present"
         elif r.action == "downloaded":
@@ -221,16 +262,6 @@ def _load_data(data_dir, validation_size, quiet=False, parts=("train", "t10k")):
     if fetched and not quiet:
         click.echo(f"downloaded {len(fetched)} MNIST file(s) into {data.resolve_data_dir(data_dir)}", err=True)
     return data.load_mnist(data_dir, validation_size, parts=parts)
-
-
-def _load_training_data(data_dir, config, quiet):
-    """The splits for a training run; settings that do not fit the data (``--validation-size 60000``)
-    are command-line mistakes: exit 2, like any other bad value."""
-    mnist = _load_data(data_dir, 0, quiet)
-    problems = config.problems(training_file_size=len(mnist.training))
-    if problems:
-        raise click.UsageError("; ".join(problems))
-    return mnist.with_validation_size(config.validation_size)
 
 
 # ---------------------------------------------------------------------------
@@ -311,6 +342,7 @@ def _settings(ctx, settings: dict) -> tuple[dict, dict]:
 @data_dir_option
 @click.option("--quiet", "-q", is_flag=True, help="Only the final result; no progress bar or epoch lines.")
 @click.pass_context
+@stops_cleanly
 @user_errors
 def train(ctx, out, resume, force, data_dir, quiet, **settings):
     """Train a 784-hidden-10 sigmoid network by mini-batch SGD, saving a checkpoint every epoch.
@@ -318,7 +350,7 @@ def train(ctx, out, resume, force, data_dir, quiet, **settings):
     The defaults are the textbook's first network (784-30-10, quadratic cost,
     N(0,1) weights, eta 3.0, batch 10, 30 epochs).
     """
-    from digitnet import checkpoint, runs, training
+    from digitnet import data, runs, training
 
     _keep_going_without_reader()
     values, given = _settings(ctx, settings)
@@ -326,87 +358,90 @@ def train(ctx, out, resume, force, data_dir, quiet, **settings):
     problems = config.problems()
     if problems:
         raise click.UsageError("; ".join(problems))
-    if resume is not None and not Path(resume).is_file():
-        raise click.ClickException(f"{resume}: no such file")
-    out = Path(out or resume or "model.npz")
-    continuing_in_place = resume is not None and out.resolve() == Path(resume).resolve()
-    if out.exists() and not continuing_in_place and not force:
-        raise click.ClickException(f"{out} already exists: continue it with --resume {out}, "
-                                   "choose another --out, or pass --force to replace it")
-    if not out.parent.is_dir():
-        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
-
-    if resume:
-        previous = checkpoint.load(resume)
-        try:
-            planned, _ = runs.resumed_config(previous, given.get("epochs"), given)
-        except runs.ResumeConflict as e:
-            raise click.UsageError(str(e)) from None
-        mnist = _load_training_data(data_dir, planned, quiet)
-        trainer = runs.resume(previous, mnist, given.get("epochs"), given)
-        config = trainer.config
-    else:
-        mnist = _load_training_data(data_dir, config, quiet)
-        trainer = training.Trainer(mnist, config)
-
-    if not quiet:
-        sizes = "-".join(map(str, trainer.network.sizes))
-        start = f", resuming after epoch {trainer.state.epochs_completed}" if resume else ""
-        click.echo(f"training {sizes} ({config.cost} cost, {config.init} init, eta {config.learning_rate:g}, "
-                   f"batch {config.batch_size}, seed {config.seed}) on {len(mnist.training):,} images"
-                   f"{start}; checkpoint: {out}")
-    dataset = str(Path(data_dir or os.environ.get("DIGITNET_DATA_DIR") or "data"))
-    saved = False
     try:
+        plan = runs.prepare(config, out, lambda: _load_data(data_dir, 0, quiet), resume_from=resume,
+                            force=force, requested=given)
+    except (runs.SettingsError, runs.ResumeConflict) as e:  # mistakes on the command line: exit 2
+        raise click.UsageError(str(e)) from None
+    with _TrainOutput(plan, quiet) as output:
+        result = runs.run(plan.trainer, plan.out, resumed_from=plan.resumed_from,
+                          dataset=str(data.resolve_data_dir(data_dir)),
+                          on_epoch=output.epoch_done, on_progress=output.progress)
+    _print_result(result, quiet)
+
+
+def _print_result(result, quiet):
+    """The last words of `train`: the test accuracy, or why the run ended early and how to go on."""
+    if result.outcome == "interrupted":
+        import signal
+
+        from digitnet.signals import describe
+
+        why = f"interrupted ({describe(result.signal or signal.SIGINT)})"
+        if result.resume_from:
+            click.echo(f"\n{why}: the last complete epoch ({result.saved_epoch}) is saved in "
+                       f"{result.resume_from}; continue with `{result.resume_command}`", err=True)
+        else:
+            click.echo(f"\n{why} before the first epoch finished: nothing was saved", err=True)
+        sys.exit(result.exit_code)
+    if result.outcome == "diverged":
+        kept = f"the last good epoch is kept in {result.resume_from}" if result.resume_from else "nothing was saved"
+        raise click.ClickException(f"{result.error}; {kept}. Try a smaller --eta (it was {result.learning_rate:g}).")
+    if result.outcome == "write_failed":
+        kept = (f"the last complete epoch ({result.saved_epoch}) is kept in {result.resume_from}"
+                if result.resume_from else "nothing was saved")
+        raise click.ClickException(f"{result.error}; {kept}")
+    if result.stopped and not quiet:
+        click.echo(result.stopped)
+    which = (f"best validation epoch {result.best_epoch} of {result.epochs_completed}" if result.tested_best
+             else f"epoch {result.epochs_completed}")
+    click.echo(f"test accuracy {result.test_accuracy:.2%} ({which}; last epoch "
+               f"{result.test_accuracy_last_epoch:.2%}); saved {result.out}")
+
+
+class _TrainOutput:
+    """What `train` shows while it runs: the settings, a bar over each epoch's mini-batches
+    (hidden when not a terminal) and one line per epoch."""
+
+    def __init__(self, plan, quiet):
+        self.config, self.quiet, self.bar, self.epoch = plan.trainer.config, quiet, None, 0
+        if not quiet:
+            trainer, config = plan.trainer, plan.trainer.config
+            start = (f", resuming after epoch {trainer.state.epochs_completed}" if plan.resumed_from else "")
+            click.echo(f"training {'-'.join(map(str, trainer.network.sizes))} ({config.cost} cost, {config.init} "
+                       f"init, eta {config.learning_rate:g}, batch {config.batch_size}, seed {config.seed}) on "
+                       f"{len(trainer.data.training):,} images{start}; checkpoint: {plan.out}")
+
+    def progress(self, epoch, images, total):
+        from digitnet.progress import progress_bar
+
+        batch_size = self.config.batch_size
+        if self.bar is None or epoch != self.epoch:
+            self.close()
+            self.epoch = epoch
+            self.bar = progress_bar(total=-(-total // batch_size), desc=f"epoch {epoch}/{self.config.epochs}",
+                                    unit="batch", leave=False, disable=True if self.quiet else None)
+        self.bar.update(-(-images // batch_size) - self.bar.n)  # a partial last batch counts as one
+
+    def epoch_done(self, stats):
         from tqdm import tqdm
 
-        for stats in _with_progress(trainer, len(mnist.training), quiet):
-            runs.save_run(out, trainer, dataset=dataset)
-            saved = True
-            if not quiet:
-                validation = ("" if stats.validation_accuracy is None
-                              else f"  validation {stats.validation_accuracy:7.2%}")
-                tqdm.write(f"epoch {stats.epoch:3d}/{config.epochs}  cost {stats.training_cost:.5f}"
-                           f"{validation}  eta {stats.learning_rate:g}  {stats.seconds:5.2f} s")
-    except KeyboardInterrupt:
-        done = trainer.state.epochs_completed
-        if saved or resume:
-            click.echo(f"\ninterrupted: the last complete epoch ({done}) is saved in {out}; continue with "
-                       f"`digitnet train --resume {out} --epochs {config.epochs}`", err=True)
-        else:
-            click.echo("\ninterrupted before the first epoch finished: nothing was saved", err=True)
-        sys.exit(130)
-    except training.TrainingDiverged as e:
-        kept = (f"the last good epoch is kept in {out}" if saved or resume else "nothing was saved")
-        raise click.ClickException(f"{e}; {kept}. Try a smaller --eta (it was "
-                                   f"{trainer.state.learning_rate:g}).") from None
+        self.close()
+        if not self.quiet:
+            validation = "" if stats.validation_accuracy is None else f"  validation {stats.validation_accuracy:7.2%}"
+            tqdm.write(f"epoch {stats.epoch:3d}/{self.config.epochs}  cost {stats.training_cost:.5f}"
+                       f"{validation}  eta {stats.learning_rate:g}  {stats.seconds:5.2f} s")
 
-    if trainer.state.stopped and not quiet:
-        click.echo(trainer.state.stopped)
-    final = trainer.best_network or trainer.network
-    test = training.accuracy(final, mnist.test)
-    last = training.accuracy(trainer.network, mnist.test)
-    runs.save_run(out, trainer, test={"test_accuracy": test, "test_accuracy_last_epoch": last}, dataset=dataset)
-    which = (f"best validation epoch {trainer.state.best_epoch} of {trainer.state.epochs_completed}"
-             if trainer.best_network is not None else f"epoch {trainer.state.epochs_completed}")
-    click.echo(f"test accuracy {test:.2%} ({which}; last epoch {last:.2%}); saved {out}")
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
+    def __enter__(self):
+        return self
 
-def _with_progress(trainer, n_images, quiet):
-    """Trainer.epochs() with a bar over the mini-batches of each epoch (hidden when not a terminal)."""
-    from digitnet.progress import progress_bar
-
-    total = trainer.config.epochs
-    batch_size = trainer.config.batch_size
-    while not trainer.finished:
-        epoch = trainer.state.epochs_completed + 1
-        with progress_bar(total=-(-n_images // batch_size), desc=f"epoch {epoch}/{total}", unit="batch",
-                          leave=False, disable=True if quiet else None) as bar:
-            # The trainer reports images; a partial last batch counts as one.
-            stats = next(trainer.epochs(on_progress=lambda images: bar.update(-(-images // batch_size))), None)
-        if stats is None:
-            return
-        yield stats
+    def __exit__(self, *exc):
+        self.close()
 
 
 # ---------------------------------------------------------------------------
@@ -425,6 +460,7 @@ def _with_progress(trainer, n_images, quiet):
               help="Also check a 784-30-10 network (scaled init) on a real MNIST mini-batch, on a sample of weights.")
 @click.option("--samples", type=click.IntRange(min=1), default=50, help="With --mnist: entries checked per array.")
 @data_dir_option
+@stops_cleanly  # with --mnist it downloads missing data
 @user_errors
 def gradcheck(sizes, batch_size, cost, epsilon, seed, mnist, samples, data_dir):
     """Compare backprop's gradients (BP1-BP4) with central finite differences, in float64.
@@ -484,6 +520,7 @@ def _pick(ckpt, weights):
 @click.option("--split", type=click.Choice(["test", "validation"]), default="test", help="Which images to measure on.")
 @_weights_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@stops_cleanly  # it downloads missing data
 @user_errors
 def evaluate(model, data_dir, split, weights, as_json):
     """Accuracy, per-digit precision and recall, and the confusion matrix of MODEL.
@@ -615,6 +652,7 @@ def _run_rows(model, meta) -> list[tuple[str, str]]:
 @click.option("--out", type=click.Path(), default=None,
               help="Report folder  [default: report-<model name>]; in an existing folder the report "
                    "files are overwritten, other files are left alone.")
+@stops_cleanly
 @user_errors
 def report(model, data_dir, split, weights, out):
     """Write a folder of pictures and one HTML page about MODEL.
@@ -626,11 +664,13 @@ def report(model, data_dir, split, weights, out):
     """
     from digitnet import checkpoint
     from digitnet import report as reporting  # matplotlib: imported only by this command
+    from digitnet.atomic import check_folder_writable
 
     ckpt = checkpoint.load(model)
     out_dir = Path(out or f"report-{Path(model).stem}")
     try:
         reporting.check_out_dir(out_dir)
+        check_folder_writable(out_dir)  # before the pictures are drawn, not after
         validation_size = reporting.validation_size(ckpt.metadata) if split == "validation" else 0
         mnist = _load_data(data_dir, validation_size, parts=("t10k",) if split == "test" else ("train",))
         result = reporting.create_report(ckpt, mnist.split(split), out_dir, model_name=str(model),

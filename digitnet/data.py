@@ -16,12 +16,12 @@ import shutil
 import struct
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from digitnet.atomic import atomic_path
+from digitnet.atomic import WriteError, atomic_path, cause, check_folder_writable
 
 DEFAULT_DATA_DIR = "data"
 DATA_DIR_ENV = "DIGITNET_DATA_DIR"
@@ -45,8 +45,12 @@ IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions: count, rows, cols
 LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension: count
 
 DEFAULT_VALIDATION_SIZE = 10000
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 30.0
+# Seconds to wait for a connection, and for the next bytes once connected (``--timeout``).
+# A healthy mirror sends within a second; 15 s forgives a slow one without hanging on a dead one.
+DEFAULT_TIMEOUT = 15.0
+# A stall (no bytes for the timeout) is tried once more on the same mirror, not `retries` times:
+# each costs a whole timeout, and a mirror that stalled twice is likely to stall again.
+STALL_RETRIES = 1
 CHUNK_BYTES = 1 << 16
 
 
@@ -263,6 +267,7 @@ class FileReport:
     action: str
     source: str = ""
     official: bool | None = None
+    failures: list = field(default_factory=list)  # mirrors that failed before ``source`` served it
 
 
 def _describe(error: BaseException) -> str:
@@ -289,16 +294,42 @@ def _describe(error: BaseException) -> str:
 
 
 class _Retryable(Exception):
-    """A failure worth trying the same mirror again for (connection trouble, 5xx, short body)."""
+    """A failure worth trying the same mirror again for (connection trouble, 5xx, short body).
+
+    ``timed_out``: the mirror sent nothing for the whole timeout (a stall), which is
+    retried at most ``STALL_RETRIES`` times.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.timed_out = "timed out" in reason
 
 
 class _Fatal(Exception):
     """A failure that moves on to the next mirror at once (404, checksum mismatch)."""
 
 
-def _fetch(session, url: str, tmp: Path, name: str, expected_sha: str, progress: bool, timeout) -> None:
+def _blocks(response):
+    """The body's bytes as sent, never decoded (a mirror that labels the .gz "Content-Encoding:
+    gzip" must not have it decompressed on the way: the checksum is of the .gz), with the
+    network's failures as ``_Retryable``."""
     import requests
     import urllib3
+
+    stream = response.raw.stream(CHUNK_BYTES, decode_content=False)
+    while True:
+        try:
+            block = next(stream, None)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+            raise _Retryable(_describe(e)) from None
+        if block is None:
+            return
+        yield block
+
+
+def _fetch(session, url: str, tmp: Path, name: str, expected_sha: str, progress: bool, timeout,
+           final: Path | None = None) -> None:
+    import requests
     from tqdm import tqdm
 
     try:
@@ -316,21 +347,16 @@ def _fetch(session, url: str, tmp: Path, name: str, expected_sha: str, progress:
         total = int(total) if total and total.isdigit() else None
         digest = hashlib.sha256()
         received = 0
-        with open(tmp, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                                         desc=name,
-                                         disable=None if progress else True, leave=False) as bar:
-            try:
-                # The bytes as sent, never decoded: a mirror that labels the .gz "Content-Encoding:
-                # gzip" must not have it decompressed on the way (the checksum is of the .gz).
-                for block in response.raw.stream(CHUNK_BYTES, decode_content=False):
+        try:
+            with open(tmp, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                                             desc=name, disable=None if progress else True, leave=False) as bar:
+                for block in _blocks(response):
                     f.write(block)
                     digest.update(block)
                     received += len(block)
                     bar.update(len(block))
-            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
-                if isinstance(e, OSError) and not isinstance(e, requests.exceptions.RequestException):
-                    raise DataError(f"cannot write {tmp.parent}: {e.strerror or e}") from None
-                raise _Retryable(_describe(e)) from None
+        except OSError as e:  # the network's errors are _Retryable by now: this is the disk
+            raise WriteError(final or tmp, e, expected_bytes=total or received) from None
         if total is not None and received < total:
             raise _Retryable(f"truncated body ({received} of {total} bytes)")
     actual = digest.hexdigest()
@@ -338,36 +364,72 @@ def _fetch(session, url: str, tmp: Path, name: str, expected_sha: str, progress:
         raise _Fatal(f"checksum mismatch (got sha256 {actual[:12]}..., expected {expected_sha[:12]}...)")
 
 
+class MirrorOrder:
+    """The order mirrors are tried in, over one download of several files.
+
+    A mirror that timed out, refused the connection or stalled for one file (or
+    kept failing with a broken connection or a 5xx) is tried last for the
+    remaining files, so a dead mirror costs its timeouts once per run, not once
+    per file.  A 404 or a wrong checksum concerns one file and demotes nothing.  The others keep the order the user gave (a
+    mirror that served a good file stays where it was).
+    """
+
+    def __init__(self, mirrors):
+        self._order = list(mirrors)
+
+    def __iter__(self):
+        return iter(list(self._order))  # a snapshot: demoting during a file does not skip anyone
+
+    def __len__(self):
+        return len(self._order)
+
+    def demote(self, mirror: str) -> None:
+        self._order.remove(mirror)
+        self._order.append(mirror)
+
+
 def download_file(name: str, data_dir: Path, mirrors, checksums: dict[str, str], *,
                   session=None, retries: int = 2, backoff: float = 0.5, progress: bool = True,
-                  timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) -> str:
+                  timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, failures: list | None = None) -> str:
     """Fetch ``name`` from the first mirror that gives a file with the expected SHA-256.
 
     Returns the URL it came from.  The file is streamed into a temporary file
-    beside its final path and moved into place only once verified.
+    beside its final path and moved into place only once verified.  Connection
+    trouble and 5xx are retried ``retries`` times on the same mirror, a stall
+    (nothing for ``timeout`` seconds) at most ``STALL_RETRIES`` times, a 404 or a
+    wrong checksum not at all.  ``mirrors`` may be a ``MirrorOrder`` shared by
+    the files of one download: a mirror that fails this way is demoted in it.
+    What went wrong on the way is appended to ``failures`` when given.
     """
     import requests
 
     if name not in checksums:
         raise DataError(f"no checksum known for {name}: add it to the checksums file")
     session = session or requests.Session()
-    failures = []
-    for mirror in mirrors:
+    order = mirrors if isinstance(mirrors, MirrorOrder) else MirrorOrder(mirrors)
+    failures = [] if failures is None else failures
+    start = len(failures)
+    for mirror in order:
         url = mirror.rstrip("/") + "/" + name
-        for attempt in range(retries + 1):
+        attempt = stalls = 0
+        while True:
+            attempt += 1
             try:
                 with atomic_path(data_dir / name) as tmp:
-                    _fetch(session, url, tmp, name, checksums[name], progress, timeout)
+                    _fetch(session, url, tmp, name, checksums[name], progress, timeout, data_dir / name)
                 return url
             except _Retryable as e:
-                reason = str(e)
-                if attempt < retries:
-                    time.sleep(backoff * 2 ** attempt)
+                stalls += e.timed_out
+                if attempt <= retries and stalls <= STALL_RETRIES:
+                    time.sleep(backoff * 2 ** (attempt - 1))
                     continue
-                failures.append(f"{url}: {reason}" + (f" (after {retries + 1} attempts)" if retries else ""))
+                failures.append(f"{url}: {e}" + (f" (after {attempt} attempts)" if attempt > 1 else ""))
+                order.demote(mirror)
+                break
             except _Fatal as e:
                 failures.append(f"{url}: {e}")
                 break
+    failures = failures[start:]
     listing = "\n".join(f"  - {line}" for line in failures) or "  (no mirrors given)"
     raise DataError(
         f"could not download {name} from any mirror:\n{listing}\n"
@@ -381,17 +443,26 @@ def download(data_dir: str | os.PathLike | None = None, mirrors=DEFAULT_MIRRORS,
              checksums: dict[str, str] | None = None, force: bool = False,
              progress: bool = True, names: tuple[str, ...] = FILES, **kwargs) -> list[FileReport]:
     """Make sure the MNIST files ``names`` (all four by default) are in the data directory,
-    downloading what is missing.  A data directory this call creates is removed again if it fails."""
+    downloading what is missing.  A data directory this call creates is removed again if it fails.
+
+    The folder is checked before the first request (it must accept new files),
+    and the mirrors keep one ``MirrorOrder`` over the files.
+    """
     with _data_dir_for_writing(resolve_data_dir(data_dir)) as data_dir:
         checksums = OFFICIAL_SHA256 if checksums is None else checksums
+        wanted = [name for name in names if force or find_file(data_dir, name) is None]
+        if wanted:
+            check_folder_writable(data_dir)
+        order = MirrorOrder(mirrors)
         reports = []
         for name in names:
-            existing = find_file(data_dir, name)
-            if existing is not None and not force:
-                reports.append(FileReport(name, "present", str(existing)))
+            if name not in wanted:
+                reports.append(FileReport(name, "present", str(find_file(data_dir, name))))
                 continue
-            url = download_file(name, data_dir, list(mirrors), checksums, progress=progress, **kwargs)
-            reports.append(FileReport(name, "downloaded", url, official=checksums is OFFICIAL_SHA256))
+            failures: list[str] = []
+            url = download_file(name, data_dir, order, checksums, progress=progress, failures=failures, **kwargs)
+            reports.append(FileReport(name, "downloaded", url, official=checksums is OFFICIAL_SHA256,
+                                      failures=failures))
         return reports
 
 
@@ -441,6 +512,8 @@ def _import_files(source: Path, data_dir: Path, checksums, force: bool) -> list[
             present.add(name)
             continue
         raise DataError(f"{existing} already exists and differs from {path}; use --force to replace it")
+    if len(present) < len(found):
+        check_folder_writable(data_dir)
     reports = []
     for name, path in found.items():
         official = sha256_file(path) == checksums.get(path.name) if path.name == name else None
@@ -480,7 +553,7 @@ def _make_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(f"cannot create data directory {path}: {e.strerror or e}") from None
+        raise DataError(f"cannot create data directory {path}: {cause(e, path)}") from None
     if not path.is_dir():
         raise DataError(f"data directory {path} is not a folder")
     return path

@@ -1,22 +1,35 @@
-"""A training run as a checkpoint: what goes into the metadata, and how a run is resumed.
+"""A training run as a service: prepare it, run it, get a result.
 
-Glue between ``training`` (the loop) and ``checkpoint`` (the file), so neither
-knows about the other and the CLI stays thin.
+``prepare`` checks the output location and builds a fresh or resumed Trainer;
+``run`` trains, saves a checkpoint atomically after every epoch, handles
+divergence and stop requests (Ctrl-C, SIGTERM/SIGHUP, or a ``should_stop``
+callback), does the final test and returns a ``RunResult``.  The CLI, the page
+and a sweep all call the same two functions and only differ in what they print.
+Also the glue between ``training`` (the loop) and ``checkpoint`` (the file).
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 import platform
+import shlex
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from signal import SIGINT
+from typing import Callable
 
 import numpy as np
 
-from digitnet import __version__
+from digitnet import __version__, signals
+from digitnet.atomic import WriteError, check_writable
 from digitnet.checkpoint import Checkpoint, save
+from digitnet.checkpoint import load as load_checkpoint
 from digitnet.data import MNIST
 from digitnet.settings import settings_of
-from digitnet.training import TrainConfig, Trainer, TrainState
+from digitnet.training import EpochStats, TrainConfig, Trainer, TrainingDiverged, TrainState, accuracy
+
+DEFAULT_OUT = "model.npz"
 
 
 class ResumeError(Exception):
@@ -53,6 +66,14 @@ def versions() -> dict:
         except metadata.PackageNotFoundError:
             pass
     return found
+
+
+class RunError(Exception):
+    """The run cannot start: its output would overwrite something, or cannot be written."""
+
+
+class SettingsError(ValueError):
+    """The settings do not fit the data (e.g. a batch larger than the training set)."""
 
 
 def save_run(path: str | Path, trainer: Trainer, test: dict | None = None, dataset: str = "") -> Path:
@@ -121,3 +142,221 @@ def resume(checkpoint: Checkpoint, data: MNIST, epochs: int | None = None,
 def _normalise(value):
     """Compare (100, 30) with [100, 30] and 3 with 3.0 as equal."""
     return [int(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+# ---------------------------------------------------------------------------
+# The run as a service
+
+
+@dataclass
+class Plan:
+    """A run ready to start: its trainer, where it saves, and the checkpoint it continues (if any)."""
+
+    trainer: Trainer
+    out: Path
+    resumed_from: Path | None = None
+
+
+def output_path(out: str | os.PathLike | None, resume: str | os.PathLike | None = None,
+                force: bool = False) -> Path:
+    """Where the run saves (``out``, else the checkpoint it resumes, else model.npz), checked
+    before any work: an existing file is kept unless it is the run being continued or
+    ``force``, and the folder must exist and accept a new file."""
+    out = Path(out or resume or DEFAULT_OUT)
+    continuing_in_place = resume is not None and out.resolve() == Path(resume).resolve()
+    if out.exists() and not continuing_in_place and not force:
+        raise RunError(f"{out} already exists: continue it with --resume {out}, "
+                       "choose another --out, or pass --force to replace it")
+    check_writable(out)
+    return out
+
+
+def prepare(config: TrainConfig, out: str | os.PathLike | None, load_data: Callable[[], MNIST], *,
+            resume_from: str | os.PathLike | None = None, force: bool = False,
+            requested: dict | None = None) -> Plan:
+    """Check the output, then the settings, then load the data and build the Trainer, in that
+    order: a typo in the output path or a refused resume fails in a second, before the data is read.
+
+    ``load_data()`` returns the MNIST splits with the whole training file as
+    training images; the run's validation split is cut from it here, after
+    ``config.problems`` has checked the settings against the data's size
+    (``SettingsError``).  With ``resume_from``, that checkpoint continues with
+    its own settings to ``requested["epochs"]`` (or its planned total);
+    ``requested`` holds the settings the user gave, which must agree with the
+    run's (``ResumeConflict``, see ``resumed_config``).
+    """
+    requested = requested or {}
+    if resume_from is not None and not Path(resume_from).is_file():
+        raise RunError(f"{resume_from}: no such file")
+    out = output_path(out, resume_from, force)
+    previous = None
+    if resume_from is not None:
+        previous = load_checkpoint(resume_from)
+        config, _ = resumed_config(previous, requested.get("epochs"), requested)
+    data = load_data()
+    problems = config.problems(training_file_size=len(data.training) + len(data.validation))
+    if problems:
+        raise SettingsError("; ".join(problems))
+    data = data.with_validation_size(config.validation_size)
+    if previous is None:
+        return Plan(Trainer(data, config), out)
+    return Plan(resume(previous, data, requested.get("epochs"), requested), out, Path(resume_from))
+
+
+@dataclass
+class RunResult:
+    """What a run came to.
+
+    ``outcome`` is "finished" (every epoch, or a stopping rule fired: see
+    ``stopped``), "interrupted" (Ctrl-C, a signal, or ``should_stop``),
+    "diverged" or "write_failed".  ``saved_epoch`` is the epoch the file at
+    ``resume_from`` holds (0: nothing of this run was saved); ``error`` explains
+    a divergence or a failed write.
+    """
+
+    out: Path
+    outcome: str
+    epochs: int
+    epochs_completed: int
+    saved_epoch: int
+    resume_from: Path | None
+    learning_rate: float
+    best_epoch: int | None = None
+    best_validation_accuracy: float | None = None
+    stopped: str = ""
+    test_accuracy: float | None = None
+    test_accuracy_last_epoch: float | None = None
+    tested_best: bool = False        # test_accuracy is of the best validation epoch's weights
+    signal: int | None = None        # the signal that stopped the run (None: should_stop, or none came)
+    error: str = ""
+    history: list = field(default_factory=list)
+
+    @property
+    def resume_command(self) -> str | None:
+        """The command that continues the run from what was saved, or None if nothing was."""
+        if self.resume_from is None:
+            return None
+        return f"digitnet train --resume {shlex.quote(str(self.resume_from))} --epochs {self.epochs}"
+
+    @property
+    def exit_code(self) -> int:
+        """What a command should exit with: 0, 128 + the signal, 130 for should_stop, or 1."""
+        if self.outcome == "finished":
+            return 0
+        if self.outcome == "interrupted":
+            return 128 + (self.signal or SIGINT)
+        return 1
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["out"] = str(self.out)
+        d["resume_from"] = None if self.resume_from is None else str(self.resume_from)
+        d["resume_command"] = self.resume_command
+        return d
+
+
+class _StopRequested(Exception):
+    """should_stop() said yes."""
+
+
+def checkpoint_bytes(trainer: Trainer) -> int:
+    """About how large the run's checkpoint will grow: the last and the best weights, and the
+    metadata (stored as 4-byte unicode: some 6 KB, plus about 600 bytes of history per epoch)."""
+    arrays = sum(a.nbytes for a in trainer.network.weights + trainer.network.biases)
+    copies = 2 if trainer.state.best_epoch or len(trainer.data.validation) else 1
+    return copies * arrays + 8_000 + 600 * trainer.config.epochs
+
+
+def free_space_needed(trainer: Trainer, out: Path) -> int:
+    """Free space the run needs at ``out``: each save writes a new file beside the old one
+    before replacing it, so a new output needs room for two checkpoints, an existing one for one more."""
+    size = checkpoint_bytes(trainer)
+    return size if out.exists() else 2 * size
+
+
+def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.PathLike | None = None,
+        dataset: str = "", on_epoch: Callable[[EpochStats], None] | None = None,
+        on_progress: Callable[[int, int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None, test: bool = True) -> RunResult:
+    """Train until done, saving ``out`` atomically after every epoch; then measure the test accuracy.
+
+    ``on_progress(epoch, images_done, images_total)`` is called during an epoch
+    (every couple of thousand images), ``on_epoch(stats)`` after each epoch
+    is saved.  ``should_stop()`` is asked at the same moments; when it says yes,
+    or on Ctrl-C (or SIGTERM/SIGHUP inside ``signals.stop_requests()``), the
+    epoch in progress is abandoned and ``out`` keeps the last complete one.
+    Divergence and a failed write also end the run with the last good epoch kept.
+    Nothing is raised for those: the ``RunResult`` says what happened.  After a
+    stop mid-epoch the Trainer's weights are ahead of the file; continue from the
+    file (``prepare(..., resume_from=out)``), not from the Trainer.
+    """
+    out = Path(out)
+    state = trainer.state
+    start_epoch = state.epochs_completed
+    in_place = resumed_from is not None and Path(resumed_from).resolve() == out.resolve()
+    saved_epoch = start_epoch if in_place else 0
+    n_images = len(trainer.data.training)
+    done = 0
+
+    def progress(images: int) -> None:
+        nonlocal done
+        done += images
+        if on_progress is not None:
+            on_progress(state.epochs_completed + 1, done, n_images)
+        if should_stop is not None and should_stop():
+            raise _StopRequested
+
+    outcome, signum, error = "finished", None, ""
+    try:
+        check_writable(out, free_space_needed(trainer, out))
+        if should_stop is not None and should_stop():
+            raise _StopRequested
+        for stats in trainer.epochs(on_progress=progress):
+            with signals.deferred():  # a finished epoch is written whole, even if a signal comes now
+                save_run(out, trainer, dataset=dataset)
+                saved_epoch = stats.epoch
+            done = 0
+            if on_epoch is not None:
+                on_epoch(stats)
+            if should_stop is not None and should_stop():
+                raise _StopRequested
+        if test:
+            tested = False
+            try:
+                # Every epoch is saved and this takes under a second: a stop request now waits
+                # for it, rather than leave a complete run without its test accuracy.
+                with signals.deferred():
+                    final = trainer.best_network or trainer.network
+                    scores = {"test_accuracy": accuracy(final, trainer.data.test),
+                              "test_accuracy_last_epoch": accuracy(trainer.network, trainer.data.test)}
+                    save_run(out, trainer, test=scores, dataset=dataset)
+                    tested = True
+            except KeyboardInterrupt as e:
+                if not tested:
+                    raise
+                signum = signals.signal_number(e)  # the run is complete: it still counts as finished
+    except KeyboardInterrupt as e:
+        outcome, signum = "interrupted", signals.signal_number(e)
+    except _StopRequested:
+        outcome = "interrupted"
+    except TrainingDiverged as e:
+        outcome, error = "diverged", str(e)
+    except WriteError as e:
+        outcome, error = "write_failed", str(e)
+
+    if saved_epoch:
+        resume_from = out
+    elif resumed_from is not None:  # nothing new saved: the checkpoint resumed from still holds its epoch
+        resume_from, saved_epoch = Path(resumed_from), start_epoch
+    else:
+        resume_from = None
+    result = RunResult(
+        out=out, outcome=outcome, epochs=trainer.config.epochs, epochs_completed=state.epochs_completed,
+        saved_epoch=saved_epoch, resume_from=resume_from, learning_rate=state.learning_rate,
+        best_epoch=state.best_epoch or None, best_validation_accuracy=state.best_accuracy,
+        stopped=state.stopped, signal=signum, error=error, history=list(state.history))
+    if outcome == "finished" and test:
+        result.test_accuracy = scores["test_accuracy"]
+        result.test_accuracy_last_epoch = scores["test_accuracy_last_epoch"]
+        result.tested_best = trainer.best_network is not None
+    return result

@@ -31,3 +31,28 @@ def real_mnist_dir() -> Path:
 def _no_data_dir_env(monkeypatch):
     """Tests never pick up a user's $DIGITNET_DATA_DIR by accident."""
     monkeypatch.delenv("DIGITNET_DATA_DIR", raising=False)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path, monkeypatch) -> Path:
+    """An empty folder no file can be created in.  As a normal user chmod is enough; root writes
+    through file modes (and a read-only mount needs privileges), so there the file system's
+    refusal (EROFS) is simulated for this folder in tempfile.mkstemp, which every write uses."""
+    import errno
+    import os
+    import tempfile
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.geteuid() == 0:
+        real = tempfile.mkstemp
+
+        def mkstemp(*args, dir=None, **kwargs):
+            if dir is not None and os.path.realpath(dir) == str(folder.resolve()):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.path.join(dir, "tmp"))
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    yield folder
+    folder.chmod(0o755)

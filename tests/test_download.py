@@ -680,3 +680,166 @@ def test_cli_download_from_the_shared_copy(tmp_path, real_mnist_dir):
     assert result.exit_code == 0, result.output
     assert result.output.count(f"matches the checksum in {real_mnist_dir / 'SHA256SUMS'}") == 4
     assert clean(target) == sorted(FILES)
+
+
+# ---------------------------------------------------------------------------
+# A mirror that accepts the connection and then sends nothing
+
+
+def stalls_after_headers(server, stalling=("stall",)):
+    """Mirrors in ``stalling`` send 200 and their headers, then nothing (until the server stops)."""
+    def handle(request, mirror, name):
+        if mirror not in stalling:
+            return serve(request, mirror, name)
+        request.send_response(200)
+        request.send_header("Content-Length", str(len(CONTENT[name])))
+        request.end_headers()
+        request.wfile.flush()
+        server.stop.wait(10)
+
+    return handle
+
+
+def test_a_stalled_mirror_is_asked_for_one_file_then_tried_last(server, tmp_path):
+    server.handle = stalls_after_headers(server)
+    reports = download(tmp_path, mirrors=[server.url("stall"), server.url("m2")], checksums=CHECKSUMS,
+                       retries=5, timeout=0.3, **FAST)
+    assert_complete(tmp_path)
+    # The request log: one stall retried once, for the first file only; the rest straight from m2.
+    assert server.count("stall", FILES[0]) == 2 and server.count("stall") == 2
+    assert all(server.count("m2", name) == 1 for name in FILES)
+    assert reports[0].failures == [f"{server.url('stall')}{FILES[0]}: read timed out (after 2 attempts)"]
+    assert all(r.source.startswith(server.url("m2")) and not r.failures for r in reports[1:])
+
+
+def test_cli_download_past_a_stalled_mirror_with_a_short_timeout(server, tmp_path):
+    server.handle = stalls_after_headers(server)
+    sums = write_sums(tmp_path / "SHA256SUMS", CHECKSUMS)
+    target = tmp_path / "data"
+    result = CliRunner().invoke(main, ["download", "--mirror", server.url("stall"), "--mirror", server.url("m2"),
+                                       "--checksums", str(sums), "--data-dir", str(target), "--timeout", "0.3",
+                                       "-q"])
+    assert result.exit_code == 0, result.output
+    assert_complete(target)
+    assert server.count("stall") <= 2  # at most two files' worth of attempts (here: one file, two tries)
+    assert f"note: {server.url('stall')}{FILES[0]}: read timed out (after 2 attempts)" in result.output
+    assert result.output.count("checksum verified") == 4
+
+
+def test_a_mirror_refusing_every_connection_is_tried_last_after_the_first_file(server, tmp_path):
+    def handle(request, mirror, name):
+        if mirror == "refuse":  # hang up without a word, as a refusing proxy does
+            request.close_connection = True
+            return
+        serve(request, mirror, name)
+
+    server.handle = handle
+    download(tmp_path, mirrors=[server.url("refuse"), server.url("m2")], checksums=CHECKSUMS, retries=2, **FAST)
+    assert_complete(tmp_path)
+    assert server.count("refuse", FILES[0]) == 3 and server.count("refuse") == 3  # the usual retries, once
+
+
+def test_a_404_does_not_demote_a_mirror_that_serves_the_other_files(server, tmp_path):
+    def handle(request, mirror, name):
+        if mirror == "m1" and name == FILES[0]:
+            return not_found(request, mirror, name)
+        serve(request, mirror, name)
+
+    server.handle = handle
+    reports = download(tmp_path, mirrors=[server.url("m1"), server.url("m2")], checksums=CHECKSUMS, **FAST)
+    assert_complete(tmp_path)
+    assert [r.source.split("/")[3] for r in reports] == ["m2", "m1", "m1", "m1"]
+    assert server.count("m2") == 1
+
+
+def test_a_stall_is_retried_once_however_many_retries(server, tmp_path):
+    server.handle = stalls_after_headers(server)
+    with pytest.raises(DataError) as excinfo:
+        download_file(FILES[3], tmp_path, [server.url("stall")], CHECKSUMS, retries=9, timeout=0.2, **FAST)
+    assert server.count("stall") == 2
+    assert "read timed out (after 2 attempts)" in str(excinfo.value)
+    assert clean(tmp_path) == []
+
+
+def test_mirror_order_demotes_to_the_back_and_keeps_the_rest():
+    order = data.MirrorOrder(["a", "b", "c"])
+    seen = []
+    for mirror in order:  # demoting during a pass does not skip or repeat anyone
+        seen.append(mirror)
+        if mirror == "a":
+            order.demote("a")
+    assert seen == ["a", "b", "c"] and list(order) == ["b", "c", "a"]
+
+
+def test_download_timeout_option_is_documented():
+    result = CliRunner().invoke(main, ["download", "--help"])
+    assert "--timeout SECONDS" in result.output and "default: 15" in result.output
+    assert data.DEFAULT_TIMEOUT == 15.0
+
+
+# ---------------------------------------------------------------------------
+# A full or read-only disk
+
+
+def test_a_full_disk_names_the_file_and_the_size_and_leaves_no_temp_file(server, tmp_path, monkeypatch):
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, block):
+            raise OSError(28, "No space left on device")
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        return FullDisk(f) if str(path).endswith(".part") and "w" in mode else f
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    sums = write_sums(tmp_path / "SHA256SUMS", CHECKSUMS)
+    target = tmp_path / "data"
+    result = CliRunner().invoke(main, ["download", "--mirror", server.url("m1"), "--mirror", server.url("m2"),
+                                       "--checksums", str(sums), "--data-dir", str(target), "-q"])
+    monkeypatch.undo()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    from digitnet.atomic import human_size
+
+    size = human_size(len(CONTENT[FILES[0]]))  # the Content-Length
+    assert (f"Error: cannot write {target / FILES[0]}: no space left on device "
+            f"(needs about {size}") in result.output
+    assert clean(target) == []
+    assert server.count("m2") == 0  # a full disk is not the mirror's fault
+
+
+def test_a_read_only_data_dir_fails_before_any_request(server, read_only_folder):
+    folder = read_only_folder
+    with pytest.raises(OSError) as excinfo:
+        download(folder, mirrors=[server.url("m1")], checksums=CHECKSUMS, **FAST)
+    assert str(excinfo.value).startswith(f"cannot write into {folder}: ")
+    assert sum(server.requests.values()) == 0
+
+
+def test_a_data_dir_under_proc_fails_before_any_request(server):
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc here")
+    result = CliRunner().invoke(main, ["download", "--mirror", server.url("m1"), "--data-dir", "/proc/self/mnist"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cannot create data directory /proc/self/mnist: folder /proc/self does not accept new files" \
+        in result.output
+    assert sum(server.requests.values()) == 0
+
+
+def test_a_complete_read_only_data_dir_is_still_fine(server, read_only_folder):
+    folder = read_only_folder
+    folder.chmod(0o755)
+    for name in FILES:
+        (folder / name).write_bytes(CONTENT[name])
+    folder.chmod(0o555)
+    reports = download(folder, mirrors=[server.url("m1")], checksums=CHECKSUMS, **FAST)
+    assert all(r.action == "present" for r in reports)

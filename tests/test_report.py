@@ -192,3 +192,17 @@ def test_confidence_is_outputs_normalised_to_sum_one():
 def test_other_commands_do_not_import_matplotlib():
     code = "import sys, digitnet.cli; assert 'matplotlib' not in sys.modules and 'digitnet.report' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_unwritable_out_fails_before_any_work(trained, tmp_path, read_only_folder):
+    """A read-only --out (or one under /proc) is refused before the data is read or a picture drawn."""
+    data_dir, model = trained
+    missing_data = tmp_path / "no-data"  # had the data been loaded first, this would try to download it
+    result = run("report", model, "--data-dir", missing_data, "--out", read_only_folder, expect=1)
+    assert f"Error: cannot write into {read_only_folder}: " in result.output
+    assert list(read_only_folder.iterdir()) == [] and not missing_data.exists()
+    result = run("report", model, "--data-dir", missing_data, "--out", read_only_folder / "new", expect=1)
+    assert f"Error: cannot create {read_only_folder / 'new'}: " in result.output
+    if sys.platform.startswith("linux"):
+        result = run("report", model, "--data-dir", missing_data, "--out", "/proc/self/r", expect=1)
+        assert "cannot create /proc/self/r: folder /proc/self does not accept new files" in result.output
