@@ -1,13 +1,13 @@
 """One sweep worker: a process that trains trial after trial until the study has its `--trials`.
 
 Started by `digitnet sweep` as `python -m digitnet.sweep.worker`, with its
-WorkerSpec as JSON on stdin (storage URL, study name, output folder, data folder).  Separate processes,
-not threads: training runs BLAS on one thread (training.single_threaded_blas),
+WorkerSpec as JSON on stdin (storage URL, study name, output and data folders).
+Separate processes, not threads: training runs BLAS on one thread (training.single_threaded_blas),
 so two processes are what keeps two cores busy.  The data are loaded once per
-process.  A trial is the same Trainer as `digitnet train` with the trial's
-settings and the sweep's seed, so a trial's weights are exactly those of
-`digitnet train` with the same options; its checkpoint, written after every
-epoch, is `trial-NNN.npz` in the output folder.  The worker prints nothing but
+process.  A trial is what `digitnet train` does (the same Trainer, and the same
+run policy, ``runs.run``) with the trial's settings and the sweep's seed, so its
+weights are exactly those of `digitnet train` with the same options; its
+checkpoint, written after every epoch, is `trial-NNN.npz` in the output folder.  The worker prints nothing but
 errors: the launching process follows the study in the database.
 """
 
@@ -87,16 +87,6 @@ def checkpoint_name(number: int) -> str:
     return f"trial-{number:03d}.npz"
 
 
-def train_trial(trainer: training.Trainer, path: Path, dataset: str):
-    """Train epoch by epoch, saving the checkpoint (atomically) after each; yield each epoch's stats.
-
-    The run policy of `digitnet train` without its test pass: the sweep never looks at the test set.
-    """
-    for stats in trainer.epochs():
-        runs.save_run(path, trainer, dataset=dataset)
-        yield stats
-
-
 class Objective:
     """What Optuna calls for each trial: train, report every epoch's validation accuracy, obey the pruner.
 
@@ -121,21 +111,32 @@ class Objective:
         path = self.out_dir / checkpoint_name(trial.number)
         trial.set_user_attr("checkpoint", path.name)
         trainer = training.Trainer(self.mnist, config)
-        try:
-            for stats in train_trial(trainer, path, self.dataset):
-                trial.report(stats.validation_accuracy, stats.epoch)
-                if self.stop.requested:
-                    trial.set_user_attr("stopped", f"interrupted after epoch {stats.epoch}")
-                    raise StopRequested()
-                if not trainer.finished and trial.should_prune():  # after the last epoch it is complete
-                    trial.set_user_attr("stopped", f"pruned after epoch {stats.epoch}")
-                    raise optuna.TrialPruned()
-        except training.TrainingDiverged as e:
-            trial.set_user_attr("stopped", f"diverged in epoch {e.epoch}")
-            raise optuna.TrialPruned() from None
-        if trainer.state.stopped:
-            trial.set_user_attr("stopped", trainer.state.stopped)
-        return trainer.state.best_accuracy
+        pruned = []
+
+        def on_epoch(stats):
+            trial.report(stats.validation_accuracy, stats.epoch)
+            if not trainer.finished and trial.should_prune():  # after the last epoch it is complete
+                pruned.append(stats.epoch)
+
+        # The run policy of `digitnet train` (a checkpoint saved atomically after every epoch,
+        # divergence, stop requests), without its test pass: the sweep never looks at the test set.
+        result = runs.run(trainer, path, dataset=self.dataset, on_epoch=on_epoch, test=False,
+                          should_stop=lambda: bool(pruned) or self.stop.requested)
+        if pruned:
+            trial.set_user_attr("stopped", f"pruned after epoch {pruned[0]}")
+            raise optuna.TrialPruned()
+        if result.outcome == "interrupted":
+            self.stop.requested = True
+            trial.set_user_attr("stopped", f"interrupted after epoch {result.saved_epoch}")
+            raise StopRequested()
+        if result.outcome == "diverged":
+            trial.set_user_attr("stopped", f"diverged in epoch {result.epochs_completed + 1}")
+            raise optuna.TrialPruned()
+        if result.outcome != "finished":  # a write failed (disk full, folder gone): stop this worker
+            raise SweepError(f"trial {trial.number}: {result.error}")
+        if result.stopped:
+            trial.set_user_attr("stopped", result.stopped)
+        return result.best_validation_accuracy
 
 
 def work(spec: WorkerSpec, stop: StopSignal) -> None:
