@@ -40,8 +40,9 @@ CAPTIONS = {
     "params.png": "Best validation accuracy against each searched setting (pruned trials faded; "
                   "lists are spread sideways a little so that points do not hide each other).",
     "curves.png": "Validation accuracy per epoch of every trial: pruned trials faded, the best trial in red.",
-    "importance.png": "How much of the variation in validation accuracy each setting explains "
-                      "(Optuna's PED-ANOVA importance; the bars add up to 1).",
+    "importance.png": "How much of the variation in validation accuracy among the complete trials each "
+                      "setting explains (Optuna's PED-ANOVA importance; the bars add up to 1). Pruned trials "
+                      "are left out, so a setting the pruner already decided can show little importance.",
 }
 
 
