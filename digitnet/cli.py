@@ -860,8 +860,8 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
         mnist = mnist.with_validation_size(definition.space.base().validation_size)
         size = definition.space.size()
         if size is not None and (trials or definition.trials) > size:
-            raise SweepUsageError(f"the search space holds only {size} different settings (every --param is a list); "
-                             f"ask for --trials {size} or fewer")
+            raise SweepUsageError(f"the search space holds only {size} different settings (every --param is a "
+                                  f"list); ask for --trials {size} or fewer")
         study, definition, created = studies.create_or_join(store, study_name, requested, given)
         names = [p.name for p in definition.space.params]
         done = studies.counts(study)["done"]
