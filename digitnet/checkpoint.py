@@ -5,6 +5,7 @@ Layout (all keys are plain numeric arrays or a unicode string, so
 
     w0, b0, w1, b1, ...          weights (n_out, n_in) and biases (n_out,) of the last epoch
     best_w0, best_b0, ...        (optional) the weights of the best validation epoch
+    velocity_w0, velocity_b0, ...  (optional, version 2) momentum velocities of the last epoch
     metadata                     JSON text: format version, sizes, cost, hyperparameters,
                                  history, RNG state, library versions, ...
 
@@ -29,7 +30,9 @@ from digitnet import textbook_json
 from digitnet.atomic import atomic_path
 from digitnet.network import COSTS, Network
 
-FORMAT_VERSION = 1
+# Version 2 added the momentum velocities; version 1 files (no velocities) are still read.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 ACTIVATION = "sigmoid"
 
 
@@ -43,6 +46,7 @@ class Checkpoint:
     metadata: dict
     best_network: Network | None = None
     path: Path | None = field(default=None, compare=False)
+    velocities: tuple[list, list] | None = None   # momentum velocities (weights, biases), if trained with momentum
 
     @property
     def history(self) -> list[dict]:
@@ -58,7 +62,7 @@ def _layer_arrays(network: Network, prefix: str = "") -> dict[str, np.ndarray]:
 
 
 def save(path: str | os.PathLike, network: Network, metadata: dict,
-         best_network: Network | None = None) -> Path:
+         best_network: Network | None = None, velocities: tuple[list, list] | None = None) -> Path:
     """Write the checkpoint atomically: the old file stays intact until the new one is complete."""
     path = Path(path)
     metadata = dict(metadata, format_version=FORMAT_VERSION, sizes=network.sizes,
@@ -66,6 +70,10 @@ def save(path: str | os.PathLike, network: Network, metadata: dict,
     arrays = _layer_arrays(network)
     if best_network is not None:
         arrays.update(_layer_arrays(best_network, "best_"))
+    if velocities is not None:
+        for l, (vw, vb) in enumerate(zip(*velocities)):
+            arrays[f"velocity_w{l}"] = vw
+            arrays[f"velocity_b{l}"] = vb
     arrays["metadata"] = np.array(json.dumps(metadata))
     # np.savez stores the arrays uncompressed: their bytes are the file's size, near enough.
     with atomic_path(path, expected_bytes=sum(a.nbytes for a in arrays.values())) as tmp:
@@ -149,9 +157,9 @@ def load(path: str | os.PathLike) -> Checkpoint:
     if not isinstance(metadata, dict):
         raise CheckpointError(f"{where}: metadata must be a JSON object")
     version = metadata.get("format_version")
-    if version != FORMAT_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise CheckpointError(f"{where}: unknown checkpoint format version {version!r} "
-                              f"(this digitnet reads version {FORMAT_VERSION})")
+                              f"(this digitnet reads versions {', '.join(map(str, READABLE_VERSIONS))})")
     sizes = metadata.get("sizes")
     if (not isinstance(sizes, list) or len(sizes) < 2
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)):
@@ -166,7 +174,11 @@ def load(path: str | os.PathLike) -> Checkpoint:
 
     network = _network_from(arrays, metadata, "", where)
     best = _network_from(arrays, metadata, "best_", where) if "best_w0" in arrays else None
-    return Checkpoint(network, metadata, best, path)
+    velocities = None
+    if "velocity_w0" in arrays:
+        moving = _network_from(arrays, metadata, "velocity_", where)
+        velocities = (moving.weights, moving.biases)
+    return Checkpoint(network, metadata, best, path, velocities)
 
 
 def _load_textbook_json(path: Path) -> Checkpoint:

@@ -411,6 +411,9 @@ class _TrainOutput:
             click.echo(f"training {'-'.join(map(str, trainer.network.sizes))} ({config.cost} cost, {config.init} "
                        f"init, eta {config.learning_rate:g}, batch {config.batch_size}, seed {config.seed}) on "
                        f"{len(trainer.data.training):,} images{start}; checkpoint: {plan.out}")
+            click.echo("cost: " + ("the training set's, from a pass at the end of each epoch" if config.exact_cost
+                                   else "mean over the epoch's mini-batches, as SGD saw them (--exact-cost for "
+                                        "an end-of-epoch pass)"))
 
     def progress(self, epoch, images, total):
         from digitnet.progress import progress_bar
@@ -451,8 +454,11 @@ class _TrainOutput:
 @main.command(short_help="Check backprop against finite differences.")
 @click.option("--sizes", default="6,5,4,3", help="Layer sizes of the small random network.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Examples in the random batch.")
-@click.option("--cost", type=click.Choice(["all", "quadratic", "cross-entropy"]), default="all",
+@click.option("--cost", type=click.Choice(["all", "quadratic", "cross-entropy", "log-likelihood"]), default="all",
               help="Which cost's BP1 to check.")
+@click.option("--options/--no-options", "with_options", default=True,
+              help="Also check each cost with dropout 0.5, with L2 and with L1 (the regularised gradient "
+                   "as the optimiser applies it).")
 @click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=1e-3,
               help="Step of the central difference.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed for the random network and batch.")
@@ -462,7 +468,7 @@ class _TrainOutput:
 @data_dir_option
 @stops_cleanly  # with --mnist it downloads missing data
 @user_errors
-def gradcheck(sizes, batch_size, cost, epsilon, seed, mnist, samples, data_dir):
+def gradcheck(sizes, batch_size, cost, epsilon, seed, with_options, mnist, samples, data_dir):
     """Compare backprop's gradients (BP1-BP4) with central finite differences, in float64.
 
     Exits 1 if any parameter array's relative error ||backprop - numeric|| / ||backprop|| exceeds 1e-6.
@@ -479,26 +485,76 @@ def gradcheck(sizes, batch_size, cost, epsilon, seed, mnist, samples, data_dir):
         raise click.BadParameter(str(e), param_hint="'--sizes'") from None
     if len(layer_sizes) < 2:
         raise click.BadParameter("need at least two layer sizes (inputs and outputs)", param_hint="'--sizes'")
-    costs = ["quadratic", "cross-entropy"] if cost == "all" else [cost]
+    costs = ["quadratic", "cross-entropy", "log-likelihood"] if cost == "all" else [cost]
+    variants = [gc.Options()]
+    if with_options:
+        variants += [gc.Options(dropout=0.5), gc.Options(l2=5.0, n=100), gc.Options(l1=5.0, n=100)]
     problems = []
     for name in costs:
-        network, x, y = gc.random_problem(layer_sizes, batch_size, name, seed)
-        problems.append((f"random {'-'.join(map(str, layer_sizes))}", network, x, y, None))
+        for options in variants:
+            network, x, y = gc.random_problem(layer_sizes, batch_size, name, seed)
+            problems.append((f"random {'-'.join(map(str, layer_sizes))}", network, x, y, None, options))
     if mnist:
         training = _load_data(data_dir, 10000).training
         for name in costs:
             network, x, y = gc.mnist_problem(training.images, training.labels, name, seed)
-            problems.append(("MNIST batch of 10", network, x, y, samples))
-    click.echo(f"{'problem':<22} {'cost':<14} {'parameters':<12} {'checked':>8}  relative error")
+            problems.append(("MNIST batch of 10", network, x, y, samples, gc.Options()))
+    click.echo(f"{'problem':<20} {'cost, options':<30} {'parameters':<12} {'checked':>8}  relative error")
     failed = False
-    for label, network, x, y, max_entries in problems:
-        for check in gc.check_network(network, x, y, epsilon, max_entries, np.random.default_rng(seed)):
+    for label, network, x, y, max_entries, options in problems:
+        for check in gc.check_network(network, x, y, epsilon, max_entries, np.random.default_rng(seed), options):
             failed |= not check.ok
-            click.echo(f"{label:<22} {check.cost:<14} {check.parameter}{check.layer} ({'weights' if check.parameter == 'w' else 'biases'})"
-                       .ljust(51) + f"{check.checked:>8}  {check.relative_error:.2e}  {'ok' if check.ok else 'FAIL'}")
+            kind = "weights" if check.parameter == "w" else "biases"
+            click.echo(f"{label:<20} {check.cost:<30} {check.parameter}{check.layer} ({kind})".ljust(65)
+                       + f"{check.checked:>8}  {check.relative_error:.2e}  {'ok' if check.ok else 'FAIL'}")
     if failed:
         raise click.ClickException(f"some gradients differ from finite differences by more than {gc.TOLERANCE:g}")
     click.echo(f"all gradients agree with finite differences (relative error <= {gc.TOLERANCE:g} for every array)")
+
+
+# ---------------------------------------------------------------------------
+# augment
+
+
+@main.command(short_help="Preview the training distortions (--augment) as a picture.")
+@click.option("--augment", "spec", default="elastic=34:4", metavar="SPEC",
+              help="Distortions, as for `digitnet train --augment`: shift=PIXELS, elastic=ALPHA:SIGMA, "
+                   "affine=DEGREES:SCALE, comma-separated.")
+@click.option("--preview", type=click.Path(dir_okay=False), default="augment.png",
+              help="PNG to write: each row an original training image, then distorted versions of it.")
+@click.option("--rows", type=click.IntRange(1, 50), default=8, help="Training images shown.")
+@click.option("--columns", type=click.IntRange(1, 20), default=8, help="Distortions per image.")
+@click.option("--scale", type=click.IntRange(1, 10), default=3, help="Screen pixels per image pixel.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed for the choice of images and the distortions.")
+@click.option("--force", is_flag=True, help="Overwrite --preview if it already exists.")
+@data_dir_option
+@user_errors
+def augment(spec, preview, rows, columns, scale, seed, force, data_dir):
+    """Draw a grid of training images beside their distortions, to choose --augment by eye."""
+    import numpy as np
+
+    from digitnet import augment as augmenting
+    from digitnet.atomic import atomic_path
+
+    try:
+        augmentation = augmenting.parse(spec)
+    except augmenting.AugmentError as e:
+        raise click.BadParameter(str(e), param_hint="--augment") from None
+    preview = Path(preview)
+    if preview.suffix.lower() != ".png":
+        raise click.BadParameter(f"{preview} does not end in .png", param_hint="--preview")
+    if not preview.parent.is_dir():
+        raise click.ClickException(f"cannot write {preview}: folder {preview.parent} does not exist")
+    if preview.exists() and not force:
+        raise click.ClickException(f"{preview} already exists: choose another --preview, or pass --force to replace it")
+    training = _load_data(data_dir, 0, parts=("train",)).training
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(training), size=min(rows, len(training)), replace=False)
+    picture = augmenting.preview(training.images[chosen], augmentation, rng, columns=columns, scale=scale)
+    with atomic_path(preview) as tmp:
+        picture.save(tmp, format="PNG")
+    click.echo(f"{preview}: {len(chosen)} training images (left column) and {columns} distortions of each "
+               f"with --augment {augmentation or 'none'}")
 
 
 # ---------------------------------------------------------------------------
@@ -590,7 +646,8 @@ def info(model, as_json):
     if as_json:
         click.echo(json.dumps(meta, indent=2))
         return
-    click.echo(f"{model}: {'-'.join(map(str, meta['sizes']))} {meta.get('activation', 'sigmoid')} network, "
+    output = " with a softmax output layer" if meta["cost"] == "log-likelihood" else ""
+    click.echo(f"{model}: {'-'.join(map(str, meta['sizes']))} {meta.get('activation', 'sigmoid')} network{output}, "
                f"{meta['cost']} cost, {meta.get('dtype', 'float32')}")
     specs = settings_of(TrainConfig)
     hyperparameters = meta.get("hyperparameters") or {}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from digitnet import images
+from digitnet.metrics import normalised_outputs
 from digitnet.network import Network
 
 # Files picked up from a folder (a file named on the command line is tried whatever its name).
@@ -54,7 +55,9 @@ class Prediction:
         not probabilities: they need not sum to 1.  Their normalised share is
         1.0 when only one output is active, about 0.5 when two are equally
         active, and low when the network is unsure or nothing resembles a digit.
-        It is not a calibrated probability.
+        It is not a calibrated probability.  A softmax output layer (a model
+        trained with the log-likelihood cost) sums to 1 already, so there the
+        confidence is the softmax probability of the digit.
         """
         return float(self.shares[self.digit])
 
@@ -86,9 +89,8 @@ class Prediction:
 
 
 def normalised(scores: np.ndarray) -> np.ndarray:
-    """Activations divided by their sum (all zeros when they sum to zero)."""
-    total = float(np.sum(scores))
-    return np.asarray(scores, dtype=np.float64) / total if total > 0 else np.zeros(len(scores))
+    """Activations divided by their sum; uniform when they are all 0 (``metrics.normalised_outputs``)."""
+    return normalised_outputs(scores)
 
 
 NO_IMAGE_FILES = "no image files in the folder"

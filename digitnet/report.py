@@ -37,9 +37,10 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 
 from digitnet.atomic import atomic_path
 from digitnet.checkpoint import Checkpoint
-from digitnet.data import Split, to_float
+from digitnet.data import Split
 from digitnet.network import Network
-from digitnet.training import NUM_CLASSES, classification_report, confusion_matrix
+from digitnet.metrics import (NUM_CLASSES, classification_report, confusion_matrix, normalised_outputs,
+                              outputs_in_chunks)
 
 IMAGE_SIDE = 28
 MAX_MISTAKES = 100
@@ -108,20 +109,11 @@ def analyse(network: Network, split: Split, chunk: int = 10000) -> Analysis:
     n = len(split)
     predicted = np.empty(n, dtype=np.int64)
     confidence = np.empty((n, NUM_CLASSES), dtype=np.float64)
-    for start in range(0, n, chunk):
-        outputs = network.feedforward(to_float(split.images[start:start + chunk], network.dtype))
+    for start, outputs in outputs_in_chunks(network, split.images, chunk):
         predicted[start:start + chunk] = np.argmax(outputs, axis=1)
         confidence[start:start + chunk] = normalised_outputs(outputs)
     matrix = confusion_matrix(split.labels, predicted)
     return Analysis(predicted, confidence, classification_report(matrix))
-
-
-def normalised_outputs(outputs: np.ndarray) -> np.ndarray:
-    """Output activations divided by their sum per row; uniform where every output is 0."""
-    outputs = np.asarray(outputs, dtype=np.float64)
-    total = outputs.sum(axis=1, keepdims=True)
-    uniform = np.full_like(outputs, 1.0 / outputs.shape[1])
-    return np.divide(outputs, total, out=uniform, where=total > 0)
 
 
 def _number(value) -> float:

@@ -94,7 +94,7 @@ def save_run(path: str | Path, trainer: Trainer, test: dict | None = None, datas
     }
     if test is not None:
         metadata.update(test)
-    return save(path, trainer.network, metadata, trainer.best_network)
+    return save(path, trainer.network, metadata, trainer.best_network, velocities=trainer.optimizer.velocities)
 
 
 def resumed_config(checkpoint: Checkpoint, epochs: int | None = None,
@@ -103,7 +103,9 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None = None,
 
     ``epochs`` is the total the run should reach; None keeps the run's own
     planned total.  ``requested`` maps TrainConfig field names to the values the
-    user gave explicitly; they must agree with the run's (``conflicts``).
+    user gave explicitly; they must agree with the run's (``conflicts``), except
+    those marked ``resume_may_change`` (how the run is monitored or where its
+    distortions are made), which are taken.
     Raises ``ResumeError`` for a file without training state and
     ``ResumeConflict`` when the request cannot continue this run.
     """
@@ -115,6 +117,10 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None = None,
     if refused:
         raise ResumeConflict("cannot resume with different settings: " + "; ".join(refused)
                              + ". Leave those options out to continue the run as it was.")
+    specs = settings_of(TrainConfig)
+    for name, value in (requested or {}).items():
+        if name != "epochs" and name in specs and specs[name].resume_may_change:
+            setattr(config, name, value)
     state = TrainState.from_dict(dict(metadata["state"], history=list(checkpoint.history)))
     done = state.epochs_completed
     if state.stopped:
@@ -136,12 +142,24 @@ def resume(checkpoint: Checkpoint, data: MNIST, epochs: int | None = None,
            requested: dict | None = None) -> Trainer:
     """A Trainer that continues ``checkpoint`` from its last complete epoch (see ``resumed_config``)."""
     config, state = resumed_config(checkpoint, epochs, requested)
-    return Trainer(data, config, network=checkpoint.network, state=state, best_network=checkpoint.best_network)
+    if config.momentum and checkpoint.velocities is None:
+        raise ResumeError(f"{checkpoint.path} was trained with --momentum but holds no velocities to resume from")
+    return Trainer(data, config, network=checkpoint.network, state=state, best_network=checkpoint.best_network,
+                   velocities=checkpoint.velocities)
 
 
 def _normalise(value):
-    """Compare (100, 30) with [100, 30] and 3 with 3.0 as equal."""
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else value
+    """Compare (100, 30) with [100, 30], 3 with 3.0, and --augment 2 with shift=2 as equal."""
+    if isinstance(value, (list, tuple)):
+        return [int(v) for v in value]
+    if isinstance(value, str) and value and ("=" in value or value.isdigit()):
+        from digitnet import augment
+
+        try:
+            return str(augment.parse(value)) or "none"
+        except augment.AugmentError:
+            return value
+    return value
 
 
 # ---------------------------------------------------------------------------

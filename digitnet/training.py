@@ -9,14 +9,18 @@ networks, which the checkpoint stores.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Iterator
 
 import numpy as np
 
+from digitnet import augment as augmenting
 from digitnet.data import MNIST, Split, to_float
 from digitnet.network import COSTS, INITIALISERS, Network
+from digitnet.optim import SGD
 from digitnet.settings import setting, settings_of
 
 NUM_CLASSES = 10
@@ -51,6 +55,15 @@ def parse_sizes(text: str) -> tuple[int, ...]:
             raise ValueError(f"hidden layer sizes must be at least 1, got {size}")
         sizes.append(size)
     return tuple(sizes)
+
+
+def _parse_augment(text: str) -> str:
+    """``--augment`` text -> its canonical spelling (``"2"`` -> ``"shift=2"``); ``ValueError`` with the message."""
+    return str(augmenting.parse(text))
+
+
+def _show_augment(value) -> str:
+    return str(augmenting.parse(value)) or "0"
 
 
 @dataclass
@@ -91,9 +104,34 @@ class TrainConfig:
                                min_open=True, max_open=True)
     eta_min_factor: float = setting(128.0, "--eta-min-factor",
                                     "With --patience-eta: stop once eta has fallen by this factor.", min=1)
-    augment: int = setting(0, "--augment",
-                           "Shift each training image by up to PIXELS in x and y, anew every epoch (0: off).",
-                           min=0, max=4, metavar="PIXELS")
+    eta_epoch_factor: float = setting(1.0, "--eta-epoch-factor",
+                                      "Multiply eta by this after every epoch, e.g. 0.97 (1: off).",
+                                      min=0, max=1, min_open=True)
+    augment: str = setting(
+        "", "--augment",
+        "Distort the training images anew every epoch: comma-separated shift=PIXELS, elastic=ALPHA:SIGMA, "
+        "affine=DEGREES:SCALE, e.g. shift=2 or elastic=34:4,affine=15:0.15; a bare N means shift=N "
+        "(empty or 0: off). See `digitnet augment`.",
+        metavar="SPEC", parse=_parse_augment, show=_show_augment)
+    dropout: float = setting(0.0, "--dropout",
+                             "Drop each hidden unit with probability P during training (inverted dropout; 0: off).",
+                             min=0, max=1, max_open=True, metavar="P")
+    l1: float = setting(0.0, "--l1", "L1 regularisation lambda (w -= eta*lambda/n * sgn(w)).", min=0)
+    momentum: float = setting(0.0, "--momentum",
+                              "Momentum mu: v <- mu*v - eta*gradient, w <- w + v (0: plain SGD).",
+                              min=0, max=1, max_open=True)
+    exact_cost: bool = setting(False, "--exact-cost",
+                               "Report the training cost from an extra pass over the training set at the end of "
+                               "each epoch, instead of the mean over the epoch's mini-batches as SGD saw them.",
+                               resume_may_change=True)
+    augment_inline: bool = setting(False, "--augment-inline",
+                                   "Distort on the training thread instead of a second thread "
+                                   "(same results, slower).", resume_may_change=True)
+
+    def __post_init__(self):
+        # Checkpoints before the augment language stored a shift in pixels (an int).
+        if isinstance(self.augment, int) and not isinstance(self.augment, bool):
+            self.augment = str(augmenting.Augmentation(shift=self.augment)) if self.augment else ""
 
     def problems(self, training_file_size: int | None = None) -> list[str]:
         """What is wrong with these settings, as messages naming the options (empty when fine).
@@ -138,10 +176,11 @@ class TrainConfig:
 @dataclass
 class EpochStats:
     epoch: int
-    training_cost: float
+    training_cost: float         # see ``cost_source``
     validation_accuracy: float | None
     seconds: float
     learning_rate: float
+    cost_source: str = "sgd"     # "sgd": mean over the epoch's mini-batches as SGD saw them; "exact": end-of-epoch pass
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -171,88 +210,14 @@ class TrainState:
 
 
 # ---------------------------------------------------------------------------
-# Metrics
+# Metrics (kept importable from here: the CLI and scripts use training.accuracy / evaluate)
 
-
-def predictions(network: Network, split: Split, chunk: int = 10000) -> np.ndarray:
-    """The predicted digit for every image of the split."""
-    out = np.empty(len(split), dtype=np.int64)
-    for start in range(0, len(split), chunk):
-        x = to_float(split.images[start:start + chunk], network.dtype)
-        out[start:start + chunk] = np.argmax(network.feedforward(x), axis=1)
-    return out
-
-
-def accuracy(network: Network, split: Split) -> float:
-    """Fraction of the split classified correctly."""
-    if len(split) == 0:
-        return float("nan")
-    return float(np.mean(predictions(network, split) == split.labels))
-
-
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """10x10 counts; rows are the true digit, columns the predicted one."""
-    flat = labels.astype(np.int64) * NUM_CLASSES + predicted.astype(np.int64)
-    return np.bincount(flat, minlength=NUM_CLASSES ** 2).reshape(NUM_CLASSES, NUM_CLASSES)
-
-
-def classification_report(matrix: np.ndarray) -> dict:
-    """Accuracy, and precision and recall per digit, from a confusion matrix."""
-    correct = int(np.trace(matrix))
-    total = int(matrix.sum())
-    per_class = []
-    for digit in range(NUM_CLASSES):
-        true_positive = int(matrix[digit, digit])
-        predicted = int(matrix[:, digit].sum())
-        actual = int(matrix[digit, :].sum())
-        per_class.append({
-            "digit": digit,
-            "precision": true_positive / predicted if predicted else None,
-            "recall": true_positive / actual if actual else None,
-            "support": actual,
-        })
-    return {
-        "accuracy": correct / total if total else None,
-        "correct": correct,
-        "total": total,
-        "per_class": per_class,
-        "confusion_matrix": matrix.tolist(),
-    }
-
-
-def evaluate(network: Network, split: Split) -> dict:
-    """``classification_report`` for the network on a split."""
-    return classification_report(confusion_matrix(split.labels, predictions(network, split)))
+from digitnet.metrics import accuracy, classification_report, confusion_matrix, evaluate, predictions  # noqa: E402,F401
+from digitnet.augment import shift_images  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------
 # The SGD loop
-
-
-def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
-    """Move each 28x28 image (a row of ``images``, in place) by a random whole-pixel
-    offset of at most ``max_shift`` in each direction, filling with background.
-
-    Expanding the training data with small translations (textbook ch. 6, after
-    Simard et al. 2003) teaches the network that a digit moved by a pixel is
-    the same digit.  Images sharing an offset are moved with one slice copy.
-    """
-    k = len(images)
-    side = 28
-    square = images.reshape(k, side, side)
-    padded = np.zeros((k, side + 2 * max_shift, side + 2 * max_shift), dtype=images.dtype)
-    padded[:, max_shift:max_shift + side, max_shift:max_shift + side] = square
-    offsets = rng.integers(-max_shift, max_shift + 1, size=(k, 2))
-    width = 2 * max_shift + 1
-    groups = (offsets[:, 0] + max_shift) * width + (offsets[:, 1] + max_shift)
-    for group in np.unique(groups):
-        members = np.flatnonzero(groups == group)
-        row, col = divmod(int(group), width)
-        dy, dx = row - max_shift, col - max_shift
-        # An image moved down by dy is read from dy rows higher in the padded copy.
-        top, left = max_shift - dy, max_shift - dx
-        square[members] = padded[members, top:top + side, left:left + side]
-    return images
 
 
 def single_threaded_blas():
@@ -270,17 +235,29 @@ def _copy(network: Network) -> Network:
                    [b.copy() for b in network.biases], cost=network.cost.name, dtype=network.dtype)
 
 
+class _Chunk:
+    """One chunk of an epoch's training examples, ready for SGD: float inputs and digit labels."""
+
+    def __init__(self, size: int, split: Split, dtype):
+        self.pixels = np.empty((size, split.images.shape[1]), dtype=split.images.dtype)
+        self.x = np.empty((size, split.images.shape[1]), dtype=dtype)
+        self.labels = np.empty(size, dtype=split.labels.dtype)
+        self.count = 0
+
+
 class Trainer:
     """Mini-batch SGD over ``data.training``, with validation after every epoch.
 
     Fresh run: ``Trainer(data, config)`` draws the initial weights from a
     ``numpy.random.Generator`` seeded with ``config.seed``; the same generator
-    then shuffles the training data every epoch, so a seed fixes the run.
-    Resumed run: pass the network, best network and state from a checkpoint.
+    then shuffles the training data and draws the distortions every epoch, so a
+    seed fixes the run.  Resumed run: pass the network, best network, state and
+    momentum velocities from a checkpoint.
     """
 
     def __init__(self, data: MNIST, config: TrainConfig, network: Network | None = None,
-                 state: TrainState | None = None, best_network: Network | None = None):
+                 state: TrainState | None = None, best_network: Network | None = None,
+                 velocities: tuple[list, list] | None = None):
         self.data = data
         self.config = config
         self.rng = np.random.default_rng(config.seed)
@@ -294,11 +271,15 @@ class Trainer:
         self.best_network = best_network
         self.state = state
         self.state.rng_state = self.rng.bit_generator.state
+        self.augmentation = augmenting.parse(config.augment)
+        self.optimizer = SGD(network, max(1, len(data.training)), l2=config.l2, l1=config.l1,
+                             momentum=config.momentum, velocities=velocities)
         dtype = np.dtype(config.dtype)
         # One-hot targets: row k is the desired output for digit k.
         self._targets = np.eye(NUM_CLASSES, dtype=dtype)
         self._validation_x = (to_float(data.validation.images, dtype) if len(data.validation) else None)
         self._eval_x = None
+        self._outputs = None
 
     @property
     def finished(self) -> bool:
@@ -307,9 +288,12 @@ class Trainer:
     def epochs(self, on_progress: Callable[[int], None] | None = None) -> Iterator[EpochStats]:
         """Train epoch after epoch until ``config.epochs`` are done or a stopping rule fires."""
         while not self.finished:
-            with single_threaded_blas():
-                stats = self._epoch(on_progress)
-            yield stats
+            yield self.epoch(on_progress)
+
+    def epoch(self, on_progress: Callable[[int], None] | None = None) -> EpochStats:
+        """Train one epoch (see ``epochs``) and return its statistics."""
+        with single_threaded_blas():
+            return self._epoch(on_progress)
 
     def _epoch(self, on_progress) -> EpochStats:
         """One epoch: SGD over the training set, then its cost and the validation accuracy."""
@@ -320,10 +304,10 @@ class Trainer:
             # Overflow means the weights have blown up: with the tanh-form sigmoid the cost
             # would stay finite (saturated), so this is where divergence shows first.
             with np.errstate(over="raise", invalid="raise"):
-                self._sgd_epoch(learning_rate, on_progress)
+                outputs, labels = self._sgd_epoch(learning_rate, on_progress)
         except FloatingPointError:
             raise TrainingDiverged(epoch, "the cost became inf (the weights overflowed)") from None
-        cost, saturated = self._cost_and_saturation()
+        cost, saturated = self._cost_and_saturation(None if self.config.exact_cost else (outputs, labels))
         if not np.isfinite(cost) or not all(np.all(np.isfinite(w)) for w in self.network.weights):
             raise TrainingDiverged(epoch, f"the cost became {cost}")
         if saturated:
@@ -332,47 +316,164 @@ class Trainer:
             raise TrainingDiverged(epoch, "every output neuron is saturated at exactly 0 or 1 "
                                           "(the weights blew up), so no gradient can flow")
         validation = self.validation_accuracy()
-        stats = EpochStats(epoch, cost, validation, time.perf_counter() - started, learning_rate)
+        stats = EpochStats(epoch, cost, validation, time.perf_counter() - started, learning_rate,
+                           "exact" if self.config.exact_cost else "sgd")
         self._after_epoch(stats)
         return stats
 
-    def _sgd_epoch(self, learning_rate: float, on_progress) -> None:
-        """One pass over the shuffled training data in mini-batches of ``batch_size``."""
+    def _chunks(self, order: np.ndarray, chunk_size: int, buffers: list[_Chunk]) -> Iterator[_Chunk]:
+        """The epoch's examples in ``order``, chunk by chunk: gathered, distorted, converted to floats.
+
+        Draws the distortions from ``self.rng`` in chunk order, so the chunks are
+        the same whichever thread runs this.  Cycles through ``buffers``.
+        """
         images, labels = self.data.training.images, self.data.training.labels
-        n = len(labels)
-        m = self.config.batch_size
-        weight_decay = 1.0 - learning_rate * self.config.l2 / n  # L2: w <- (1 - eta*lambda/n) w - ...
-        order = self.rng.permutation(n)
-        chunk = m * max(1, CHUNK_EXAMPLES // m)
-        pixels = np.empty((min(chunk, n), images.shape[1]), dtype=np.uint8)
-        x = np.empty(pixels.shape, dtype=self.network.dtype)
-        y = np.empty((len(pixels), NUM_CLASSES), dtype=self.network.dtype)
-        for start in range(0, n, chunk):
-            index = order[start:start + chunk]
+        for number, start in enumerate(range(0, len(order), chunk_size)):
+            index = order[start:start + chunk_size]
             k = len(index)
-            np.take(images, index, axis=0, out=pixels[:k])
-            if self.config.augment:
-                shift_images(pixels[:k], self.config.augment, self.rng)
-            to_float(pixels[:k], self.network.dtype, out=x[:k])
-            np.take(self._targets, labels[index], axis=0, out=y[:k])
+            chunk = buffers[number % len(buffers)]
+            np.take(images, index, axis=0, out=chunk.pixels[:k])
+            np.take(labels, index, out=chunk.labels[:k])
+            if self.augmentation:
+                augmenting.distort(chunk.pixels[:k], self.augmentation, self.rng, chunk.x[:k])
+            else:
+                to_float(chunk.pixels[:k], self.network.dtype, out=chunk.x[:k])
+            chunk.count = k
+            yield chunk
+
+    def _chunk_stream(self, order, chunk_size, background):
+        """``_chunks``, produced on a second thread ahead of SGD when ``background``.
+
+        The producer runs at most two chunks ahead (a queue of one, plus the chunk
+        it is filling), so four buffers suffice: one in SGD's hands, one queued,
+        one being filled, one spare.  numpy releases the GIL inside its loops, so
+        the distortions run on the second core while SGD runs on the first.
+        """
+        size = min(chunk_size, len(order))
+        split = self.data.training
+        if not background:
+            yield from self._chunks(order, chunk_size, [_Chunk(size, split, self.network.dtype)])
+            return
+        buffers = [_Chunk(size, split, self.network.dtype) for _ in range(4)]
+        ready: queue.Queue = queue.Queue(maxsize=1)
+        stop = threading.Event()
+        done = object()
+
+        def produce():
+            try:
+                with np.errstate(over="raise", invalid="raise"):
+                    for chunk in self._chunks(order, chunk_size, buffers):
+                        while not stop.is_set():
+                            try:
+                                ready.put(chunk, timeout=0.1)
+                                break
+                            except queue.Full:
+                                pass
+                        if stop.is_set():
+                            return
+                ready.put(done)
+            except BaseException as e:  # handed to the consumer, which re-raises it
+                ready.put(e)
+
+        producer = threading.Thread(target=produce, name="digitnet-augment", daemon=True)
+        producer.start()
+        try:
+            while True:
+                item = ready.get()
+                if item is done:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while producer.is_alive():
+                try:
+                    ready.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            producer.join()
+
+    def sgd_epoch(self, learning_rate: float, on_progress=None) -> tuple[np.ndarray, np.ndarray]:
+        """One pass of SGD without the epoch's book-keeping (for benchmarks); see ``_sgd_epoch``."""
+        with single_threaded_blas():
+            return self._sgd_epoch(learning_rate, on_progress)
+
+    def _sgd_epoch(self, learning_rate: float, on_progress=None) -> tuple[np.ndarray, np.ndarray]:
+        """One pass over the shuffled (and distorted) training data in mini-batches of ``batch_size``.
+
+        Returns the output activations of every example as SGD's forward passes
+        computed them (before each mini-batch's update) and the matching labels:
+        the epoch's training cost is measured from these at no extra cost.
+        """
+        n = len(self.data.training)
+        m = self.config.batch_size
+        order = self.rng.permutation(n)
+        dropout = self.config.dropout
+        # Dropout masks come from their own generator, seeded from the run's, so that the
+        # run's generator serves the distortions alone and can be handed to the producer.
+        masks_rng = np.random.default_rng(self.rng.integers(2 ** 63)) if dropout else None
+        chunk_size = m * max(1, CHUNK_EXAMPLES // m)
+        if self._outputs is None or len(self._outputs) != n:
+            self._outputs = np.empty((n, NUM_CLASSES), dtype=self.network.dtype)
+            self._output_labels = np.empty(n, dtype=self.data.training.labels.dtype)
+        outputs, output_labels = self._outputs, self._output_labels
+        network, optimizer, targets = self.network, self.optimizer, self._targets
+        background = not self.config.augment_inline and bool(self.augmentation)
+        y = np.empty((chunk_size, NUM_CLASSES), dtype=self.network.dtype)
+        position = 0
+        for chunk in self._chunk_stream(order, chunk_size, background):
+            k = chunk.count
+            np.take(targets, chunk.labels[:k], axis=0, out=y[:k])
+            output_labels[position:position + k] = chunk.labels[:k]
             for b in range(0, k, m):
-                self.network.update_mini_batch(x[b:b + m], y[b:b + m], learning_rate, weight_decay)
+                x_batch = chunk.x[b:b + m]
+                batch = len(x_batch)
+                nabla_b, nabla_w = network.backprop(x_batch, y[b:b + batch], dropout, masks_rng)
+                outputs[position + b:position + b + batch] = network.last_outputs(batch)
+                optimizer.step(nabla_b, nabla_w, learning_rate, batch)
+            position += k
             if on_progress is not None:
                 on_progress(k)
         self.state.rng_state = self.rng.bit_generator.state
+        return outputs, output_labels
+
+    def _regularisation(self) -> float:
+        """The L2 and L1 terms of the cost: (lambda/2n) sum w^2 + (lambda_1/n) sum |w|."""
+        n = len(self.data.training)
+        term = 0.0
+        if self.config.l2:
+            term += 0.5 * self.config.l2 / n * sum(float(np.sum(np.square(w, dtype=np.float64)))
+                                                   for w in self.network.weights)
+        if self.config.l1:
+            term += self.config.l1 / n * sum(float(np.sum(np.abs(w), dtype=np.float64))
+                                             for w in self.network.weights)
+        return term
 
     def training_cost(self) -> float:
-        """The cost C on the training set, mean over examples, plus the L2 term (lambda/2n) sum w^2."""
+        """The cost C on the training set, mean over examples, plus the regularisation terms."""
         return self._cost_and_saturation()[0]
 
-    def _cost_and_saturation(self) -> tuple[float, bool]:
-        """``training_cost()``, and whether every output on every training image is exactly 0 or 1."""
+    def _cost_and_saturation(self, seen: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, bool]:
+        """The training cost and whether every output is exactly 0 or 1 (sigmoid outputs only).
+
+        With ``seen`` = (outputs, labels) from ``_sgd_epoch``: the mean over the epoch's
+        examples of the cost SGD's own forward passes measured (each before its
+        mini-batch's update; with dropout, of the thinned network), as most
+        frameworks report it: free.  Without: an exact pass over the training set
+        with the final weights.  Both add the regularisation terms of the final weights.
+        """
+        if seen is not None:
+            outputs, labels = seen
+            total = self.network.cost.value(outputs, self._targets[labels])
+            saturated = self.network.cost.output == "sigmoid" and bool(np.all((outputs == 0) | (outputs == 1)))
+            return total / len(outputs) + self._regularisation(), saturated
         split = self.data.training
         n = len(split)
         if self._eval_x is None:  # reused every epoch: fresh 30 MB arrays cost page faults each time
             self._eval_x = np.empty((min(n, EVAL_CHUNK), split.images.shape[1]), dtype=self.network.dtype)
         total = 0.0
-        saturated = True
+        saturated = self.network.cost.output == "sigmoid"
         for start in range(0, n, EVAL_CHUNK):
             stop = min(start + EVAL_CHUNK, n)
             x = to_float(split.images[start:stop], self.network.dtype, out=self._eval_x[:stop - start])
@@ -380,11 +481,7 @@ class Trainer:
             outputs = self.network.feedforward(x)
             total += self.network.cost.value(outputs, y)
             saturated = saturated and bool(np.all((outputs == 0) | (outputs == 1)))
-        cost = total / n
-        if self.config.l2:
-            cost += 0.5 * self.config.l2 / n * sum(float(np.sum(np.square(w, dtype=np.float64)))
-                                                   for w in self.network.weights)
-        return cost, saturated
+        return total / n + self._regularisation(), saturated
 
     def validation_accuracy(self) -> float | None:
         if self._validation_x is None:
@@ -397,6 +494,8 @@ class Trainer:
         state, config = self.state, self.config
         state.epochs_completed = stats.epoch
         state.history.append(stats.to_dict())
+        if config.eta_epoch_factor != 1:
+            state.learning_rate *= config.eta_epoch_factor
         accuracy_now = stats.validation_accuracy
         if accuracy_now is None:
             return

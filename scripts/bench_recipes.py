@@ -3,6 +3,10 @@
 
     python scripts/bench_recipes.py [--data-dir DIR] [--only NAME ...]
 
+Bars: textbook >= 95.0% in <= 20 s; quadratic >= 98.57%, cross-entropy >= 98.46% (the
+figures before the chapter-3 toolbox); elastic (one hidden layer of sigmoid neurons,
+softmax output) >= 99.0% in <= 20 minutes.
+
 Each recipe is run exactly as a user would, `digitnet train ...` in a fresh
 process, and timed from start to finish (loading MNIST, every epoch with its
 validation pass, checkpoints, the final test).  Hyperparameters were chosen on
@@ -20,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script, not the package
 
 from bench_train import default_data_dir  # noqa: E402
 
@@ -36,6 +40,16 @@ RECIPES = {
     "cross-entropy": ["--hidden", "300", "--cost", "cross-entropy", "--init", "scaled", "--eta", "0.5",
                       "--l2", "5", "--augment", "2", "--epochs", "60", "--patience-eta", "4",
                       "--eta-min-factor", "16"],
+    # Sigmoid hidden layer of 800 units, softmax output, momentum, Simard's elastic distortions made on
+    # the second core (bar: >= 99.0% in <= 20 minutes). Every setting and the number of epochs were chosen
+    # on the validation split ("elastic-validation": the same run on 50,000 images); this final run trains
+    # on all 60,000 training images, and the test split is read once, at the end.
+    "elastic": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size", "100",
+                "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:4", "--eta-epoch-factor", "0.97",
+                "--epochs", "120", "--validation-size", "0"],
+    "elastic-validation": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size",
+                           "100", "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:4",
+                           "--eta-epoch-factor", "0.97", "--epochs", "120"],
 }
 
 
@@ -64,11 +78,12 @@ def run_recipe(name: str, args: list[str], data_dir: Path) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), default=None)
+    parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), default=None,
+                        help="Recipes to run (default: all but elastic-validation, which chose elastic's settings).")
     args = parser.parse_args()
     data_dir = args.data_dir or default_data_dir()
     results = []
-    for name in args.only or RECIPES:
+    for name in args.only or [name for name in RECIPES if name != "elastic-validation"]:
         results.append(run_recipe(name, RECIPES[name], data_dir))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))

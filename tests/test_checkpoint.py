@@ -230,7 +230,7 @@ def rewrite_metadata(saved, tmp_path, **changes):
     return write_npz(tmp_path / "m.npz", arrays)
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None, ...])
+@pytest.mark.parametrize("version", [3, 0, "1", "2", True, None, ...])
 def test_unknown_format_version(saved, tmp_path, version):
     refuse(rewrite_metadata(saved, tmp_path, format_version=version), "format version")
 
@@ -390,4 +390,20 @@ def test_save_into_a_missing_folder_raises_oserror(tmp_path):
 
 
 def test_module_constants():
-    assert checkpoint.FORMAT_VERSION == 1 and checkpoint.ACTIVATION == "sigmoid"
+    assert checkpoint.FORMAT_VERSION == 2 and checkpoint.ACTIVATION == "sigmoid"
+    assert checkpoint.READABLE_VERSIONS == (1, 2)
+
+
+def test_version_1_checkpoints_are_still_read(saved, tmp_path):
+    old = load(rewrite_metadata(saved, tmp_path, format_version=1))
+    assert old.velocities is None
+    np.testing.assert_array_equal(old.network.weights[0], load(saved).network.weights[0])
+
+
+def test_momentum_velocities_round_trip(tmp_path):
+    network = make_network()
+    velocities = ([np.full_like(w, 0.25) for w in network.weights], [np.full_like(b, -0.5) for b in network.biases])
+    ckpt = load(save(tmp_path / "m.npz", network, METADATA, velocities=velocities))
+    for saved_v, loaded_v in zip(velocities[0] + velocities[1], ckpt.velocities[0] + ckpt.velocities[1]):
+        np.testing.assert_array_equal(saved_v, loaded_v)
+    assert load(save(tmp_path / "n.npz", network, METADATA)).velocities is None

@@ -1,6 +1,7 @@
 """`digitnet train` beyond the defaults (layers, costs, schedules, resume), `info` and `gradcheck`."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -45,6 +46,89 @@ def test_resume_continues_to_the_same_weights(synthetic_data_dir, tmp_path):
     assert resumed["epochs_completed"] == 4 and resumed["test_accuracy"] == whole["test_accuracy"]
 
 
+CHAPTER_3 = ["--cost", "log-likelihood", "--init", "scaled", "--eta", "0.2", "--momentum", "0.9", "--dropout", "0.2",
+             "--l1", "0.1", "--l2", "0.5", "--augment", "shift=1,elastic=20:4,affine=10:0.1", "--eta-epoch-factor", "0.9"]
+
+
+def test_chapter_3_options_train_and_resume_bit_exact(synthetic_data_dir, tmp_path):
+    options = ["--hidden", "12", *CHAPTER_3, "--batch-size", "10", "--validation-size", "100",
+               "--data-dir", synthetic_data_dir]
+    first = run("train", *options, "--epochs", "3", "--out", tmp_path / "whole.npz")
+    assert "log-likelihood cost" in first.output and "mean over the epoch's mini-batches" in first.output
+    run("train", *options, "--epochs", "1", "--out", tmp_path / "half.npz")
+    run("train", "--resume", tmp_path / "half.npz", "--epochs", "3", "--data-dir", synthetic_data_dir,
+        "--augment-inline")  # where the distortions are made does not change the results
+    for prefix in ("", "best_"):
+        for a, b in zip(arrays(tmp_path / "whole.npz", prefix), arrays(tmp_path / "half.npz", prefix)):
+            np.testing.assert_array_equal(a, b)
+    whole, half = checkpoint.load(tmp_path / "whole.npz"), checkpoint.load(tmp_path / "half.npz")
+    for a, b in zip(whole.velocities[0] + whole.velocities[1], half.velocities[0] + half.velocities[1]):
+        np.testing.assert_array_equal(a, b)
+    assert whole.metadata["format_version"] == 2
+    hyper = whole.metadata["hyperparameters"]
+    assert hyper["augment"] == "shift=1,elastic=20:4,affine=10:0.1" and hyper["momentum"] == 0.9
+    assert hyper["dropout"] == 0.2 and hyper["l1"] == 0.1 and whole.network.cost.name == "log-likelihood"
+
+
+def test_exact_cost_says_so(synthetic_data_dir, tmp_path):
+    result = run("train", "--hidden", "12", *TRAIN_SHORT, "--exact-cost", "--data-dir", synthetic_data_dir,
+                 "--out", tmp_path / "m.npz")
+    assert "from a pass at the end of each epoch" in result.output
+    history = checkpoint.load(tmp_path / "m.npz").history
+    assert {h["cost_source"] for h in history} == {"exact"}
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--augment", "elastic=34", "'--augment': elastic takes ALPHA:SIGMA"),
+    ("--augment", "blur=2", "unknown distortion 'blur'"),
+    ("--dropout", "1", "'--dropout'"), ("--momentum", "-0.5", "'--momentum'"),
+    ("--l1", "-1", "'--l1'"), ("--eta-epoch-factor", "0", "'--eta-epoch-factor'"),
+])
+def test_bad_chapter_3_values_are_usage_errors(synthetic_data_dir, tmp_path, option, value, words):
+    result = run("train", option, value, "--data-dir", synthetic_data_dir, "--out", tmp_path / "m.npz", expect=2)
+    assert words in result.output and not (tmp_path / "m.npz").exists()
+
+
+def test_resume_refuses_a_changed_augment_but_accepts_its_old_spelling(synthetic_data_dir, tmp_path):
+    model = tmp_path / "m.npz"
+    run("train", "--hidden", "12", *TRAIN_SHORT, "--augment", "2", "--data-dir", synthetic_data_dir, "--out", model)
+    result = run("train", "--resume", model, "--epochs", "3", "--augment", "elastic=34:4",
+                 "--data-dir", synthetic_data_dir, expect=2)
+    assert "--augment was shift=2, you gave elastic=34:4" in result.output
+    run("train", "--resume", model, "--epochs", "3", "--augment", "shift=2", "--data-dir", synthetic_data_dir)
+
+
+def test_augment_preview_draws_originals_beside_distortions(synthetic_data_dir, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "augment.png"
+    result = run("augment", "--augment", "elastic=34:4,affine=10:0.1", "--preview", out, "--rows", "3",
+                 "--columns", "4", "--scale", "2", "--data-dir", synthetic_data_dir)
+    assert "3 training images" in result.output and "elastic=34:4,affine=10:0.1" in result.output
+    with Image.open(out) as picture:
+        assert picture.size == (5 * 56 + 4 * 4 + 10, 3 * 56 + 2 * 4)
+    again = tmp_path / "again.png"
+    run("augment", "--augment", "elastic=34:4,affine=10:0.1", "--preview", again, "--rows", "3",
+        "--columns", "4", "--scale", "2", "--data-dir", synthetic_data_dir)
+    assert again.read_bytes() == out.read_bytes()  # the seed fixes images and distortions
+    out.write_bytes(b"someone's picture")
+    refused = run("augment", "--preview", out, "--data-dir", synthetic_data_dir, expect=1)
+    assert "already exists" in refused.output and out.read_bytes() == b"someone's picture"
+    run("augment", "--preview", out, "--force", "--data-dir", synthetic_data_dir)
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--augment", "elastic=1:100"], "sigma"), (["--preview", "x.jpg"], ".png"),
+    (["--preview", "no/such/dir/x.png"], "does not exist"), (["--rows", "0"], "--rows"),
+])
+def test_augment_preview_bad_input(synthetic_data_dir, tmp_path, monkeypatch, args, words):
+    monkeypatch.chdir(tmp_path)
+    result = run("augment", *args, "--data-dir", synthetic_data_dir, expect=None)
+    assert result.exit_code in (1, 2) and words in result.output
+    assert not list(tmp_path.glob("*.png"))
+
+
 def test_resume_with_different_settings_is_refused_and_names_them(synthetic_data_dir, tmp_path):
     model = tmp_path / "m.npz"
     run("train", "--hidden", "12", *TRAIN_SHORT, "--data-dir", synthetic_data_dir, "--out", model)
@@ -84,7 +168,8 @@ def test_resume_without_epochs_continues_to_the_runs_own_plan(synthetic_data_dir
     meta = checkpoint.load(model).metadata
     assert meta["epochs_completed"] == 3 and meta["hyperparameters"]["epochs"] == 8
     info = run("info", model).output
-    assert f"  epochs completed   3 of 8: interrupted; resume with `digitnet train --resume {model}`" in info
+    assert re.search(r"^  epochs completed +3 of 8: interrupted; resume with `digitnet train --resume "
+                     + re.escape(str(model)) + "`$", info, re.M), info
     headline = run("evaluate", model, "--data-dir", synthetic_data_dir).output.splitlines()[0]
     assert headline.startswith(f"{model} (best validation epoch {meta['best_epoch']}) on the test split")
     headline = run("evaluate", model, "--weights", "last", "--data-dir", synthetic_data_dir).output.splitlines()[0]
@@ -159,15 +244,17 @@ def test_info_of_a_bare_checkpoint_and_of_garbage(tmp_path):
 
 def test_gradcheck_passes_and_fails_loudly(monkeypatch):
     out = run("gradcheck", "--sizes", "5,4,3").output
-    assert "quadratic" in out and "cross-entropy" in out and "FAIL" not in out
-    assert out.count(" ok") == 8  # w and b of two layers, for two costs
+    assert "quadratic" in out and "cross-entropy" in out and "log-likelihood" in out and "FAIL" not in out
+    # w and b of two layers, for three costs, each plain, with dropout, with L2 and with L1
+    assert out.count(" ok") == 4 * 3 * 4
+    assert "dropout 0.5" in out and "l2 5" in out and "l1 5" in out
 
     from digitnet.network import Network
 
     original = Network.backprop
 
-    def wrong(self, x, y):
-        nabla_b, nabla_w = original(self, x, y)
+    def wrong(self, x, y, *args):
+        nabla_b, nabla_w = original(self, x, y, *args)
         nabla_b[-1] *= 1.001
         return nabla_b, nabla_w
 

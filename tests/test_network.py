@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from digitnet.gradcheck import check_network, random_problem
-from digitnet.network import CrossEntropyCost, Network, QuadraticCost, sigmoid
+from digitnet.gradcheck import Options
+from digitnet.network import CrossEntropyCost, LogLikelihoodCost, Network, QuadraticCost, sigmoid, softmax
 
-COSTS = ["quadratic", "cross-entropy"]
+COSTS = ["quadratic", "cross-entropy", "log-likelihood"]
 
 
 def test_sigmoid_matches_definition_and_never_overflows():
@@ -42,8 +43,8 @@ def test_a_one_percent_gradient_error_fails_the_gradient_check(monkeypatch):
     network, x, y = random_problem([6, 5, 4, 3], batch_size=4, cost="cross-entropy")
     original = Network.backprop
 
-    def skewed(self, x, y):
-        nabla_b, nabla_w = original(self, x, y)
+    def skewed(self, x, y, *args):
+        nabla_b, nabla_w = original(self, x, y, *args)
         nabla_w[0] *= 1.01
         return nabla_b, nabla_w
 
@@ -132,3 +133,95 @@ def test_scaled_init_has_variance_one_over_n_in():
 def test_invalid_networks_are_refused(kwargs):
     with pytest.raises(ValueError):
         Network(**kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Chapter 3: softmax and log-likelihood, dropout
+
+
+def test_softmax_is_a_distribution_and_never_overflows():
+    z = np.array([[1.0, 2.0, 3.0], [1000.0, 1000.0, -1000.0]])
+    a = softmax(z.copy())
+    np.testing.assert_allclose(a.sum(axis=1), 1.0)
+    np.testing.assert_allclose(a[0], np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum())
+    np.testing.assert_allclose(a[1], [0.5, 0.5, 0.0])
+    z32 = np.array([[88.0, 89.0]], dtype=np.float32)
+    with np.errstate(all="raise"):
+        assert softmax(z32, out=z32) is z32 and np.isfinite(z32).all()
+
+
+def test_log_likelihood_network_outputs_probabilities():
+    network = Network([6, 5, 4], cost="log-likelihood", init="scaled", rng=np.random.default_rng(0))
+    out = network.feedforward(np.random.default_rng(1).random((7, 6)))
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
+    assert LogLikelihoodCost.output == "softmax" and QuadraticCost.output == CrossEntropyCost.output == "sigmoid"
+
+
+def test_log_likelihood_cost_value_and_delta():
+    a = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    y = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    assert LogLikelihoodCost.value(a, y) == pytest.approx(-np.log(0.7) - np.log(0.1))
+    np.testing.assert_allclose(LogLikelihoodCost.delta(a, y, np.empty_like(a), None), a - y)
+
+
+@pytest.mark.parametrize("cost", COSTS)
+@pytest.mark.parametrize("options", [Options(dropout=0.5), Options(dropout=0.2, l2=3.0, n=50),
+                                     Options(l1=2.0, n=50)], ids=str)
+def test_dropout_and_regularisation_gradients_agree_with_central_differences(cost, options):
+    network, x, y = random_problem([6, 5, 4, 3], batch_size=4, cost=cost, seed=5)
+    results = check_network(network, x, y, options=options)
+    assert results and all(r.ok for r in results), results
+
+
+def test_a_dropout_mask_left_out_of_bp2_fails_the_gradient_check(monkeypatch):
+    """The mask is one more factor in BP2: a backprop that forgets it (here, in the step to
+    the first hidden layer) must fail the check."""
+    network, x, y = random_problem([6, 5, 4, 3], batch_size=4, cost="cross-entropy", seed=5)
+    original = Network.backprop
+
+    def forgetful(self, x, y, dropout=0.0, rng=None):
+        nabla_b, nabla_w = original(self, x, y, dropout, rng)
+        ws = self._buffers(len(x))
+        a1 = ws.activations[1]
+        delta1 = (ws.deltas[1] @ self.weights[1]) * a1 * (1 - a1)  # no (.) mask
+        nabla_w[0][...] = delta1.T @ x
+        nabla_b[0][...] = delta1.sum(axis=0)
+        return nabla_b, nabla_w
+
+    monkeypatch.setattr(Network, "backprop", forgetful)
+    assert all(r.ok for r in check_network(network, x, y))  # without dropout it is right
+    results = check_network(network, x, y, options=Options(dropout=0.5))
+    assert not results[0].ok and not results[1].ok
+
+
+def test_dropout_masks_are_inverted_and_drop_about_p():
+    network = Network([20, 400, 3], init="scaled", rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).random((50, 20)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[np.zeros(50, int)]
+    network.backprop(x, y, 0.3, np.random.default_rng(2))
+    mask = network._buffers(50).masks[0]
+    assert set(np.unique(mask)) == {0.0, np.float32(1 / 0.7)}
+    assert np.mean(mask == 0) == pytest.approx(0.3, abs=0.02)
+    # Dropped units pass nothing on, kept ones pass a / (1 - p).
+    ws = network._buffers(50)
+    np.testing.assert_allclose(ws.dropped[0], ws.activations[1] * mask)
+
+
+def test_no_dropout_at_test_time_and_same_mask_for_same_seed():
+    network = Network([6, 8, 3], init="scaled", rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).random((4, 6))
+    y = np.eye(3)[[0, 1, 2, 0]]
+    first = [g.copy() for g in network.backprop(x, y, 0.5, np.random.default_rng(9))[1]]
+    again = network.backprop(x, y, 0.5, np.random.default_rng(9))[1]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    before = network.feedforward(x).copy()
+    network.backprop(x, y, 0.5, np.random.default_rng(10))
+    np.testing.assert_array_equal(network.feedforward(x), before)  # feedforward never drops
+
+
+def test_last_outputs_are_the_forward_pass_of_backprop():
+    network, x, y = random_problem([6, 5, 3], batch_size=4, cost="log-likelihood", seed=2)
+    expected = network.feedforward(x).copy()
+    network.backprop(x, y)
+    np.testing.assert_allclose(network.last_outputs(4), expected, rtol=1e-12)

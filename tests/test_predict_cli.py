@@ -243,7 +243,8 @@ def test_confidence_is_the_share_of_the_activations():
     prediction = predict.Prediction("x", scores=np.array([0.1, 0.6, 0.3, 0, 0, 0, 0, 0, 0, 0.0]))
     assert prediction.digit == 1 and prediction.confidence == pytest.approx(0.6)
     assert prediction.top(2) == [(1, pytest.approx(0.6)), (2, pytest.approx(0.3))]
-    assert predict.Prediction("x", scores=np.zeros(10)).confidence == 0.0
+    # No output at all: equally unsure of every digit, as in `digitnet report` (metrics.normalised_outputs).
+    assert predict.Prediction("x", scores=np.zeros(10)).confidence == pytest.approx(0.1)
 
 
 def test_importing_the_cli_loads_neither_numpy_nor_pillow():

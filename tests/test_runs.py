@@ -98,7 +98,8 @@ def test_divergence_keeps_the_last_good_epoch(mnist, tmp_path, monkeypatch):
 
     real = training.Trainer._cost_and_saturation
     monkeypatch.setattr(training.Trainer, "_cost_and_saturation",
-                        lambda self: (float("nan"), False) if self.state.epochs_completed == 2 else real(self))
+                        lambda self, *seen: (float("nan"), False) if self.state.epochs_completed == 2
+                        else real(self, *seen))
     out = tmp_path / "m.npz"
     result = runs.run(fresh(mnist), out)
     assert result.outcome == "diverged" and "diverged in epoch 3" in result.error and result.exit_code == 1

@@ -33,7 +33,9 @@ def test_train_help_lists_every_setting_with_its_range():
 
 
 def test_only_the_planned_total_may_change_on_resume():
-    assert [name for name, s in settings_of(TrainConfig).items() if s.resume_may_change] == ["epochs"]
+    # ... and the two settings that change how a run is watched or where its work is done, never its weights.
+    assert [name for name, s in settings_of(TrainConfig).items() if s.resume_may_change] == [
+        "epochs", "exact_cost", "augment_inline"]
     config = TrainConfig(hidden_sizes=(10,), learning_rate=3.0)
     assert runs.conflicts(config, {"hidden_sizes": (20,), "learning_rate": 3, "epochs": 99}) == [
         "--hidden was 10, you gave 20"]
@@ -46,7 +48,7 @@ def test_describe_is_json_for_a_form_or_a_sweep():
     eta = described["--eta"]
     assert (eta["name"], eta["type"], eta["default"], eta["min"], eta["min_open"]) == (
         "learning_rate", "float", 3.0, 0, True)
-    assert described["--cost"]["choices"] == ["quadratic", "cross-entropy"]
+    assert described["--cost"]["choices"] == ["quadratic", "cross-entropy", "log-likelihood"]
     assert described["--hidden"]["default"] == [30] and described["--hidden"]["default_text"] == "30"
     assert described["--epochs"]["resume_may_change"] is True
 

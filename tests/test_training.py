@@ -57,7 +57,16 @@ def test_same_seed_gives_identical_weights(synthetic_data_dir, dtype):
     assert not np.array_equal(other.network.weights[0], runs_[0][0])
 
 
-@pytest.mark.parametrize("overrides", [{}, dict(cost="cross-entropy", init="scaled", l2=1.0, eta_patience=1)])
+CHAPTER_3 = [
+    dict(cost="log-likelihood", init="scaled", learning_rate=0.1, momentum=0.9, batch_size=7),
+    dict(cost="cross-entropy", init="scaled", learning_rate=0.5, dropout=0.3, l1=0.5, l2=1.0),
+    dict(cost="log-likelihood", init="scaled", learning_rate=0.05, momentum=0.5, dropout=0.2,
+         augment="shift=1,elastic=20:4,affine=10:0.1", eta_epoch_factor=0.9),
+]
+
+
+@pytest.mark.parametrize("overrides", [{}, dict(cost="cross-entropy", init="scaled", l2=1.0, eta_patience=1),
+                                       dict(augment="shift=2"), *CHAPTER_3])
 def test_resumed_run_equals_uninterrupted_run(synthetic_data_dir, tmp_path, overrides):
     data = load_mnist(synthetic_data_dir, validation_size=100)
     whole = Trainer(data, small_config(epochs=4, **overrides))
@@ -133,8 +142,15 @@ def test_divergence_is_reported(synthetic_data_dir):
     (dict(patience=-1), "--patience must be at least 0, got -1"),
     (dict(eta_patience=-2), "--patience-eta must be at least 0, got -2"),
     (dict(eta_decay=1.0), "--eta-decay must be above 0 and below 1, got 1"),
-    (dict(augment=5), "--augment must be at least 0 and at most 4, got 5"),
-    (dict(cost="hinge"), "--cost must be one of quadratic, cross-entropy, got 'hinge'"),
+    (dict(augment=5), "--augment: shift must be a whole number of pixels from 0 to 4, got '5'"),
+    (dict(augment="elastic=34"), "--augment: elastic takes ALPHA:SIGMA"),
+    (dict(cost="hinge"), "--cost must be one of quadratic, cross-entropy, log-likelihood, got 'hinge'"),
+    (dict(dropout=1.0), "--dropout must be at least 0 and below 1, got 1"),
+    (dict(dropout=-0.1), "--dropout must be at least 0 and below 1, got -0.1"),
+    (dict(l1=-1.0), "--l1 must be at least 0, got -1"),
+    (dict(momentum=1.0), "--momentum must be at least 0 and below 1, got 1"),
+    (dict(momentum=float("nan")), "--momentum must be a finite number"),
+    (dict(eta_epoch_factor=1.5), "--eta-epoch-factor must be above 0 and at most 1, got 1.5"),
     (dict(batch_size="10"), "--batch-size must be a whole number, got '10'"),
     (dict(patience=3, validation_size=0), "--validation-size above 0"),
 ])
@@ -180,3 +196,113 @@ def test_default_run_reaches_the_textbook_accuracy(real_mnist_dir):
     assert trainer.state.epochs_completed == 30
     assert accuracy(trainer.best_network, data.test) >= 0.95
     assert accuracy(trainer.network, data.test) >= 0.95
+
+
+# ---------------------------------------------------------------------------
+# Chapter 3, distortions on the second core, monitoring from SGD's own forward passes
+
+
+@pytest.mark.parametrize("overrides", CHAPTER_3)
+def test_chapter_3_options_learn_and_repeat_with_the_same_seed(synthetic_data_dir, overrides):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    results = []
+    for _ in range(2):
+        trainer = Trainer(data, small_config(epochs=4, **overrides))
+        history = list(trainer.epochs())
+        results.append(weights_of(trainer.network))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    assert history[-1].training_cost < history[0].training_cost
+    assert accuracy(trainer.network, data.test) > 0.8
+
+
+@pytest.mark.parametrize("augment", ["shift=2", "elastic=34:4,affine=15:0.15"])
+def test_background_distortion_equals_inline(synthetic_data_dir, augment):
+    """The producer thread draws from the run's generator in the same order as inline code would."""
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    runs_ = []
+    for inline in (False, True):
+        trainer = Trainer(data, small_config(augment=augment, augment_inline=inline, batch_size=16))
+        list(trainer.epochs())
+        runs_.append((weights_of(trainer.network), trainer.rng.bit_generator.state))
+    for a, b in zip(runs_[0][0], runs_[1][0]):
+        np.testing.assert_array_equal(a, b)
+    assert runs_[0][1] == runs_[1][1]
+
+
+def test_background_producer_error_reaches_the_caller_and_the_thread_ends(synthetic_data_dir, monkeypatch):
+    import threading
+
+    from digitnet import augment
+
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    trainer = Trainer(data, small_config(augment="elastic=10:4", batch_size=10))
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(threading.current_thread().name)
+        raise MemoryError("no room for distortions")
+
+    monkeypatch.setattr(augment, "distort", failing)
+    with pytest.raises(MemoryError, match="no room"):
+        next(trainer.epochs())
+    assert calls == ["digitnet-augment"]
+    assert not any(t.name == "digitnet-augment" for t in threading.enumerate())
+
+
+def test_stopping_mid_epoch_stops_the_producer(synthetic_data_dir):
+    import threading
+
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    trainer = Trainer(data, small_config(augment="elastic=10:4", batch_size=10))
+
+    def interrupt(images):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        next(trainer.epochs(on_progress=interrupt))
+    assert not any(t.name == "digitnet-augment" for t in threading.enumerate())
+
+
+def test_cost_from_sgd_forward_passes_is_close_to_the_exact_pass(synthetic_data_dir):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    cheap = Trainer(data, small_config(epochs=3, l2=1.0))
+    exact = Trainer(data, small_config(epochs=3, l2=1.0, exact_cost=True))
+    cheap_history, exact_history = list(cheap.epochs()), list(exact.epochs())
+    for a, b in zip(weights_of(cheap.network), weights_of(exact.network)):
+        np.testing.assert_array_equal(a, b)  # monitoring never changes the training
+    assert {s.cost_source for s in cheap_history} == {"sgd"}
+    assert {s.cost_source for s in exact_history} == {"exact"}
+    assert exact_history[-1].training_cost == pytest.approx(exact.training_cost())
+    # SGD saw each example before its batch's update, so its mean is a little higher late in training,
+    # but of the same size.
+    for c, e in zip(cheap_history[1:], exact_history[1:]):
+        assert 0.5 * e.training_cost < c.training_cost < 2 * e.training_cost
+
+
+def test_old_configs_with_a_shift_in_pixels_still_load():
+    assert TrainConfig.from_dict({"augment": 2}).augment == "shift=2"
+    assert TrainConfig.from_dict({"augment": 0}).augment == ""
+    assert TrainConfig.from_dict({}).augment == ""
+
+
+def test_resume_with_momentum_needs_the_velocities(synthetic_data_dir, tmp_path):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    trainer = Trainer(data, small_config(epochs=1, momentum=0.9, learning_rate=0.5))
+    list(trainer.epochs())
+    path = runs.save_run(tmp_path / "m.npz", trainer)
+    saved = checkpoint.load(path)
+    assert saved.velocities is not None
+    checkpoint.save(tmp_path / "bare.npz", saved.network, saved.metadata)
+    with pytest.raises(runs.ResumeError, match="velocities"):
+        runs.resume(checkpoint.load(tmp_path / "bare.npz"), data, epochs=2)
+
+
+def test_resume_treats_augment_spellings_alike_and_refuses_a_change(synthetic_data_dir, tmp_path):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    trainer = Trainer(data, small_config(epochs=1, augment="shift=1"))
+    list(trainer.epochs())
+    saved = checkpoint.load(runs.save_run(tmp_path / "m.npz", trainer))
+    runs.resume(saved, data, epochs=2, requested={"augment": "1"})
+    with pytest.raises(runs.ResumeError, match="augment"):
+        runs.resume(saved, data, epochs=2, requested={"augment": "elastic=34:4"})

@@ -1,0 +1,294 @@
+"""Distortions of the training images, new ones every epoch: shifts, elastic and affine maps.
+
+Expanding the training data with distorted copies (textbook ch. 6, after Simard,
+Steinkraus & Platt 2003, "Best practices for convolutional neural networks
+applied to visual document analysis") teaches the network that a digit moved,
+tilted or wobbled a little is still the same digit.
+
+``--augment`` is a small language: comma-separated terms, each ``name=value``
+
+    shift=2            move each image by a whole number of pixels, up to 2 in x and in y
+    elastic=34:4       Simard's elastic distortion, alpha:sigma (below)
+    affine=15:0.15     rotate by up to +-15 degrees, scale x and y and shear by up to +-15%
+
+e.g. ``--augment shift=1,elastic=34:4``.  A bare number N means ``shift=N``
+(the option's earlier form); ``0``, ``none`` or nothing means no distortion.
+
+Elastic (Simard et al., section 2): draw a displacement field whose every
+component is uniform in [-1, 1], smooth it with a Gaussian of width sigma
+pixels (which makes neighbouring pixels move together), scale it by alpha, and
+read each output pixel from the displaced position by bilinear interpolation.
+A Gaussian smoothing of a 28x28 field is G F G^T for a 28x28 matrix G, so a
+chunk of fields is smoothed by two matrix products.  Affine maps use the same
+resampling, and both compose into one displacement, so the image is
+interpolated once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+SIDE = 28
+# Images resampled at a time: bounds the temporaries (about 20 float32 arrays of
+# SUB_CHUNK x 784, 3 MB each) whatever the chunk the caller passes.
+SUB_CHUNK = 1000
+
+
+class AugmentError(ValueError):
+    """An --augment specification that cannot be understood."""
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    shift: int = 0
+    elastic_alpha: float = 0.0
+    elastic_sigma: float = 0.0
+    affine_degrees: float = 0.0
+    affine_scale: float = 0.0
+
+    @property
+    def resamples(self) -> bool:
+        """Whether any term needs interpolation (shifts alone move whole pixels)."""
+        return bool(self.elastic_alpha or self.affine_degrees or self.affine_scale)
+
+    def __bool__(self) -> bool:
+        return bool(self.shift) or self.resamples
+
+    def __str__(self) -> str:
+        terms = []
+        if self.shift:
+            terms.append(f"shift={self.shift}")
+        if self.elastic_alpha:
+            terms.append(f"elastic={self.elastic_alpha:g}:{self.elastic_sigma:g}")
+        if self.affine_degrees or self.affine_scale:
+            terms.append(f"affine={self.affine_degrees:g}:{self.affine_scale:g}")
+        return ",".join(terms)
+
+
+def parse(spec) -> Augmentation:
+    """An ``Augmentation`` from ``"shift=2,elastic=34:4"`` (or an int, the old shift-only form)."""
+    if spec is None or isinstance(spec, Augmentation):
+        return spec or Augmentation()
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        spec = str(spec)
+    text = str(spec).strip()
+    if text.lower() in ("", "0", "none", "off"):
+        return Augmentation()
+    values = {}
+    for term in text.split(","):
+        term = term.strip()
+        if not term:
+            continue
+        if "=" not in term:
+            if term.isdigit():
+                term = f"shift={term}"
+            else:
+                raise AugmentError(f"{term!r} is not NAME=VALUE (e.g. shift=2, elastic=34:4, affine=15:0.15)")
+        name, _, value = (part.strip() for part in term.partition("="))
+        if name in values:
+            raise AugmentError(f"{name} is given twice")
+        try:
+            numbers = [float(v) for v in value.split(":")]
+        except ValueError:
+            raise AugmentError(f"{term!r}: {value!r} is not a number (or numbers separated by ':')") from None
+        if not all(math.isfinite(v) for v in numbers):
+            raise AugmentError(f"{term!r}: values must be finite")
+        if name == "shift":
+            if len(numbers) != 1 or numbers[0] != int(numbers[0]) or not 0 <= numbers[0] <= 4:
+                raise AugmentError(f"shift must be a whole number of pixels from 0 to 4, got {value!r}")
+            values["shift"] = int(numbers[0])
+        elif name == "elastic":
+            if len(numbers) != 2:
+                raise AugmentError(f"elastic takes ALPHA:SIGMA (e.g. elastic=34:4), got {value!r}")
+            alpha, sigma = numbers
+            if not 0 <= alpha <= 200:
+                raise AugmentError(f"elastic alpha must be between 0 and 200, got {alpha:g}")
+            if not 0.5 <= sigma <= 20:
+                raise AugmentError(f"elastic sigma must be between 0.5 and 20 pixels, got {sigma:g}")
+            values["elastic_alpha"], values["elastic_sigma"] = alpha, sigma
+        elif name == "affine":
+            if len(numbers) != 2:
+                raise AugmentError(f"affine takes DEGREES:SCALE (e.g. affine=15:0.15), got {value!r}")
+            degrees, scale = numbers
+            if not 0 <= degrees <= 90:
+                raise AugmentError(f"affine degrees must be between 0 and 90, got {degrees:g}")
+            if not 0 <= scale <= 0.5:
+                raise AugmentError(f"affine scale/shear must be between 0 and 0.5, got {scale:g}")
+            values["affine_degrees"], values["affine_scale"] = degrees, scale
+        else:
+            raise AugmentError(f"unknown distortion {name!r}; choose from shift, elastic, affine")
+    return Augmentation(**values)
+
+
+def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Move each 28x28 image (a row of ``images``, in place) by a random whole-pixel
+    offset of at most ``max_shift`` in each direction, filling with background.
+
+    Images sharing an offset are moved with one slice copy.
+    """
+    k = len(images)
+    side = SIDE
+    square = images.reshape(k, side, side)
+    padded = np.zeros((k, side + 2 * max_shift, side + 2 * max_shift), dtype=images.dtype)
+    padded[:, max_shift:max_shift + side, max_shift:max_shift + side] = square
+    offsets = rng.integers(-max_shift, max_shift + 1, size=(k, 2))
+    width = 2 * max_shift + 1
+    groups = (offsets[:, 0] + max_shift) * width + (offsets[:, 1] + max_shift)
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        row, col = divmod(int(group), width)
+        dy, dx = row - max_shift, col - max_shift
+        # An image moved down by dy is read from dy rows higher in the padded copy.
+        top, left = max_shift - dy, max_shift - dx
+        square[members] = padded[members, top:top + side, left:left + side]
+    return images
+
+
+def gaussian_matrix(sigma: float, side: int = SIDE, dtype=np.float32) -> np.ndarray:
+    """G with (G f)_i = sum_j g(i - j) f_j: 1-D Gaussian smoothing of width sigma, as a matrix.
+
+    The kernel is truncated at 4 sigma and normalised to sum 1; beyond the image
+    the field counts as 0 (so displacements fade towards the border).
+    """
+    radius = int(4 * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel /= kernel.sum()
+    i = np.arange(side)
+    distance = i[None, :] - i[:, None]
+    inside = np.abs(distance) <= radius
+    return np.where(inside, kernel[np.clip(distance + radius, 0, 2 * radius)], 0).astype(dtype)
+
+
+def elastic_displacements(k: int, alpha: float, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """(k, 2, 28, 28) displacements (dy, dx) in pixels: alpha * Gaussian_sigma * U(-1, 1)."""
+    fields = rng.random(size=(k * 2, SIDE, SIDE), dtype=np.float32)
+    fields *= 2
+    fields -= 1
+    g = gaussian_matrix(sigma)
+    # G F G^T for every field, with alpha folded into G^T.
+    smoothed = np.matmul(np.matmul(g, fields), g.T * np.float32(alpha))
+    return smoothed.reshape(k, 2, SIDE, SIDE)
+
+
+def affine_matrices(k: int, degrees: float, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """(k, 2, 2) random maps: rotation by U(-degrees, degrees), then x/y scales 1 + U(-scale, scale)
+    and a shear U(-scale, scale)."""
+    theta = np.deg2rad(rng.uniform(-degrees, degrees, k))
+    sy, sx, shear = (1 + rng.uniform(-scale, scale, k), 1 + rng.uniform(-scale, scale, k),
+                     rng.uniform(-scale, scale, k))
+    cos, sin = np.cos(theta), np.sin(theta)
+    # (y, x) coordinates: rotation [[cos, -sin], [sin, cos]] times [[sy, 0], [shear, sx]].
+    m = np.empty((k, 2, 2))
+    m[:, 0, 0] = cos * sy - sin * shear
+    m[:, 0, 1] = -sin * sx
+    m[:, 1, 0] = sin * sy + cos * shear
+    m[:, 1, 1] = cos * sx
+    return m.astype(np.float32)
+
+
+_GRID = np.stack(np.meshgrid(np.arange(SIDE), np.arange(SIDE), indexing="ij")).reshape(2, -1).astype(np.float32)
+_CENTRE = (SIDE - 1) / 2
+
+
+def resample(images: np.ndarray, source_y: np.ndarray, source_x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out[i, p] = bilinear interpolation of uint8 image i at (source_y[i, p], source_x[i, p]), / 255.
+
+    Positions outside the image read background (0).
+    """
+    k = len(images)
+    width = SIDE + 2
+    padded = np.zeros((k, width, width), dtype=np.float32)  # a border of background all round
+    padded[:, 1:-1, 1:-1] = images.reshape(k, SIDE, SIDE)
+    flat = padded.reshape(-1)
+    np.clip(source_y, -1, SIDE, out=source_y)
+    np.clip(source_x, -1, SIDE, out=source_x)
+    y0 = np.floor(source_y)
+    np.minimum(y0, SIDE - 1, out=y0)
+    x0 = np.floor(source_x)
+    np.minimum(x0, SIDE - 1, out=x0)
+    wy = np.subtract(source_y, y0, out=source_y)
+    wx = np.subtract(source_x, x0, out=source_x)
+    # Index of the top-left neighbour in the flattened stack of padded images.
+    y0 += 1
+    y0 *= width
+    x0 += 1
+    y0 += x0
+    index = y0.astype(np.intp)
+    index += (np.arange(k, dtype=np.intp) * width * width)[:, None]
+    top = flat.take(index)
+    right = flat.take(index + 1)
+    right -= top
+    right *= wx
+    top += right
+    index += width
+    bottom = flat.take(index)
+    index += 1
+    right = flat.take(index, out=right)
+    right -= bottom
+    right *= wx
+    bottom += right
+    bottom -= top
+    bottom *= wy
+    top += bottom
+    np.multiply(top, np.float32(1 / 255), out=out, casting="unsafe")
+    return out
+
+
+def distort(pixels: np.ndarray, augmentation: Augmentation, rng: np.random.Generator,
+            out: np.ndarray) -> np.ndarray:
+    """Distort a chunk of uint8 images (rows of 784) and write them as floats in [0, 1] to ``out``.
+
+    Shifts are applied to ``pixels`` in place; then, for elastic and affine
+    terms, one resampling.  Random numbers are drawn from ``rng`` in a fixed
+    order, so a seed fixes the distortions whatever thread runs this.
+    """
+    from digitnet.data import to_float
+
+    if augmentation.shift:
+        shift_images(pixels, augmentation.shift, rng)
+    if not augmentation.resamples:
+        return to_float(pixels, out.dtype, out=out)
+    for start in range(0, len(pixels), SUB_CHUNK):
+        chunk = pixels[start:start + SUB_CHUNK]
+        k = len(chunk)
+        # Output pixel p reads the source at p + displacement(p).
+        source = np.broadcast_to(_GRID, (k, 2, SIDE * SIDE)).copy()
+        if augmentation.affine_degrees or augmentation.affine_scale:
+            m = affine_matrices(k, augmentation.affine_degrees, augmentation.affine_scale, rng)
+            centred = _GRID - _CENTRE
+            source = m @ centred + _CENTRE
+        if augmentation.elastic_alpha:
+            source += elastic_displacements(k, augmentation.elastic_alpha, augmentation.elastic_sigma,
+                                            rng).reshape(k, 2, -1)
+        resample(chunk, source[:, 0], source[:, 1], out[start:start + k])
+    return out
+
+
+def preview(images: np.ndarray, augmentation: Augmentation, rng: np.random.Generator,
+            columns: int = 6, scale: int = 3):
+    """A Pillow image: one row per original, the original first, then ``columns`` distortions of it.
+
+    Lets people choose alpha and sigma by eye before spending minutes on training.
+    """
+    from PIL import Image, ImageDraw
+
+    rows = len(images)
+    cell = SIDE * scale
+    gap = 4
+    separator = 10  # a wider gap after the original column
+    width = cell * (columns + 1) + gap * columns + separator
+    canvas = Image.new("L", (width, rows * cell + gap * (rows - 1)), 48)
+    distorted = np.empty((columns, SIDE * SIDE), dtype=np.float32)
+    for r, image in enumerate(images):
+        distort(np.repeat(image[None, :], columns, axis=0), augmentation, rng, distorted)
+        tiles = [image.astype(np.float32) / 255] + list(distorted)
+        for c, tile in enumerate(tiles):
+            picture = Image.fromarray(np.round(tile.reshape(SIDE, SIDE) * 255).astype(np.uint8))
+            x = c * (cell + gap) + (separator - gap if c else 0)
+            canvas.paste(picture.resize((cell, cell), Image.NEAREST), (x, r * (cell + gap)))
+    ImageDraw.Draw(canvas)
+    return canvas
