@@ -17,7 +17,7 @@ def space(*params, sets=(), epochs=10, seed=0):
 def test_the_forms_of_a_param():
     assert parse_param("eta=log:0.1..5") == Param("learning_rate", "float", 0.1, 5.0, log=True)
     assert parse_param("l2=0..5") == Param("l2", "float", 0.0, 5.0)
-    assert parse_param("augment=0..2") == Param("augment", "int", 0, 2)
+    assert parse_param("patience=0..2") == Param("patience", "int", 0, 2)
     assert parse_param("batch-size=log:5..50") == Param("batch_size", "int", 5, 50, log=True)
     assert parse_param("hidden=30,100") == Param("hidden_sizes", "choice", choices=(30, 100))
     assert parse_param("hidden=30,100-30") == Param("hidden_sizes", "choice", choices=("30", "100-30"))
@@ -71,12 +71,12 @@ def test_finite_spaces_know_their_size():
     (["eta=log:0.5"], [], "log: goes with a range"),
     (["hidden=30,abc"], [], "--param hidden=30,abc: --hidden: 'abc' is not a whole number"),
     (["hidden=0,5"], [], "--hidden: hidden layer sizes must be at least 1, got 0"),
-    (["augment=0..1.5"], [], "--param augment=0..1.5: --augment: '1.5' is not a whole number"),
-    (["augment=0..9"], [], "--param augment=0..9: --augment must be at least 0 and at most 4, got 9"),
+    (["patience=0..1.5"], [], "--param patience=0..1.5: --patience: '1.5' is not a whole number"),
+    (["batch-size=0..9"], [], "--param batch-size=0..9: --batch-size must be at least 1, got 0"),
     (["seed=0,1"], [], "seed cannot be searched"),
     (["epochs=5..10"], [], "epochs cannot be searched"),
     (["eta=-1..2"], [], "--param eta=-1..2: --eta must be above 0, got -1"),
-    (["cost=quadratic,squared"], [], "--cost must be one of quadratic, cross-entropy, got 'squared'"),
+    (["cost=quadratic,squared"], [], "--param cost=quadratic,squared: --cost must be one of quadratic"),
     (["eta=1..2", "eta=3..4"], [], "a setting is given twice: --param eta=1..2 and --param eta=3..4"),
     (["eta=1..2"], ["eta=3"], "--set eta=3 and --param eta=1..2"),
     ([], ["seed=3"], "use --seed instead"),

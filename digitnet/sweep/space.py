@@ -3,7 +3,7 @@
 Written the way people say it, one setting per `--param`:
 
     eta=log:0.1..5        a float drawn log-uniformly from [0.1, 5]
-    l2=0..5               uniform on [0, 5] (a whole number when the setting is one, e.g. augment=0..2)
+    l2=0..5               uniform on [0, 5] (whole numbers when the setting is one, e.g. batch-size=10..50)
     hidden=30,100,100-30  one of these (100-30: two hidden layers)
     cost=quadratic,cross-entropy
 
