@@ -127,11 +127,7 @@ def atomic_path(final: str | os.PathLike, expected_bytes: int | None = None):
     ``expected_bytes`` is the size quoted when the disk is full.
     """
     final = Path(final)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    except OSError as e:
-        raise WriteError(final, e, expected_bytes) from None
-    os.close(fd)
+    tmp = _new_file_beside(final, ".part", expected_bytes)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
@@ -146,6 +142,17 @@ def atomic_path(final: str | os.PathLike, expected_bytes: int | None = None):
         raise
 
 
+def _new_file_beside(path: Path, suffix: str, expected_bytes: int | None) -> str:
+    """Create an empty hidden file ``.NAME.XXXX<suffix>`` beside ``path``; ``WriteError`` naming
+    ``path`` (not the hidden name) when its folder refuses."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as e:
+        raise WriteError(path, e, expected_bytes) from None
+    os.close(fd)
+    return name
+
+
 def check_writable(path: str | os.PathLike, expected_bytes: int | None = None) -> Path:
     """Fail now, not after an hour of work, if ``path`` could not be written.
 
@@ -155,12 +162,7 @@ def check_writable(path: str | os.PathLike, expected_bytes: int | None = None) -
     ``expected_bytes``, the disk must also have that much room.
     """
     path = Path(path)
-    try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
-    except OSError as e:
-        raise WriteError(path, e, expected_bytes) from None
-    os.close(fd)
-    os.unlink(probe)
+    os.unlink(_new_file_beside(path, ".probe", expected_bytes))
     if expected_bytes:
         free = _free_bytes(path.parent)
         if free is not None and free < expected_bytes:

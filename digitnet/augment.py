@@ -68,6 +68,17 @@ class Augmentation:
         return ",".join(terms)
 
 
+# The distortions that take two numbers: how to write them, then each number's field, name and range.
+_PAIRS = {
+    "elastic": ("ALPHA:SIGMA (e.g. elastic=34:4)",
+                ("elastic_alpha", "elastic alpha", 0, 200, ""),
+                ("elastic_sigma", "elastic sigma", 0.5, 20, " pixels")),
+    "affine": ("DEGREES:SCALE (e.g. affine=15:0.15)",
+               ("affine_degrees", "affine degrees", 0, 90, ""),
+               ("affine_scale", "affine scale/shear", 0, 0.5, "")),
+}
+
+
 def parse(spec) -> Augmentation:
     """An ``Augmentation`` from ``"shift=2,elastic=34:4"`` (or an int, the old shift-only form)."""
     if spec is None or isinstance(spec, Augmentation):
@@ -77,7 +88,7 @@ def parse(spec) -> Augmentation:
     text = str(spec).strip()
     if text.lower() in ("", "0", "none", "off"):
         return Augmentation()
-    values = {}
+    values, seen = {}, set()
     for term in text.split(","):
         term = term.strip()
         if not term:
@@ -88,8 +99,9 @@ def parse(spec) -> Augmentation:
             else:
                 raise AugmentError(f"{term!r} is not NAME=VALUE (e.g. shift=2, elastic=34:4, affine=15:0.15)")
         name, _, value = (part.strip() for part in term.partition("="))
-        if name in values:
+        if name in seen:
             raise AugmentError(f"{name} is given twice")
+        seen.add(name)
         try:
             numbers = [float(v) for v in value.split(":")]
         except ValueError:
@@ -100,24 +112,14 @@ def parse(spec) -> Augmentation:
             if len(numbers) != 1 or numbers[0] != int(numbers[0]) or not 0 <= numbers[0] <= 4:
                 raise AugmentError(f"shift must be a whole number of pixels from 0 to 4, got {value!r}")
             values["shift"] = int(numbers[0])
-        elif name == "elastic":
+        elif name in _PAIRS:
+            usage, *bounds = _PAIRS[name]
             if len(numbers) != 2:
-                raise AugmentError(f"elastic takes ALPHA:SIGMA (e.g. elastic=34:4), got {value!r}")
-            alpha, sigma = numbers
-            if not 0 <= alpha <= 200:
-                raise AugmentError(f"elastic alpha must be between 0 and 200, got {alpha:g}")
-            if not 0.5 <= sigma <= 20:
-                raise AugmentError(f"elastic sigma must be between 0.5 and 20 pixels, got {sigma:g}")
-            values["elastic_alpha"], values["elastic_sigma"] = alpha, sigma
-        elif name == "affine":
-            if len(numbers) != 2:
-                raise AugmentError(f"affine takes DEGREES:SCALE (e.g. affine=15:0.15), got {value!r}")
-            degrees, scale = numbers
-            if not 0 <= degrees <= 90:
-                raise AugmentError(f"affine degrees must be between 0 and 90, got {degrees:g}")
-            if not 0 <= scale <= 0.5:
-                raise AugmentError(f"affine scale/shear must be between 0 and 0.5, got {scale:g}")
-            values["affine_degrees"], values["affine_scale"] = degrees, scale
+                raise AugmentError(f"{name} takes {usage}, got {value!r}")
+            for number, (field, label, low, high, unit) in zip(numbers, bounds):
+                if not low <= number <= high:
+                    raise AugmentError(f"{label} must be between {low:g} and {high:g}{unit}, got {number:g}")
+                values[field] = number
         else:
             raise AugmentError(f"unknown distortion {name!r}; choose from shift, elastic, affine")
     return Augmentation(**values)

@@ -10,6 +10,7 @@ import errno
 import functools
 import io
 import json
+import math
 import os
 import re
 import shlex
@@ -76,6 +77,17 @@ def stops_cleanly(command):
             sys.exit(128 + signum)
 
     return wrapper
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses nan and inf, which pass its comparisons (nan > 0 is False,
+    so nan is never below the minimum) and would reach the library as a number."""
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if not math.isfinite(value):
+            self.fail(f"{value} is not a finite number.", param, ctx)
+        return value
 
 
 def data_dir_option(command):
@@ -176,6 +188,15 @@ class _Main(click.Group):
         finally:
             sys.stdout = stdout
 
+    def invoke(self, ctx):
+        # Commands that only read (evaluate, predict, info, gradcheck) still owe Ctrl-C the documented
+        # status 130; click itself would print "Aborted!" and exit 1.  Writers say more (stops_cleanly).
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted (Ctrl-C)", err=True)
+            sys.exit(130)
+
 
 def _keep_going_without_reader():
     """For `train`: a closed standard output drops the output but does not stop the run."""
@@ -208,7 +229,7 @@ def main():
 @click.option("--from", "source", type=click.Path(exists=True, file_okay=False), default=None,
               help="Import the four files from a local folder instead of downloading.")
 @click.option("--force", is_flag=True, help="Fetch (or import) again even if the files are present.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=15.0, metavar="SECONDS",
+@click.option("--timeout", type=FiniteFloatRange(min=0, min_open=True), default=15.0, metavar="SECONDS",
               help="Give up on a mirror that takes longer than this to connect or then sends nothing for "
                    "this long; it is tried last for the remaining files.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -459,7 +480,7 @@ class _TrainOutput:
 @click.option("--options/--no-options", "with_options", default=True,
               help="Also check each cost with dropout 0.5, with L2 and with L1 (the regularised gradient "
                    "as the optimiser applies it).")
-@click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+@click.option("--epsilon", type=FiniteFloatRange(min=0, min_open=True), default=1e-3,
               help="Step of the central difference.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed for the random network and batch.")
 @click.option("--mnist", is_flag=True,
@@ -534,7 +555,7 @@ def augment(spec, preview, rows, columns, scale, seed, force, data_dir):
     import numpy as np
 
     from digitnet import augment as augmenting
-    from digitnet.atomic import atomic_path
+    from digitnet.atomic import atomic_path, check_writable
 
     try:
         augmentation = augmenting.parse(spec)
@@ -543,8 +564,7 @@ def augment(spec, preview, rows, columns, scale, seed, force, data_dir):
     preview = Path(preview)
     if preview.suffix.lower() != ".png":
         raise click.BadParameter(f"{preview} does not end in .png", param_hint="--preview")
-    if not preview.parent.is_dir():
-        raise click.ClickException(f"cannot write {preview}: folder {preview.parent} does not exist")
+    check_writable(preview)  # a missing folder, a file where the folder should be, a read-only disk
     if preview.exists() and not force:
         raise click.ClickException(f"{preview} already exists: choose another --preview, or pass --force to replace it")
     training = _load_data(data_dir, 0, parts=("train",)).training
@@ -570,6 +590,15 @@ def _pick(ckpt, weights):
     return ckpt.best_network if weights == "best" and ckpt.best_network is not None else ckpt.network
 
 
+def _pick_digit_reader(ckpt, weights, model):
+    """The chosen weights, refused (exit 1, naming the file) unless they map 28x28 pixels to 10 digits."""
+    network = _pick(ckpt, weights)
+    if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
+        raise click.ClickException(f"{model}: a {'-'.join(map(str, network.sizes))} network cannot read "
+                                   "28x28 digits (it needs 784 inputs and 10 outputs)")
+    return network
+
+
 @main.command(short_help="Accuracy and confusion matrix of a model.")
 @model_option(positional=True)
 @data_dir_option
@@ -586,6 +615,7 @@ def evaluate(model, data_dir, split, weights, as_json):
     from digitnet import checkpoint, training
 
     ckpt = checkpoint.load(model)
+    network = _pick_digit_reader(ckpt, weights, model)
     validation_size = ckpt.metadata.get("hyperparameters", {}).get("validation_size", 10000)
     if split == "validation" and not validation_size:
         raise click.UsageError(f"{model} was trained without a validation split (--validation-size 0): "
@@ -593,7 +623,7 @@ def evaluate(model, data_dir, split, weights, as_json):
     mnist = _load_data(data_dir, validation_size if split == "validation" else 0, quiet=as_json,
                        parts=("t10k",) if split == "test" else ("train",))
     data_split = mnist.split(split)
-    report = training.evaluate(_pick(ckpt, weights), data_split)
+    report = training.evaluate(network, data_split)
     used, epoch = _weights_used(ckpt, weights)
     report.update(model=str(model), split=split, weights=weights, weights_used=used, epoch=epoch)
     if as_json:
@@ -724,6 +754,7 @@ def report(model, data_dir, split, weights, out):
     from digitnet.atomic import check_folder_writable
 
     ckpt = checkpoint.load(model)
+    _pick_digit_reader(ckpt, weights, model)  # before any data is loaded, naming the file
     out_dir = Path(out or f"report-{Path(model).stem}")
     try:
         reporting.check_out_dir(out_dir)
@@ -775,10 +806,7 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive):
     for image in images:
         if Path(image).suffix.lower() in (".npz", ".json") and not Path(image).is_dir():
             raise click.UsageError(f"{image} looks like a model, not an image: did you mean --model {image}?")
-    network = _pick(checkpoint.load(model), weights)
-    if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
-        raise click.ClickException(f"{model}: a {'-'.join(map(str, network.sizes))} network cannot read "
-                                   "28x28 digits (it needs 784 inputs and 10 outputs)")
+    network = _pick_digit_reader(checkpoint.load(model), weights, model)
     count, failures, empty = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k,
                                             show=show, recursive=recursive, out=click.echo,
                                             err=lambda line: click.echo(line, err=True))
@@ -799,11 +827,13 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive):
               help="Address to listen on. Anything but a loopback address lets other machines use the page.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port to listen on; 0 picks a free one.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
-@click.option("--max-upload", type=click.FloatRange(min=0, min_open=True), default=10.0, metavar="MB",
+@click.option("--max-upload", type=FiniteFloatRange(min=0, min_open=True), default=10.0, metavar="MB",
               help="Largest image upload accepted, in MB (refused from its Content-Length).")
+@click.option("--workers", type=click.IntRange(0, 64), default=2, show_default=True,
+              help="Processes that compute predictions side by side (0: all in the server's own process).")
 @data_dir_option
 @user_errors
-def serve(model, weights, host, port, open_browser, max_upload, data_dir):
+def serve(model, weights, host, port, open_browser, max_upload, workers, data_dir):
     """A local web page to draw a digit and watch the network answer, and a JSON API.
 
     Routes: GET / (the page), POST /api/predict (body: an image file's bytes; answers like
@@ -819,6 +849,7 @@ def serve(model, weights, host, port, open_browser, max_upload, data_dir):
         httpd = serving.make_server(recogniser, host, port, max_upload=int(max_upload * serving.MB))
     except (api.ModelError, serving.ServerError) as e:
         raise click.ClickException(str(e)) from None
+    recogniser.start_workers(workers)
     if not serving.is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine on the network can use "
                    "the page and the API (there is no login)", err=True)
@@ -828,7 +859,10 @@ def serve(model, weights, host, port, open_browser, max_upload, data_dir):
         import webbrowser
 
         webbrowser.open(address)
-    signum = serving.serve_until_stopped(httpd)
+    try:
+        signum = serving.serve_until_stopped(httpd)
+    finally:
+        recogniser.close()
     click.echo("stopped", err=True)
     sys.exit(128 + signum)  # the house's status for an interrupted command: 130 (Ctrl-C), 143 (SIGTERM)
 

@@ -94,8 +94,11 @@ def read_checksums(path: str | os.PathLike) -> dict[str, str]:
     checksums = {}
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read checksums file {path}: {e}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"checksums file {path} is not text (expected sha256sum's format: "
+                        "<hex>  <name> per line)") from None
+    except OSError as e:
+        raise DataError(f"cannot read checksums file {path}: {e.strerror or e}") from None
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):

@@ -50,6 +50,7 @@ __all__ = [
     "denoise",
     "find_ink",
     "fit_paper",
+    "flat_paper",
     "fit_to_box",
     "ink_bounds",
     "ink_is_dark",
@@ -78,6 +79,7 @@ DETECT_SIDE = 256        # the digit is found on a copy at most this big (see re
 MIN_IMAGE_SIDE = 8       # smaller pictures cannot hold a recognisable digit
 MIN_INK_SIDE = 6         # ink whose bounding box is smaller than this (in pixels) is a speck
 MIN_CONTRAST = 0.08      # ink must differ from the paper by at least this much (pixel range 0..1)
+MIN_PAPER_TOLERANCE = 0.02  # a pixel this close to the paper surface is paper, however clean the picture
 
 # Stroke width of MNIST digits at the 20 px scale, measured as in normalise_strokes
 # (stroke_width of the digit resampled to FINE_SIDE, divided by 8) on 5,000 training
@@ -249,6 +251,30 @@ def to_float_channels(image) -> tuple[np.ndarray, np.ndarray | None]:
         array = np.asarray(image if image.mode in ("L", "LA", "RGB", "RGBA", "F") else _standard_mode(image))
     else:
         array = np.asarray(image)
+    if array.dtype not in (np.uint8, np.uint16):
+        return _float_channels(array)
+    # 8- and 16-bit pictures (every decoded file): opacity and grey are decided on the stored
+    # integers, and only the channels kept are converted -- for a canvas PNG (RGBA, opaque, grey)
+    # one channel instead of four, which made this step 6x cheaper.
+    pixels = array[:, :, None] if array.ndim == 2 else array
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"cannot use an array of shape {array.shape} as an image")
+    alpha = None
+    if pixels.shape[2] in (2, 4):
+        alpha = pixels[:, :, -1]
+        pixels = pixels[:, :, :-1]
+        if alpha.min() >= 0.999 * np.iinfo(array.dtype).max:
+            alpha = None
+    if pixels.shape[2] == 3 and np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) \
+            and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]):
+        pixels = pixels[:, :, :1]
+    check_size((pixels.shape[1], pixels.shape[0]))
+    return np.ascontiguousarray(_scaled_to_unit(pixels)), None if alpha is None else _scaled_to_unit(alpha)
+
+
+def _float_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``to_float_channels`` for arrays of other types (floats, bool, wide integers), which are
+    scaled as a whole (colour and alpha together) before being split."""
     pixels = _scaled_to_unit(array)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
@@ -360,8 +386,39 @@ def fit_paper(pixels: np.ndarray, samples: int = 48, rounds: int = 3) -> tuple[n
 
 def _tolerance(deviations: np.ndarray) -> float:
     """How far from the surface a pixel may be and still count as paper: four robust standard
-    deviations (1.4826 x the median absolute deviation), and never less than 0.02."""
-    return max(4 * 1.4826 * float(np.median(deviations)), 0.02) if deviations.size else 0.02
+    deviations (1.4826 x the median absolute deviation), and never less than MIN_PAPER_TOLERANCE."""
+    if not deviations.size:
+        return MIN_PAPER_TOLERANCE
+    return max(4 * 1.4826 * float(np.median(deviations)), MIN_PAPER_TOLERANCE)
+
+
+def flat_paper(pixels: np.ndarray) -> np.ndarray | None:
+    """The paper's colour (C,) when the paper is provably flat, else None (then fit_paper).
+
+    A drawing made on a computer (the serve page's canvas, a drawing-app export) has paper
+    of one exact colour: every pixel of the border ring (the outer 10%, where fit_paper
+    starts) holds the same numbers, and so does at least half of the picture.  No scan or
+    photo does, because of noise.  On such paper fit_paper's surface is that colour and its
+    tolerance its floor, MIN_PAPER_TOLERANCE, except that anti-aliased stroke edges within
+    the tolerance pull the fitted surface by a hair; skipping the fit saves its cost (2 ms a
+    call, a third of a canvas's preprocessing).
+    """
+    found = _flat_paper(pixels)
+    return None if found is None else found[0]
+
+
+def _flat_paper(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``flat_paper``'s colour, and the mask (H, W) of the pixels that have exactly that colour."""
+    height, width, channels = pixels.shape
+    colour = pixels[0, 0]
+    margin_y, margin_x = max(1, height // 10), max(1, width // 10)
+    for strip in (pixels[:margin_y], pixels[height - margin_y:], pixels[:, :margin_x], pixels[:, width - margin_x:]):
+        if not np.array_equal(strip, np.broadcast_to(colour, strip.shape)):
+            return None
+    same = pixels[:, :, 0] == colour[0]
+    for channel in range(1, channels):
+        same &= pixels[:, :, channel] == colour[channel]
+    return (colour.copy(), same) if 2 * np.count_nonzero(same) >= same.size else None
 
 
 def _evaluate_quadratic(coefficients: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -412,6 +469,9 @@ def ink_is_dark(residual: np.ndarray) -> bool:
     symmetric noise or paper texture cancels out.  (On large pictures every
     other row and column is enough: after the blur, neighbours are alike.)
     """
+    lowest, highest = float(residual.min()), float(residual.max())
+    if highest <= 0 or lowest >= 0:  # everything departs to one side (a clean drawing): no tails to compare
+        return highest <= 0 < -lowest
     darker = _smooth(_channel_max(-residual))
     lighter = _smooth(_channel_max(residual))
     if darker.size > 20000:
@@ -426,13 +486,30 @@ def _top_mean(values: np.ndarray, count: int) -> float:
     return float(np.partition(flat, flat.size - count)[flat.size - count:].mean())
 
 
-def _smooth(values: np.ndarray) -> np.ndarray:
-    """A 3x3 binomial blur ([1 2 1] / 4 both ways), skipped for small images where it would blur the digit."""
-    if min(values.shape) < 64:
+def _smooth(values: np.ndarray, blur: bool | None = None) -> np.ndarray:
+    """A 3x3 binomial blur ([1 2 1] / 4 both ways), skipped for small images where it would blur the digit
+    (``blur`` says whether to, for a window cut from a picture that decides; None: decide from ``values``)."""
+    if not (min(values.shape) >= 64 if blur is None else blur) or min(values.shape) < 2:
         return values
-    padded = np.pad(values, 1, mode="edge")
-    across = padded[:, :-2] * 0.25 + padded[:, 1:-1] * 0.5 + padded[:, 2:] * 0.25
-    return (across[:-2] * 0.25 + across[1:-1] * 0.5 + across[2:] * 0.25).astype(np.float32)
+    values = values.astype(np.float32, copy=False)
+    across = np.empty_like(values)  # edges repeat the outermost pixels, like np.pad(mode="edge")
+    _binomial(values[:, :-2], values[:, 1:-1], values[:, 2:], across[:, 1:-1])
+    _binomial(values[:, :1], values[:, :1], values[:, 1:2], across[:, :1])
+    _binomial(values[:, -2:-1], values[:, -1:], values[:, -1:], across[:, -1:])
+    result = np.empty_like(values)
+    _binomial(across[:-2], across[1:-1], across[2:], result[1:-1])
+    _binomial(across[:1], across[:1], across[1:2], result[:1])
+    _binomial(across[-2:-1], across[-1:], across[-1:], result[-1:])
+    return result
+
+
+def _binomial(before: np.ndarray, centre: np.ndarray, after: np.ndarray, out: np.ndarray) -> None:
+    """out = before / 4 + centre / 2 + after / 4, in that order (float32), with no temporaries but one."""
+    np.multiply(before, np.float32(0.25), out=out)
+    half = centre * np.float32(0.5)
+    out += half
+    np.multiply(after, np.float32(0.25), out=half)
+    out += half
 
 
 def ink_signal(residual: np.ndarray, dark_ink: bool) -> np.ndarray:
@@ -482,15 +559,16 @@ def threshold_ink(signal: np.ndarray, noise: float) -> np.ndarray:
     return np.clip((signal - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
-def keep_digit(ink: np.ndarray, grid: int = 48, min_share: float = 0.02) -> np.ndarray:
+def keep_digit(ink: np.ndarray, grid: int = 48, min_share: float = 0.02, cell: int | None = None) -> np.ndarray:
     """Zero every blob of ink that is a speck next to the digit (dust, noise, a stray dot).
 
     Blobs are the 8-connected components of the inked cells of a grid of at
     most ``grid`` x ``grid`` cells (so nearby pieces of a broken stroke join);
-    a blob is kept when its ink mass is at least ``min_share`` of the largest.
+    a blob is kept when its ink mass is at least ``min_share`` of the largest.  (``cell``: the
+    cells' size in pixels, given for a window cut from a bigger picture at a multiple of it.)
     """
     height, width = ink.shape
-    cell = max(1, -(-max(height, width) // grid))
+    cell = cell or max(1, -(-max(height, width) // grid))
     mass = _block_sum(ink, cell)
     labels, count = _label_components(mass > 0)
     if count <= 1:
@@ -509,8 +587,8 @@ def _block_sum(values: np.ndarray, cell: int) -> np.ndarray:
     if cell == 1:
         return values
     height, width = values.shape
-    padded = np.pad(values, ((0, -height % cell), (0, -width % cell)))
-    return padded.reshape(padded.shape[0] // cell, cell, padded.shape[1] // cell, cell).sum(axis=(1, 3))
+    rows = np.add.reduceat(values, np.arange(0, height, cell), axis=0)
+    return np.add.reduceat(rows, np.arange(0, width, cell), axis=1)
 
 
 def _label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -597,18 +675,37 @@ def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
     inside = ink > level
     if not inside.any():
         return 0.0
-    depth = np.zeros(inside.shape, dtype=np.int16)
-    layer, peeled = inside, 0
-    while layer.any():
+    height, width = inside.shape
+    # Two layers with a border of background (outside the array is not ink), written in turn,
+    # and the erosions done separably: a 3x3 square is a 1x3 then a 3x1 erosion, a cross is a
+    # 3x1 one and the left and right neighbours -- four operations a layer (2.5x quicker).
+    layer, peeled_layer = np.zeros((2, height + 2, width + 2), dtype=bool)
+    layer[1:-1, 1:-1] = inside
+    across = np.zeros_like(layer)
+    depth = np.zeros((height, width), dtype=np.int16)
+    peeled = 0
+    while True:
+        core = layer[1:-1, 1:-1]
+        if not core.any():
+            break
         peeled += 1
-        depth += layer
-        layer = _erode_once(layer, diagonal=peeled % 2 == 0)
-    padded = np.pad(depth, 1)
-    height, width = depth.shape
-    deepest_around = depth
-    for dy in range(3):
-        for dx in range(3):
-            deepest_around = np.maximum(deepest_around, padded[dy:dy + height, dx:dx + width])
+        depth += core
+        out = peeled_layer[1:-1, 1:-1]
+        if peeled % 2 == 0:  # the square: all eight neighbours
+            np.logical_and(layer[:, :-2], layer[:, 2:], out=across[:, 1:-1])
+            across[:, 1:-1] &= layer[:, 1:-1]
+            np.logical_and(across[:-2, 1:-1], across[2:, 1:-1], out=out)
+            out &= across[1:-1, 1:-1]
+        else:  # the cross: four neighbours
+            np.logical_and(layer[:-2, 1:-1], layer[2:, 1:-1], out=out)
+            out &= core
+            out &= layer[1:-1, :-2]
+            out &= layer[1:-1, 2:]
+        layer, peeled_layer = peeled_layer, layer
+    padded = np.zeros((height + 2, width + 2), dtype=np.int16)
+    padded[1:-1, 1:-1] = depth
+    rows_max = np.maximum(np.maximum(padded[:, :-2], padded[:, 1:-1]), padded[:, 2:])
+    deepest_around = np.maximum(np.maximum(rows_max[:-2], rows_max[1:-1]), rows_max[2:])
     centre_lines = inside & (depth >= deepest_around)
     return 2.0 * float(np.median(depth[centre_lines])) - 1.0
 
@@ -749,12 +846,57 @@ def find_ink(flattened: np.ndarray, dark_ink: bool | None = None) -> tuple[np.nd
     Paper surface, ink polarity (unless given), ink signal, denoising, soft
     threshold and speck removal, at the picture's own resolution.
     """
+    flat = _flat_paper(flattened)
+    if flat is not None:
+        window, dark_ink, (top, left) = _ink_on_flat_paper(flattened, *flat, dark_ink)
+        ink = np.zeros(flattened.shape[:2], dtype=np.float32)
+        ink[top:top + window.shape[0], left:left + window.shape[1]] = window
+        return ink, dark_ink
     paper, is_paper = fit_paper(flattened)
     residual = flattened - paper
     if dark_ink is None:
         dark_ink = ink_is_dark(residual)
     signal = denoise(ink_signal(residual, dark_ink))
     return keep_digit(threshold_ink(signal, paper_noise(signal, is_paper))), dark_ink
+
+
+def _ink_on_flat_paper(flattened: np.ndarray, colour: np.ndarray, same: np.ndarray, dark_ink: bool | None,
+                       grid: int = 48) -> tuple[np.ndarray, bool, tuple[int, int]]:
+    """find_ink's ink map on flat paper (``flat_paper``), computed only on the window around the
+    pixels that are not exactly the paper's ``colour`` (``same`` is False): the window's part of the
+    very numbers find_ink computes for the whole picture, the window's (top, left) and the polarity.
+
+    Outside the window the residual is exactly 0, so the signal, the blur (2 pixels of margin)
+    and the thresholded ink are 0 there and every pixel is paper: those zeros are counted into the
+    paper's noise percentile, the window starts at a multiple of keep_digit's cell and of
+    paper_noise's sampling step so that both see the same grid, and the blur is decided by the
+    whole picture's size.  A drawn digit covers a third to a half of its canvas, so about half
+    the work is skipped.  (Pixels that differ from the paper in both directions, which no clean
+    drawing has, are given to ink_is_dark whole.)
+    """
+    height, width = same.shape
+    rows = np.flatnonzero(~same.all(axis=1))
+    if rows.size == 0:  # blank: let find_ink's steps say so, on the whole (tiny cost)
+        rows, cols = np.array([0, height - 1]), np.array([0, width - 1])
+    else:
+        cols = np.flatnonzero(~same.all(axis=0))
+    cell = max(1, -(-max(height, width) // grid))                    # keep_digit's cells
+    step = 2 if height * width > 20000 else 1                        # paper_noise's sample
+    align = cell * step // np.gcd(cell, step)
+    top, left = max(0, rows[0] - 2) // align * align, max(0, cols[0] - 2) // align * align
+    bottom, right = min(height, rows[-1] + 3), min(width, cols[-1] + 3)
+    region = flattened[top:bottom, left:right]
+    residual = region - colour
+    is_paper = _channel_max(np.abs(residual)) <= MIN_PAPER_TOLERANCE
+    if dark_ink is None:
+        one_sided = float(residual.max()) <= 0 or float(residual.min()) >= 0
+        dark_ink = ink_is_dark(residual if one_sided else flattened - colour)
+    signal = _smooth(ink_signal(residual, dark_ink), blur=min(height, width) >= 64)
+    sample = signal[::step, ::step][is_paper[::step, ::step]]
+    outside = -(-height // step) * -(-width // step) - is_paper[::step, ::step].size
+    paper = np.concatenate([sample, np.zeros(outside, dtype=signal.dtype)])
+    noise = float(np.percentile(paper, 95)) if paper.size else 0.0
+    return keep_digit(threshold_ink(signal, noise), cell=cell), dark_ink, (int(top), int(left))
 
 
 def shrink_for_detection(pixels: np.ndarray, side: int = DETECT_SIDE) -> tuple[np.ndarray, int]:
@@ -811,8 +953,16 @@ def preprocess_with_notes(image, invert: str | bool | None = "auto") -> tuple[np
         image = shrink_early(_standard_mode(image))
     pixels, alpha = to_float_channels(image)
     flattened = composite(pixels, alpha)
-    small, factor = shrink_for_detection(flattened)
-    ink, dark_ink = _find_ink_as_told(small, _INVERT_CHOICES[invert])
+    flat = _flat_paper(flattened) if max(flattened.shape[:2]) <= 2 * DETECT_SIDE else None
+    if flat is not None:
+        # A clean drawing has no noise for the detection copy to average away, and finding the
+        # ink once at full size (on the window around it) is cheaper than finding it on the
+        # copy and again at full size (refine).  The window holds all the ink.
+        small, factor = flattened, 1
+        ink, dark_ink = _find_ink_as_told(small, _INVERT_CHOICES[invert], flat)
+    else:
+        small, factor = shrink_for_detection(flattened)
+        ink, dark_ink = _find_ink_as_told(small, _INVERT_CHOICES[invert])
     notes = []
     groups = digit_groups(ink)
     if groups > 1:
@@ -828,15 +978,21 @@ def preprocess_with_notes(image, invert: str | bool | None = "auto") -> tuple[np
     return centre_by_mass(fit_to_box(cropped if reshaped is None else reshaped)), notes
 
 
-def _find_ink_as_told(small: np.ndarray, dark_ink: bool | None) -> tuple[np.ndarray, bool]:
-    """``find_ink``; when a forced polarity finds nothing but the other would, say so."""
+def _find_ink_as_told(small: np.ndarray, dark_ink: bool | None,
+                      flat: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, bool]:
+    """``find_ink``; when a forced polarity finds nothing but the other would, say so.
+    With ``flat`` (``_flat_paper(small)``), the ink of the window around the digit only."""
+
+    def find(dark: bool | None) -> tuple[np.ndarray, bool]:
+        return find_ink(small, dark) if flat is None else _ink_on_flat_paper(small, *flat, dark)[:2]
+
     try:
-        return find_ink(small, dark_ink)
+        return find(dark_ink)
     except ImageError as nothing:
         if dark_ink is None:
             raise
         try:
-            find_ink(small, not dark_ink)
+            find(not dark_ink)
         except ImageError:
             raise nothing from None
         told, other = ("yes", "no") if dark_ink else ("no", "yes")

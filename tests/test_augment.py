@@ -35,7 +35,8 @@ def test_the_augment_language(spec, expected):
     ("shift=5", "shift must be"), ("shift=1.5", "shift must be"), ("elastic=34", "ALPHA:SIGMA"),
     ("elastic=34:0", "sigma"), ("elastic=-1:4", "alpha"), ("affine=100:0.1", "degrees"),
     ("affine=10:0.9", "scale"), ("blur=3", "unknown distortion"), ("shift=a", "not a number"),
-    ("shift=1,shift=2", "twice"), ("elastic", "NAME=VALUE"), ("elastic=nan:4", "finite"),
+    ("shift=1,shift=2", "twice"), ("elastic=34:4,elastic=10:4", "elastic is given twice"),
+    ("affine=10:0.1, affine=5:0.1", "affine is given twice"), ("elastic", "NAME=VALUE"), ("elastic=nan:4", "finite"),
 ])
 def test_bad_specifications_say_what_is_wrong(spec, words):
     with pytest.raises(AugmentError, match=words):

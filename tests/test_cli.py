@@ -303,6 +303,16 @@ def test_evaluate_test_split_on_small_data(synthetic_data_dir, tmp_path):
     assert json.loads(result.output)["total"] == 200
 
 
+def test_evaluate_a_network_that_cannot_read_digits_is_one_error_line(synthetic_data_dir, tmp_path):
+    # a textbook JSON file of another task (2-3) used to end in numpy's matmul traceback
+    from digitnet.network import Network
+
+    path = checkpoint.save(tmp_path / "small.npz", Network([10, 3, 10], rng=np.random.default_rng(0)), metadata={})
+    result = run("evaluate", path, "--data-dir", synthetic_data_dir, expect=1)
+    assert result.output.strip() == (f"Error: {path}: a 10-3-10 network cannot read 28x28 digits "
+                                      "(it needs 784 inputs and 10 outputs)")
+
+
 def test_evaluate_validation_split_on_small_data(synthetic_data_dir, tmp_path):
     train(synthetic_data_dir, tmp_path / "m.npz", "-q")
     report = json.loads(run("evaluate", tmp_path / "m.npz", "--data-dir", synthetic_data_dir,

@@ -92,6 +92,18 @@ def test_command_line_mistakes_exit_2_with_one_error_line(args, tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.parametrize("args", [
+    ["serve", "--max-upload", "nan"], ["serve", "--max-upload", "inf"], ["gradcheck", "--epsilon", "nan"],
+    ["gradcheck", "--epsilon", "inf"], ["download", "--timeout", "nan"], ["download", "--timeout", "inf"],
+])
+def test_nan_and_inf_are_refused_by_every_float_option(args, tmp_path):
+    # nan passes a FloatRange's "x>0" (every comparison with nan is false) and used to crash serve
+    result = run(*args, "--data-dir", tmp_path / "none", expect=2)
+    assert f"Invalid value for '{args[1]}': {args[2]} is not a finite number." in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "none").exists()
+
+
 def test_errors_go_to_stderr_and_results_to_stdout(trained, tmp_path):
     data_dir, model = trained
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "absent.npz")])
@@ -230,3 +242,19 @@ def test_numeric_options_show_their_range(command):
               "gradcheck": ["--seed INTEGER RANGE", "x>=0"], "predict": ["--top-k INTEGER RANGE", "1<=x<=10"]}
     for text in ranges[command]:
         assert text in help_text, text
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_ctrl_c_in_a_command_that_only_reads_exits_130(command, trained, tmp_path, monkeypatch):
+    # click on its own prints "Aborted!" and exits 1, which the README's table does not list
+    from digitnet import checkpoint
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "load", interrupted)
+    data_dir, model = trained
+    args = [tmp_path / "a.png"] if command == "predict" else ["--data-dir", data_dir]
+    result = run(command, *args, "-m", model, expect=130)
+    assert "interrupted (Ctrl-C)" in result.output
+    assert "Aborted" not in result.output

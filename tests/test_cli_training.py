@@ -129,6 +129,15 @@ def test_augment_preview_bad_input(synthetic_data_dir, tmp_path, monkeypatch, ar
     assert not list(tmp_path.glob("*.png"))
 
 
+def test_augment_preview_inside_a_file_says_it_is_not_a_folder(synthetic_data_dir, tmp_path):
+    # it used to say "folder notes.txt does not exist", which sends the user looking for the wrong thing
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run("augment", "--preview", tmp_path / "notes.txt" / "x.png", "--data-dir", synthetic_data_dir, expect=1)
+    assert f"Error: cannot write {tmp_path / 'notes.txt' / 'x.png'}: {tmp_path / 'notes.txt'} is not a folder" \
+        in result.output
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_resume_with_different_settings_is_refused_and_names_them(synthetic_data_dir, tmp_path):
     model = tmp_path / "m.npz"
     run("train", "--hidden", "12", *TRAIN_SHORT, "--data-dir", synthetic_data_dir, "--out", model)

@@ -313,6 +313,16 @@ def test_read_checksums_missing_file(tmp_path):
         read_checksums(tmp_path / "absent")
 
 
+
+def test_read_checksums_of_a_binary_file_says_it_is_not_text(tmp_path):
+    # --checksums given the .gz itself by mistake: no "'utf-8' codec can't decode byte 0x8b"
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)))
+    with pytest.raises(DataError) as excinfo:
+        read_checksums(path)
+    assert str(excinfo.value) == (f"checksums file {path} is not text "
+                                  "(expected sha256sum's format: <hex>  <name> per line)")
+
 # ---------------------------------------------------------------------------
 # --from imports
 

@@ -100,6 +100,39 @@ def send(request, body: bytes, status: int = 200, length: int | None = None, clo
     request.wfile.flush()
 
 
+def send_half(request, body: bytes):
+    """Headers promising all of ``body``, then only its first half: a mirror that stalls mid-file."""
+    request.send_response(200)
+    request.send_header("Content-Length", str(len(body)))
+    request.end_headers()
+    request.wfile.write(body[: len(body) // 2])
+    request.wfile.flush()
+
+
+def patch_temp_file_writes(monkeypatch, write):
+    """Route every write to a download's temporary ``.part`` file through ``write(file, block)``."""
+    real_open = open
+
+    class TempFile:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, block):
+            return write(self.f, block)
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        return TempFile(f) if str(path).endswith(".part") and "w" in mode else f
+
+    monkeypatch.setattr("builtins.open", fake_open)
+
+
 def serve(request, mirror, name):
     """The well-behaved mirror: the synthetic files, 404 for anything else."""
     if name in CONTENT:
@@ -500,11 +533,7 @@ def test_ctrl_c_mid_download_leaves_no_partial_file(server, tmp_path):
         body = CONTENT[name]
         if name != FILES[1]:
             return send(request, body)
-        request.send_response(200)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body[: len(body) // 2])
-        request.wfile.flush()
+        send_half(request, body)
         sent_half.set()
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, while the client waits for the rest
         server.stop.wait(2.0)
@@ -521,32 +550,15 @@ def test_ctrl_c_mid_download_leaves_no_partial_file(server, tmp_path):
 
 def test_keyboard_interrupt_inside_the_body_loop_leaves_no_partial_file(server, tmp_path, monkeypatch):
     writes = []
-    real_open = open
 
-    class InterruptingFile:
-        """The temp file: the second write is where Ctrl-C lands."""
-
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, block):
-            writes.append(len(block))
-            if len(writes) == 2:
-                raise KeyboardInterrupt
-            return self.f.write(block)
-
-    def fake_open(path, mode="r", *args, **kwargs):
-        f = real_open(path, mode, *args, **kwargs)
-        return InterruptingFile(f) if str(path).endswith(".part") and "w" in mode else f
+    def write(f, block):  # the second write is where Ctrl-C lands
+        writes.append(len(block))
+        if len(writes) == 2:
+            raise KeyboardInterrupt
+        return f.write(block)
 
     monkeypatch.setattr(data, "CHUNK_BYTES", 64)  # several blocks per file, so the interrupt is mid-file
-    monkeypatch.setattr("builtins.open", fake_open)
+    patch_temp_file_writes(monkeypatch, write)
     with pytest.raises(KeyboardInterrupt):
         download_file(FILES[0], tmp_path, [server.url("m1"), server.url("m2")], CHECKSUMS, **FAST)
     monkeypatch.undo()
@@ -782,26 +794,10 @@ def test_download_timeout_option_is_documented():
 
 
 def test_a_full_disk_names_the_file_and_the_size_and_leaves_no_temp_file(server, tmp_path, monkeypatch):
-    real_open = open
+    def full_disk(f, block):
+        raise OSError(28, "No space left on device")
 
-    class FullDisk:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, block):
-            raise OSError(28, "No space left on device")
-
-    def fake_open(path, mode="r", *args, **kwargs):
-        f = real_open(path, mode, *args, **kwargs)
-        return FullDisk(f) if str(path).endswith(".part") and "w" in mode else f
-
-    monkeypatch.setattr("builtins.open", fake_open)
+    patch_temp_file_writes(monkeypatch, full_disk)
     sums = write_sums(tmp_path / "SHA256SUMS", CHECKSUMS)
     target = tmp_path / "data"
     result = CliRunner().invoke(main, ["download", "--mirror", server.url("m1"), "--mirror", server.url("m2"),

@@ -129,6 +129,15 @@ def test_bad_checkpoint_is_a_clear_error(trained, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_network_that_cannot_read_digits_is_refused_naming_the_file(trained, tmp_path):
+    data_dir, _ = trained
+    model = checkpoint.save(tmp_path / "small.npz", Network([10, 3, 10], rng=np.random.default_rng(0)), metadata={})
+    result = run("report", model, "--data-dir", data_dir, "--out", tmp_path / "r", expect=1)
+    assert result.output.strip() == (f"Error: {model}: a 10-3-10 network cannot read 28x28 digits "
+                                      "(it needs 784 inputs and 10 outputs)")
+    assert not (tmp_path / "r").exists()
+
+
 def test_out_that_is_a_file_is_refused(trained, tmp_path):
     data_dir, model = trained
     (tmp_path / "taken").write_text("mine")

@@ -127,7 +127,7 @@ def test_sigterm_during_the_first_epoch_saves_nothing(synthetic_data_dir, tmp_pa
 def stalling_mirror():
     """A mirror (test_download's server) that serves the first file, then sends half of the second
     and waits: the download is caught mid-file."""
-    from test_download import CONTENT, FILES, Server, send
+    from test_download import CONTENT, FILES, Server, send, send_half
 
     server = Server()
     half_sent = threading.Event()
@@ -136,11 +136,7 @@ def stalling_mirror():
         body = CONTENT[name]
         if name == FILES[0]:
             return send(request, body)
-        request.send_response(200)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body[: len(body) // 2])
-        request.wfile.flush()
+        send_half(request, body)
         half_sent.set()
         server.stop.wait(PATIENCE)
 

@@ -19,6 +19,7 @@ import numpy as np
 from digitnet import data, predict, training
 from digitnet.checkpoint import Checkpoint
 from digitnet.network import Network
+from digitnet.serve.workers import PredictionPool
 
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
@@ -52,6 +53,17 @@ class Recogniser:
         self.data_dir = data.resolve_data_dir(data_dir)
         self._evaluating = threading.Lock()
         self._test_split: data.Split | None = None  # read once, on the first Test
+        self.pool: PredictionPool | None = None  # predictions run in the request's thread until start_workers
+
+    def start_workers(self, processes: int) -> None:
+        """Compute predictions in ``processes`` worker processes (serve --workers), once they have started."""
+        if processes > 0 and self.pool is None:
+            self.pool = PredictionPool(self.network, processes)
+
+    def close(self) -> None:
+        """Stop the worker processes, if any."""
+        if self.pool is not None:
+            self.pool.close()
 
     # -- POST /api/predict ------------------------------------------------------------------
 
@@ -59,7 +71,10 @@ class Recogniser:
         """{"digit", "confidence", "scores", "input"} for an image file's bytes; 400 when unusable."""
         if not body:
             raise ApiError(400, "empty body: send the bytes of an image file (PNG, JPEG, ...)")
-        prediction = predict.predict_bytes(self.network, body)
+        if self.pool is not None:
+            prediction = self.pool.predict(body)
+        else:
+            prediction = predict.predict_bytes(self.network, body)
         if prediction.error is not None:
             raise ApiError(400, prediction.error)
         return prediction.to_dict(with_input=True)
