@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Extra options for `make train`, e.g. make train TRAIN_ARGS="--force --epochs 10"
 TRAIN_ARGS ?=
 
-.PHONY: install train report test bench bench-recipes bench-predict bench-download bench-serve bench-serve-training clean
+.PHONY: install train report test bench bench-recipes bench-predict bench-download bench-serve bench-serve-training bench-sweep clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench-serve: $(STAMP)
 # The same while the server trains a network from the page (the training issue's bars)
 bench-serve-training: $(STAMP)
 	$(BIN)/python scripts/bench_serve.py --while-training
+
+# The sweep's bars: 24 trials on real MNIST, pruned vs not, --jobs 2 vs 1 (about 15 minutes).
+bench-sweep: $(STAMP)
+	$(BIN)/python scripts/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache report-*

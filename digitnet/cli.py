@@ -898,3 +898,177 @@ def serve(model, weights, host, port, open_browser, max_upload, workers, runs_di
         click.echo(f"the training run was stopped: {final['message']}{hint}", err=True)
     click.echo("stopped", err=True)
     sys.exit(128 + signum)  # the house's status for an interrupted command: 130 (Ctrl-C), 143 (SIGTERM)
+
+
+# ---------------------------------------------------------------------------
+# sweep
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@main.command(short_help="Search the train settings with Optuna, pruning hopeless trials.")
+@click.option("--param", "params", multiple=True, metavar="NAME=SPEC",
+              help="A train setting to search; repeat for several: eta=log:0.1..5 (log-uniform), l2=0..5 "
+                   "(uniform), hidden=30,100,100-30 (one of a list; 100-30 is two layers).  "
+                   "[default: eta=log:0.1..5 l2=0..5 hidden=30,100 cost=quadratic,cross-entropy]")
+@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Fix any other train setting for every trial, e.g. --set init=scaled --set batch-size=20.")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Trials to finish, pruned ones included (on an existing study: its new target).  "
+                   "[default: 24, or the study's]")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, help="Epochs per trial, unless pruned.")
+@click.option("--seed", type=int, default=0,
+              help="Seed of every trial's weights and shuffling (the same for all, so trials differ only in "
+                   "the settings searched), and of the sampler.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=_cores(),
+              help="Trials at once on this machine, each in its own process (the default is the number of "
+                   "cores).")
+@click.option("--pruner", type=click.Choice(["halving", "median"]), default="halving",
+              help="halving: successive halving, only the best third of the trials so far goes on after epochs "
+                   "1, 3 and 9; median: after 5 complete trials, stop a trial whose best validation accuracy is "
+                   "below the median of the complete trials at the same epoch (gentler: fewer epochs saved).")
+@click.option("--no-prune", is_flag=True, help="Run every trial for all its epochs.")
+@click.option("--study", "study_name", default="default", help="Name of the study in the storage.")
+@click.option("--storage", metavar="URL", default=None,
+              help="Database holding the study, shared by every machine working on it, e.g. "
+                   "postgresql://user:password@host/db  [default: sqlite, study.db in --out]")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the trials' checkpoints (trial-NNN.npz), results.csv and index.html  "
+                   "[default: sweep-<study>]")
+@data_dir_option
+@click.option("--final", is_flag=True, help="At the end, measure the best trial on the test set.")
+@click.option("--show", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Train nothing: print the table of the sweep in DIR (or in --storage) and rewrite "
+                   "DIR/results.csv and DIR/index.html.")
+@click.option("--quiet", "-q", is_flag=True, help="Only the table at the end; no progress bar or trial lines.")
+@click.pass_context
+@user_errors
+def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, study_name, storage, out, data_dir,
+          final, show, quiet):
+    """Search the train settings with Optuna: trials in parallel processes, hopeless ones pruned.
+
+    Each trial is `digitnet train` with the trial's settings (same seed, same
+    weights), judged on the validation split; the test set is not touched
+    unless you ask (--final).  The study is kept in a database, by default
+    study.db in the output folder: run the same command again to continue it.
+    Other machines join with `digitnet sweep --storage URL --study NAME`.
+    """
+    from digitnet.sweep import SweepError, SweepUsageError, launch, results
+    from digitnet.sweep import space as spaces
+    from digitnet.sweep import study as studies
+
+    try:
+        if show:
+            return _show_sweep(Path(show), storage, study_name,
+                               ctx.get_parameter_source("study_name").name == "COMMANDLINE")
+        typed = {name for name in ctx.params if ctx.get_parameter_source(name).name == "COMMANDLINE"}
+        given = {part for part, names in {"space": {"params", "settings", "epochs", "seed"},
+                                          "pruner": {"pruner", "no_prune"}, "trials": {"trials"}}.items()
+                 if typed & names}
+        out_dir = Path(out or f"sweep-{study_name}")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise click.UsageError(f"--out {out_dir} is a file, not a folder")
+        requested = studies.Definition(spaces.SearchSpace.parse(params, settings, epochs, seed), trials or 24,
+                                       "none" if no_prune else pruner)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        url = storage or studies.default_storage(out_dir)
+        store = studies.open_storage(url)
+        definition = studies.stored_definition(store, study_name) or requested
+        mnist = _load_data(data_dir, 0, quiet)  # the whole training file: the checks need its size
+        definition.space.check(training_file_size=len(mnist.training))
+        mnist = mnist.with_validation_size(definition.space.base().validation_size)
+        size = definition.space.size()
+        if size is not None and (trials or definition.trials) > size:
+            raise SweepUsageError(f"the search space holds only {size} different settings (every --param is a "
+                                  f"list); ask for --trials {size} or fewer")
+        study, definition, created = studies.create_or_join(store, study_name, requested, given)
+        names = [p.name for p in definition.space.params]
+        done = studies.counts(study)["done"]
+        if not quiet:
+            click.echo(f"{'new' if created else 'continuing'} study {study_name!r} in {studies.shown_url(url)}: "
+                       f"{done} of {definition.trials} trials done; {definition.space.describe()}; "
+                       f"pruner {definition.pruner}; {jobs} worker process{'es' if jobs > 1 else ''}")
+        spec = launch.WorkerSpec(url, study_name, str(out_dir.resolve()), str(_data_path(data_dir).resolve()),
+                                 str(_data_path(data_dir)))
+        outcome = launch.run(study, store, spec, jobs, definition.space.params, quiet)
+        ranked, files = launch.write_results(study, definition, out_dir, study_name, url)
+        click.echo(("\n" if not quiet else "") + results.table(ranked, names))
+        click.echo(results.summary(study, ranked))
+        click.echo(f"results.csv and index.html (open it in a browser) are in {out_dir}{os.sep}")
+        count = studies.counts(study)
+        if outcome.interrupted:
+            click.echo(f"interrupted: {count['done']} of {studies.target(study)} trials done; trials cut short "
+                       f"are marked failed and run again when you repeat the command", err=True)
+            sys.exit(128 + outcome.interrupted)
+        failures = [f"worker {i + 1} {launch.describe_exit(code)}" for i, code in enumerate(outcome.exit_codes)
+                    if code]
+        if count["done"] < studies.target(study):
+            raise click.ClickException(f"{'; '.join(failures) or 'the workers stopped'}: {count['done']} of "
+                                       f"{studies.target(study)} trials done; run the same command to continue")
+        for failure in failures:
+            click.echo(f"note: {failure}; the other workers finished the study", err=True)
+        best = results.best_row(ranked)
+        if best is not None:
+            path = out_dir / (best.checkpoint or launch.checkpoint_name(best.number))
+            click.echo(f"best: trial {best.number}, {best.best:.2%} validation accuracy at epoch {best.best_epoch}; "
+                       f"checkpoint {path}")
+            if final:
+                _final_test(path, best, mnist)
+    except SweepUsageError as e:
+        raise click.UsageError(str(e)) from None
+    except SweepError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _data_path(data_dir) -> Path:
+    from digitnet.data import resolve_data_dir
+
+    return resolve_data_dir(data_dir)
+
+
+def _final_test(path: Path, best, mnist) -> None:
+    """The best trial's test accuracy: the one look at the test set, after the choice is made."""
+    from digitnet import checkpoint, training
+
+    if not path.is_file():
+        where = f" on {best.host}" if best.host else ""
+        click.echo(f"trial {best.number} ran{where}: its checkpoint is in that machine's --out folder; "
+                   f"run `digitnet evaluate {path.name}` there", err=True)
+        return
+    ckpt = checkpoint.load(path)
+    network = ckpt.best_network or ckpt.network
+    click.echo(f"test accuracy of trial {best.number} (weights of its best validation epoch, "
+               f"{ckpt.metadata.get('best_epoch')}): {training.accuracy(network, mnist.test):.2%}")
+
+
+def _show_sweep(directory: Path, storage, study_name: str, study_typed: bool) -> None:
+    from digitnet.sweep import SweepError, launch, results
+    from digitnet.sweep import study as studies
+
+    if storage is None:
+        if not (directory / studies.STUDY_FILE).is_file():
+            raise SweepError(f"{directory} holds no sweep ({studies.STUDY_FILE} is missing); for a study in a "
+                             "shared database add --storage URL --study NAME")
+        storage = studies.default_storage(directory)
+    store = studies.open_storage(storage)
+    if not study_typed:
+        names = studies.study_names(store)
+        if len(names) > 1:
+            raise SweepError(f"the storage holds several studies ({', '.join(names)}): choose one with --study")
+        study_name = names[0] if names else study_name
+    study, definition = studies.load(store, study_name)
+    ranked, _ = launch.write_results(study, definition, directory, study_name, storage)
+    names = [p.name for p in definition.space.params]
+    click.echo(f"study {study_name!r} in {studies.shown_url(storage)}: {definition.space.describe()}; "
+               f"pruner {definition.pruner}\n")
+    click.echo(results.table(ranked, names))
+    click.echo(results.summary(study, ranked))
+    best = results.best_row(ranked)
+    if best is not None:
+        click.echo(f"best: trial {best.number}, {best.best:.2%} validation accuracy at epoch {best.best_epoch}; "
+                   f"checkpoint {directory / (best.checkpoint or launch.checkpoint_name(best.number))}")

@@ -1,0 +1,159 @@
+"""Run a sweep from this machine: start `--jobs` worker processes, follow the study, write the results.
+
+The launcher trains nothing itself.  It starts the workers, then reads the
+study from the database every two seconds to move a tqdm bar over trials and print
+a line per finished trial (the same lines whichever process, or machine, ran
+the trial).  At the end it prints the ranked table and writes results.csv and
+the page.  Ctrl-C reaches the workers too (one process group); a trial cut
+short is failed, and the next run of the same command re-runs its budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from digitnet.sweep import results
+from digitnet.sweep import study as studies
+from digitnet.sweep.worker import WorkerSpec, checkpoint_name, spec_argument
+
+# Reading every trial from the database twice a second took 7% of a core from the workers (measured).
+FOLLOW_SECONDS = 2.0
+# After Ctrl-C: how long workers get to mark their trial failed before they are killed.
+STOP_SECONDS = 20
+
+
+@dataclass
+class Outcome:
+    exit_codes: list[int] = field(default_factory=list)
+    interrupted: int = 0  # the signal that stopped the sweep (SIGINT or SIGTERM), 0 if none did
+
+
+def start_workers(spec: WorkerSpec, jobs: int) -> list[subprocess.Popen]:
+    # One BLAS thread per process (training.single_threaded_blas holds it to one around the epochs; the
+    # variables keep OpenBLAS from starting idle threads at import, J processes times over).
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # The spec goes through stdin, not the command line: its storage URL may hold a password, and
+    # every user on the machine can read command lines.
+    spec = dataclasses.replace(spec, launcher=os.getpid())
+    command = [sys.executable, "-m", "digitnet.sweep.worker"]
+    workers = []
+    for _ in range(jobs):
+        worker = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, text=True)
+        worker.stdin.write(spec_argument(spec))
+        worker.stdin.close()
+        workers.append(worker)
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen], signal_number: int) -> None:
+    """Pass Ctrl-C or SIGTERM on to every worker (a terminal's Ctrl-C reached them already; asking twice
+    is harmless: a worker stops after its current epoch either way), then wait for them."""
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal_number)
+    deadline = time.monotonic() + STOP_SECONDS
+    for w in workers:
+        try:
+            w.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            w.kill()  # its trial stays RUNNING with a dead process id: failed below, at once
+            w.wait()
+
+
+class Terminated(Exception):
+    """SIGTERM reached the launcher."""
+
+
+def _terminated(number, frame):
+    raise Terminated()
+
+
+def follow(study, widths: dict[str, int], workers: list[subprocess.Popen], quiet: bool) -> None:
+    """A bar over the study's trials and one line per finished trial, until every worker has ended."""
+    from tqdm import tqdm
+
+    from digitnet.progress import progress_bar
+
+    seen = {r.number for r in results.rows(study)}
+    with progress_bar(total=studies.target(study), initial=len(seen), unit="trial", desc="trials",
+                      disable=quiet or None) as bar:
+        while True:
+            running = any(w.poll() is None for w in workers)
+            ranked = results.rows(study)
+            for row in sorted((r for r in ranked if r.number not in seen), key=lambda r: r.number):
+                seen.add(row.number)
+                bar.update(1)
+                if not quiet:
+                    tqdm.write(results.trial_line(row, widths))
+            best = results.best_row(ranked)
+            count = studies.counts(study)
+            bar.total = max(studies.target(study), len(seen))
+            bar.set_postfix_str((f"best {best.best:.2%} (trial {best.number}), " if best else "")
+                                + f"{count['running']} running", refresh=True)
+            if not running:
+                return
+            time.sleep(FOLLOW_SECONDS)
+
+
+def run(study, storage, spec: WorkerSpec, jobs: int, params: list, quiet: bool) -> Outcome:
+    """Start the workers and follow them to the end (or to Ctrl-C)."""
+    outcome = Outcome()
+    studies.fail_interrupted(study, storage)  # trials left RUNNING by a killed run on this machine
+    if studies.counts(study)["done"] >= studies.target(study):
+        return outcome  # nothing left to train (e.g. `--final` on a finished study)
+    workers = start_workers(spec, jobs)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        follow(study, results.value_widths(params), workers, quiet)
+    except KeyboardInterrupt:
+        outcome.interrupted = signal.SIGINT
+    except Terminated:
+        outcome.interrupted = signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if outcome.interrupted:
+        stop_workers(workers, outcome.interrupted)
+    outcome.exit_codes = [w.wait() for w in workers]
+    studies.fail_interrupted(study, storage)
+    return outcome
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def write_results(study, definition, out_dir: Path, study_name: str, storage_url: str):
+    """The ranked rows, results.csv and the page in out_dir; returns (rows, files written)."""
+    from digitnet.sweep import page  # matplotlib: only once there is something to draw
+
+    ranked = results.rows(study)
+    names = results.param_names(ranked, definition)
+    best = results.best_row(ranked)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [results.write_csv(ranked, names, out_dir / "results.csv")]
+    summary = [("study", study_name), ("storage", studies.shown_url(storage_url)),
+               ("progress", results.summary(study, ranked)),
+               ("searched", definition.space.describe()),
+               ("pruner", definition.pruner)]
+    if best is not None:
+        settings = ", ".join(f"{n} {results.format_value(best.params.get(n))}" for n in names)
+        summary.append(("best trial", f"trial {best.number}: {best.best:.2%} validation accuracy at epoch "
+                                      f"{best.best_epoch} ({settings})"))
+        summary.append(("its checkpoint", str(out_dir / (best.checkpoint or checkpoint_name(best.number)))))
+    evaluate = (f"digitnet evaluate {out_dir / (best.checkpoint or checkpoint_name(best.number))}"
+                if best else "digitnet evaluate CHECKPOINT")
+    files += page.write_page(study, ranked, definition.space.params, out_dir, study_name=study_name,
+                             summary=summary, evaluate=evaluate)
+    return ranked, files

@@ -1,0 +1,333 @@
+"""Where a sweep lives: an Optuna study in a database, with its definition stored beside the trials.
+
+By default the database is a SQLite file in the output folder (`study.db`), so
+running the same command again continues the study.  Any SQLAlchemy URL Optuna
+accepts (`postgresql://user@host/db`) lets processes on many machines share one
+study; each of them reads the sweep's definition (search space, fixed settings,
+number of trials, pruner) from the study itself, so joining takes no more than
+`--storage URL --study NAME`.
+
+Exactly `--trials` trials complete, however many workers share the study:
+a worker starts a trial only while finished + running trials are fewer than
+the target, and a trial that finds, once created, that enough trials with
+lower numbers are already running or finished gives way (it is failed at once,
+marked `surplus`, before any training).  A trial whose worker died (Ctrl-C,
+`kill -9`, a crash, a lost machine) is failed, so its budget goes to a new
+trial: at once when the dead worker was on this machine (its process id is
+gone), and after GRACE_SECONDS without a heartbeat when it was elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import os
+import random
+import socket
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+import sqlalchemy.exc
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from digitnet.sweep import SweepError, SweepUsageError
+from digitnet.sweep.space import SearchSpace
+
+STUDY_FILE = "study.db"
+DEFINITION_KEY = "digitnet_sweep"
+# A running trial's worker writes a heartbeat this often; one silent for GRACE_SECONDS is taken for
+# dead.  The grace is generous because a false alarm fails a healthy trial on a busy machine.
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 60
+PRUNERS = ("median", "halving", "none")
+CREATE_ATTEMPTS = 5
+
+
+def quiet_optuna() -> None:
+    """Optuna logs every trial and warns about experimental features; the sweep prints its own lines."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    optuna.logging.disable_propagation()
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def default_storage(out_dir: str | os.PathLike) -> str:
+    return f"sqlite:///{Path(out_dir).resolve() / STUDY_FILE}"
+
+
+def shown_url(url: str) -> str:
+    """The storage URL without its password, for messages and the page."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(the --storage URL)"
+
+
+def _driver_url(url: str) -> str:
+    """`postgresql://` means psycopg2 to SQLAlchemy; use psycopg 3 (the `postgres` extra) when that is what is installed."""
+    if url.startswith(("postgresql://", "postgres://")):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def open_storage(url: str):
+    """An Optuna RDBStorage with heartbeats, or a SweepError saying why the database cannot be used."""
+
+    quiet_optuna()
+    engine_kwargs = {}
+    if url.startswith("sqlite:///"):
+        engine_kwargs["creator"] = _sqlite_connector(url.removeprefix("sqlite:///"))
+    try:
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                return optuna.storages.RDBStorage(_driver_url(url), engine_kwargs=engine_kwargs,
+                                                  heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as e:
+                # Two processes creating the tables of a new database at once: the loser finds them made.
+                racing = any(word in str(e) for word in ("UNIQUE", "already exists", "duplicate", "locked"))
+                if not racing or attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 + random.random())
+    except (ImportError, ModuleNotFoundError) as e:
+        hint = (" (pip install 'digitnet[postgres]')" if url.startswith(("postgres", "postgresql")) else "")
+        raise SweepError(f"cannot use --storage {shown_url(url)}: its database driver is missing: {e}{hint}") from None
+    except sqlalchemy.exc.ArgumentError:
+        raise SweepUsageError(f"--storage {shown_url(url)}: not a database URL "
+                         "(e.g. sqlite:///sweep.db or postgresql://user@host/db)") from None
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise SweepError(f"cannot open the study database {shown_url(url)}: {reason}") from None
+
+
+def _sqlite_connector(path: str):
+    """SQLite connections that wait for another process's write (instead of failing with "database is
+    locked") and log ahead (WAL): a commit then costs 0.2 ms instead of 20 ms with the default
+    journal's fsyncs (measured here), and Optuna commits for every epoch of every trial.  A kill -9
+    loses nothing committed; a power cut may lose the last commits, which resuming re-runs."""
+    import sqlite3
+
+    def connect():
+        connection = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    return connect
+
+
+@dataclass
+class Definition:
+    """What a study searches, stored in the study so that every worker runs the same sweep."""
+
+    space: SearchSpace
+    trials: int
+    pruner: str
+
+    def to_dict(self) -> dict:
+        return {"format": 1, **self.space.to_dict(), "trials": self.trials, "pruner": self.pruner}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Definition":
+        return cls(SearchSpace.from_dict(d), int(d["trials"]), d["pruner"])
+
+
+def study_names(storage) -> list[str]:
+    return [s.study_name for s in storage.get_all_studies()]
+
+
+def load(storage, name: str):
+    """The stored study and its definition; SweepError if there is none by that name."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        names = study_names(storage)
+        known = f"; it holds: {', '.join(names)}" if names else "; it holds no study yet"
+        raise SweepError(f"no study named {name!r} in that storage{known}") from None
+    stored = study.user_attrs.get(DEFINITION_KEY)
+    if stored is None:
+        raise SweepError(f"study {name!r} was not made by `digitnet sweep` (it has no sweep definition)")
+    return study, Definition.from_dict(stored)
+
+
+def stored_definition(storage, name: str) -> Definition | None:
+    """The definition of study ``name``, or None if the storage has no such study yet."""
+    if name not in study_names(storage):
+        return None
+    return load(storage, name)[1]
+
+
+def create_or_join(storage, name: str, requested: Definition, given: set[str]):
+    """Open study ``name``, creating it with ``requested`` if it does not exist.
+
+    An existing study keeps its definition: ``given`` names the parts the user
+    typed ("space", "trials", "pruner"); a typed space or pruner must agree with
+    the stored one, and a typed --trials becomes the study's new target.
+    Returns (study, definition, created).
+    """
+    if name not in study_names(storage):
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+        if DEFINITION_KEY not in study.user_attrs:  # two processes may create it at once: same command, same value
+            study.set_user_attr(DEFINITION_KEY, requested.to_dict())
+            return study, requested, True
+    study, stored = load(storage, name)
+    differences = []
+    if "space" in given and requested.space.to_dict() != stored.space.to_dict():
+        differences.append(f"it searches {stored.space.describe()}")
+    if "pruner" in given and requested.pruner != stored.pruner:
+        differences.append(f"its pruner is {stored.pruner}")
+    if differences:
+        raise SweepUsageError(f"study {name!r} already exists and {'; '.join(differences)}. Run without --param, "
+                         "--set, --epochs, --seed and --pruner to continue it, or choose another --study or --out")
+    if "trials" in given and requested.trials != stored.trials:
+        stored.trials = requested.trials
+        study.set_user_attr(DEFINITION_KEY, stored.to_dict())
+    return study, stored, False
+
+
+def target(study) -> int:
+    """The study's current --trials (another machine may have raised it)."""
+    return int(study.user_attrs[DEFINITION_KEY]["trials"])
+
+
+# ---------------------------------------------------------------------------
+# Counting trials, and failing those whose worker died
+
+
+def machine() -> str:
+    """This machine, as a name that a restarted or different machine will not share."""
+    with contextlib.suppress(OSError):
+        return f"{socket.gethostname()}/{Path('/proc/sys/kernel/random/boot_id').read_text().strip()[:8]}"
+    return socket.gethostname()
+
+
+def worker_identity() -> dict:
+    return {"machine": machine(), "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):  # a killed child not yet reaped by its parent is a zombie: dead
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def counts(study) -> dict:
+    """Trials by what they mean for the budget: done (complete or pruned), running, interrupted."""
+    out = {"done": 0, "running": 0, "interrupted": 0}
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            out["done"] += 1
+        elif t.state == TrialState.RUNNING:
+            out["running"] += 1
+        elif t.state == TrialState.FAIL and not t.user_attrs.get("surplus"):
+            out["interrupted"] += 1
+    return out
+
+
+def fail_interrupted(study, storage) -> int:
+    """Fail the running trials whose worker is gone; return how many there were.
+
+    On this machine a dead process id tells at once; elsewhere Optuna's
+    heartbeat does, GRACE_SECONDS after the worker fell silent.
+    """
+    here, failed = machine(), 0
+    now = datetime.datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker")
+        if worker is None:
+            # Killed between its creation and its first line: no worker, no heartbeat to go stale.
+            if t.datetime_start is None or (now - t.datetime_start).total_seconds() < GRACE_SECONDS:
+                continue
+            worker = {"pid": "unknown"}
+        elif worker.get("machine") != here or worker.get("pid") == os.getpid() or _alive(worker.get("pid", 0)):
+            continue
+        with contextlib.suppress(UpdateFinishedTrialError):
+            epochs = len(t.intermediate_values)
+            storage.set_trial_user_attr(t._trial_id, "stopped",
+                                        f"interrupted after epoch {epochs} (worker {worker['pid']} ended)")
+            if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                failed += 1
+    before = counts(study)["interrupted"]
+    optuna.storages.fail_stale_trials(study)
+    return failed + counts(study)["interrupted"] - before
+
+
+def is_surplus(study, number: int, wanted: int) -> bool:
+    """Whether enough trials numbered below ``number`` are running or done to reach ``wanted``."""
+    ahead = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+    return sum(1 for t in ahead if t.number < number) >= wanted
+
+
+# ---------------------------------------------------------------------------
+# Sampler and pruner
+
+
+def make_pruner(name: str):
+    """halving: successive halving, rungs at epochs 1, 3 and 9, only the best third of the trials
+    that reached a rung goes on; median: a trial whose best epoch so far is below the median of
+    the complete trials at that epoch stops (after 5 complete trials); none: all epochs.
+
+    On the bench-sweep study (24 trials, 10 epochs, real MNIST) halving trained 115 epochs of 240
+    and found 97.78% validation accuracy, median 159 epochs and 97.77%, no pruning 97.77%."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def make_sampler(space: SearchSpace, seed: int):
+    """TPE, seeded per trial; a space of lists only is tried exhaustively, each setting once."""
+    if space.size() is not None:
+        return optuna.samplers.BruteForceSampler(seed=seed)
+    return TrialSeededTPE(seed)
+
+
+def _trial_seed(seed: int, number: int) -> int:
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+class TrialSeededTPE(optuna.samplers.BaseSampler):
+    """Optuna's TPE sampler, with its random numbers for trial n drawn from a seed made of
+    (--seed, n).  One seed shared by every worker would make two workers draw the same
+    first settings; a seed per worker would make `--jobs 1` runs differ from run to run.
+    A fresh TPESampler per trial loses nothing: TPE reads the history from the study."""
+
+    def __init__(self, seed: int):
+        self._seed = seed
+        self._current = optuna.samplers.TPESampler(seed=seed)
+
+    def before_trial(self, study, trial):
+        self._current = optuna.samplers.TPESampler(seed=_trial_seed(self._seed, trial.number))
+        self._current.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._current.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._current.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._current.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values):
+        self._current.after_trial(study, trial, state, values)
+
+    def reseed_rng(self):
+        self._current.reseed_rng()
