@@ -135,7 +135,8 @@ def test_two_sweeps_share_a_sqlite_study(data_dir, tmp_path):
     study = load_study(studies.default_storage(out))
     assert len(finished(study)) == 8
     assert_no_setting_twice(study)
-    assert len({t.user_attrs["worker"]["pid"] for t in finished(study)}) >= 2, "both processes should train"
+    # Which process ran how many trials is up to the scheduler (under load one may take them all):
+    # what must hold is the shared count and no setting run twice.
 
 
 @pytest.mark.parametrize("victim", ["worker", "launcher"])

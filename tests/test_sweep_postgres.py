@@ -92,7 +92,6 @@ def test_two_machines_share_a_postgres_study(postgres_url, tmp_path):
     for t in done:
         here = [(tmp_path / m / t.user_attrs["checkpoint"]).is_file() for m in ("a", "b")]
         assert sum(here) == 1, (t.number, here)
-    assert all(any((tmp_path / m).glob("trial-*.npz")) for m in ("a", "b")), "both processes should train"
 
     # Any machine shows the whole study from the database.
     shown = subprocess.run([sys.executable, "-m", "digitnet", "sweep", "--show", str(tmp_path / "page"),
