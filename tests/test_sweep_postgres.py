@@ -106,3 +106,39 @@ def test_an_unreachable_database_gets_one_message(tmp_path):
                      "--out", tmp_path / "x", "--data-dir", write_mnist(tmp_path / "mnist"), expect=1)
     assert "cannot open the study database postgresql" in result.output
     assert "secret" not in result.output
+
+
+def test_processes_creating_a_new_database_at_once_all_get_it(postgres_url):
+    """The first start of a study on a new database: several machines create Optuna's tables at the
+    same moment; the losers of that race (PostgreSQL: "relation already exists") retry and join."""
+    import psycopg
+
+    base = postgres_url.rsplit("/", 1)[0]
+    for round_ in range(3):
+        name = f"race{round_}"
+        with psycopg.connect(postgres_url.replace("postgresql://", "postgresql://", 1), autocommit=True) as c:
+            c.execute(f"CREATE DATABASE {name}")
+        code = ("import sys; from digitnet.sweep import study; study.open_storage(sys.argv[1]); print('ok')")
+        racers = [subprocess.Popen([sys.executable, "-c", code, f"{base}/{name}"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True) for _ in range(4)]
+        outputs = [p.communicate(timeout=120)[0] for p in racers]
+        assert [p.returncode for p in racers] == [0] * 4, outputs
+
+
+@pytest.mark.parametrize("error", ["ProgrammingError", "IntegrityError", "OperationalError"])
+def test_losing_the_table_creation_race_retries(monkeypatch, error):
+    """What PostgreSQL (DuplicateTable: ProgrammingError) and SQLite say to the loser of the race above."""
+    import sqlalchemy
+
+    made = []
+
+    def storage(*args, **kwargs):
+        made.append(args)
+        if len(made) == 1:
+            raise getattr(sqlalchemy.exc, error)("CREATE TABLE studies", {}, Exception('relation "studies" already exists'))
+        return "storage"
+
+    monkeypatch.setattr(studies.optuna.storages, "RDBStorage", storage)
+    monkeypatch.setattr(studies.time, "sleep", lambda seconds: None)
+    assert studies.open_storage("postgresql://nobody@127.0.0.1:1/none") == "storage"
+    assert len(made) == 2

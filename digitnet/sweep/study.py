@@ -93,7 +93,8 @@ def open_storage(url: str):
             try:
                 return optuna.storages.RDBStorage(_driver_url(url), engine_kwargs=engine_kwargs,
                                                   heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
-            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as e:
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError,
+                    sqlalchemy.exc.ProgrammingError) as e:  # PostgreSQL: DuplicateTable
                 # Two processes creating the tables of a new database at once: the loser finds them made.
                 racing = any(word in str(e) for word in ("UNIQUE", "already exists", "duplicate", "locked"))
                 if not racing or attempt == CREATE_ATTEMPTS - 1:
