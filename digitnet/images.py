@@ -256,40 +256,33 @@ def to_float_channels(image) -> tuple[np.ndarray, np.ndarray | None]:
     # 8- and 16-bit pictures (every decoded file): opacity and grey are decided on the stored
     # integers, and only the channels kept are converted -- for a canvas PNG (RGBA, opaque, grey)
     # one channel instead of four, which made this step 6x cheaper.
-    pixels = array[:, :, None] if array.ndim == 2 else array
+    pixels, alpha = _split_channels(array, array, opaque=0.999 * np.iinfo(array.dtype).max)
+    return np.ascontiguousarray(_scaled_to_unit(pixels)), None if alpha is None else _scaled_to_unit(alpha)
+
+
+def _split_channels(pixels: np.ndarray, original: np.ndarray, opaque: float):
+    """(colour, alpha) of an (H, W[, C]) array: alpha is None when every value is at least
+    ``opaque``, and three equal colour channels become one."""
+    pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
-        raise ImageError(f"cannot use an array of shape {array.shape} as an image")
+        raise ImageError(f"cannot use an array of shape {original.shape} as an image")
     alpha = None
     if pixels.shape[2] in (2, 4):
         alpha = pixels[:, :, -1]
         pixels = pixels[:, :, :-1]
-        if alpha.min() >= 0.999 * np.iinfo(array.dtype).max:
+        if alpha.min() >= opaque:
             alpha = None
     if pixels.shape[2] == 3 and np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) \
             and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]):
         pixels = pixels[:, :, :1]
     check_size((pixels.shape[1], pixels.shape[0]))
-    return np.ascontiguousarray(_scaled_to_unit(pixels)), None if alpha is None else _scaled_to_unit(alpha)
+    return pixels, alpha
 
 
 def _float_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``to_float_channels`` for arrays of other types (floats, bool, wide integers), which are
     scaled as a whole (colour and alpha together) before being split."""
-    pixels = _scaled_to_unit(array)
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
-        raise ImageError(f"cannot use an array of shape {array.shape} as an image")
-    alpha = None
-    if pixels.shape[2] in (2, 4):
-        alpha = pixels[:, :, -1]
-        pixels = pixels[:, :, :-1]
-        if alpha.min() >= 0.999:
-            alpha = None
-    if pixels.shape[2] == 3 and np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) \
-            and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]):
-        pixels = pixels[:, :, :1]
-    check_size((pixels.shape[1], pixels.shape[0]))
+    pixels, alpha = _split_channels(_scaled_to_unit(array), array, opaque=0.999)
     return np.ascontiguousarray(pixels), alpha
 
 

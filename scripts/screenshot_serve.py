@@ -65,13 +65,7 @@ def main() -> None:
     server = subprocess.Popen(command + (["--data-dir", args.data_dir] if args.data_dir else []),
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     url = server.stdout.readline().split(" on ", 1)[1].split(" ", 1)[0]
-    os.environ.setdefault("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--force-device-scale-factor=1", "--hide-scrollbars"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = browser()
     try:
         for name, width in WIDTHS.items():
             driver.set_window_size(width, 900)
