@@ -45,10 +45,10 @@ RECIPES = {
     # on the validation split ("elastic-validation": the same run on 50,000 images); this final run trains
     # on all 60,000 training images, and the test split is read once, at the end.
     "elastic": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size", "100",
-                "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:4", "--eta-epoch-factor", "0.97",
+                "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:6", "--eta-epoch-factor", "0.97",
                 "--epochs", "120", "--validation-size", "0"],
     "elastic-validation": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size",
-                           "100", "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:4",
+                           "100", "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:6",
                            "--eta-epoch-factor", "0.97", "--epochs", "120"],
 }
 
