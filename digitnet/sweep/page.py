@@ -90,13 +90,8 @@ def plot_history(ranked: list[Row]) -> Figure:
     if complete:
         best_so_far = np.maximum.accumulate([r.best * 100 for r in complete])
         ax.step([r.number for r in complete], best_so_far, where="post", color=BEST_COLOUR, label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("best validation accuracy (%)")
-    _accuracy_axis(ax, floor)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
-    ax.set_title(f"Optimisation history (points below {floor:.0f}% drawn on the axis)", fontsize=11)
+    _finish(ax, floor, "trial", "best validation accuracy (%)",
+            f"Optimisation history (points below {floor:.0f}% drawn on the axis)")
     return fig
 
 
@@ -155,14 +150,19 @@ def plot_curves(ranked: list[Row], best: Row | None) -> Figure:
                 label=f"best: trial {best.number}")
     ax.plot([], [], color=COMPLETE_COLOUR, label="complete")
     ax.plot([], [], color=PRUNED_COLOUR, marker="x", label="pruned (x: where it stopped)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy (%)")
+    _finish(ax, floor, "epoch", "validation accuracy (%)", "Learning curves of all trials")
+    return fig
+
+
+def _finish(ax, floor: float, xlabel: str, ylabel: str, title: str) -> None:
+    """Labels, the accuracy axis, whole-number ticks, grid, legend and title of a per-trial or per-epoch plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     _accuracy_axis(ax, floor)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=9)
-    ax.set_title("Learning curves of all trials", fontsize=11)
-    return fig
+    ax.set_title(title, fontsize=11)
 
 
 def importances(study) -> dict[str, float]:
