@@ -318,31 +318,29 @@
     name.append(facts);
     const actions = document.createElement("div");
     actions.className = "model-actions";
+    const badge = (text, className) => {
+      const span = document.createElement("span");
+      span.className = className;
+      span.textContent = text;
+      return span;
+    };
+    const button = (text, className, onClick) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = className;
+      b.textContent = text;
+      b.addEventListener("click", onClick);
+      return b;
+    };
     if (model.served) {
-      const badge = document.createElement("span");
-      badge.className = "badge";
-      badge.textContent = "serving";
-      actions.append(badge);
+      actions.append(badge("serving", "badge"));
     } else if (!model.error) {
-      const use = document.createElement("button");
-      use.type = "button";
-      use.className = "use";
-      use.textContent = "Use";
-      use.addEventListener("click", () => selectModel(model.id));
-      actions.append(use);
+      actions.append(button("Use", "use", () => selectModel(model.id)));
     }
     if (model.training) {
-      const badge = document.createElement("span");
-      badge.className = "badge training";
-      badge.textContent = "training";
-      actions.append(badge);
+      actions.append(badge("training", "badge training"));
     } else if (model.resumable && !model.complete && !(status && status.running)) {
-      const again = document.createElement("button");
-      again.type = "button";
-      again.className = "secondary resume";
-      again.textContent = "Resume";
-      again.addEventListener("click", () => resume(model.id));
-      actions.append(again);
+      actions.append(button("Resume", "secondary resume", () => resume(model.id)));
     }
     const download = document.createElement("a");
     download.className = "button-link";
