@@ -188,3 +188,28 @@ def check_folder_writable(folder: str | os.PathLike) -> Path:
     os.close(fd)
     os.unlink(probe)
     return folder
+
+
+@contextlib.contextmanager
+def folders_removed_on_failure(folder: str | os.PathLike, tidy=None):
+    """Remove the folders the block creates (``folder`` and missing parents) if the block fails.
+
+    A mistyped --data-dir or --out is then not left behind as an empty folder.
+    ``tidy(folder)``, if given, is called first to remove what the block left there
+    that holds nothing of the user's (an empty database); rmdir refuses a folder
+    that still holds anything, so nothing else is lost.
+    """
+    folder = Path(folder)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        yield folder
+    except BaseException:
+        if tidy is not None:
+            with contextlib.suppress(Exception):
+                tidy(folder)
+        for made in created:  # deepest first
+            try:
+                made.rmdir()
+            except OSError:
+                break
+        raise

@@ -90,6 +90,23 @@ class FiniteFloatRange(click.FloatRange):
         return value
 
 
+class WebURL(click.ParamType):
+    """An http:// or https:// address: anything else is a typing mistake (exit 2), not a mirror that failed."""
+
+    name = "URL"
+
+    def convert(self, value, param, ctx):
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            self.fail(f"{value!r} is not a web address (e.g. https://example.org/mnist/).", param, ctx)
+        return value
+
+
 def data_dir_option(command):
     return click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                         help="Folder with the MNIST files [default: $DIGITNET_DATA_DIR, else ./data]")(command)
@@ -225,7 +242,7 @@ def main():
 
 @main.command(short_help="Fetch and verify the four MNIST files.")
 @data_dir_option
-@click.option("--mirror", "mirrors", multiple=True, metavar="URL",
+@click.option("--mirror", "mirrors", multiple=True, type=WebURL(),
               help="Base URL to fetch from; repeat for several, tried in order. Replaces the built-in list.")
 @click.option("--checksums", type=click.Path(exists=True, dir_okay=False), default=None,
               help="sha256sum-format file replacing the official checksums (for private mirrors).")
@@ -930,7 +947,7 @@ def _cores() -> int:
                    "cores).")
 @click.option("--pruner", type=click.Choice(["halving", "median"]), default="halving",
               help="halving: successive halving, only the best third of the trials so far goes on after epochs "
-                   "1, 3 and 9; median: after 5 complete trials, stop a trial whose best validation accuracy is "
+                   "1, 3 and 9 (checked again every epoch, as trials running alongside catch up); median: after 5 complete trials, stop a trial whose best validation accuracy is "
                    "below the median of the complete trials at the same epoch (gentler: fewer epochs saved).")
 @click.option("--no-prune", is_flag=True, help="Run every trial for all its epochs.")
 @click.option("--study", "study_name", default="default", help="Name of the study in the storage.")
@@ -958,6 +975,7 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
     study.db in the output folder: run the same command again to continue it.
     Other machines join with `digitnet sweep --storage URL --study NAME`.
     """
+    from digitnet import atomic
     from digitnet.sweep import SweepError, SweepUsageError, launch, results
     from digitnet.sweep import space as spaces
     from digitnet.sweep import study as studies
@@ -975,18 +993,22 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
             raise click.UsageError(f"--out {out_dir} is a file, not a folder")
         requested = studies.Definition(spaces.SearchSpace.parse(params, settings, epochs, seed), trials or 24,
                                        "none" if no_prune else pruner)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        url = storage or studies.default_storage(out_dir)
-        store = studies.open_storage(url)
-        definition = studies.stored_definition(store, study_name) or requested
-        mnist = _load_data(data_dir, 0, quiet)  # the whole training file: the checks need its size
-        definition.space.check(training_file_size=len(mnist.training))
-        mnist = mnist.with_validation_size(definition.space.base().validation_size)
-        size = definition.space.size()
-        if size is not None and (trials or definition.trials) > size:
-            raise SweepUsageError(f"the search space holds only {size} different settings (every --param is a "
-                                  f"list); ask for --trials {size} or fewer")
-        study, definition, created = studies.create_or_join(store, study_name, requested, given)
+        # Until the study exists, a failure (a bad --storage, missing data) leaves no new --out folder behind.
+        tidy = studies.remove_if_empty if storage is None else None
+        with atomic.folders_removed_on_failure(out_dir, tidy):
+            atomic.check_folder_writable(out_dir)  # a read-only disk, /proc: said now, naming --out
+            out_dir.mkdir(parents=True, exist_ok=True)
+            url = storage or studies.default_storage(out_dir)
+            store = studies.open_storage(url)
+            definition = studies.stored_definition(store, study_name) or requested
+            mnist = _load_data(data_dir, 0, quiet)  # the whole training file: the checks need its size
+            definition.space.check(training_file_size=len(mnist.training))
+            mnist = mnist.with_validation_size(definition.space.base().validation_size)
+            size = definition.space.size()
+            if size is not None and (trials or definition.trials) > size:
+                raise SweepUsageError(f"the search space holds only {size} different settings (every --param is "
+                                      f"a list); ask for --trials {size} or fewer")
+            study, definition, created = studies.create_or_join(store, study_name, requested, given)
         names = [p.name for p in definition.space.params]
         done = studies.counts(study)["done"]
         if not quiet:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet.atomic import WriteError, atomic_path, cause, check_folder_writable
+from digitnet.atomic import WriteError, atomic_path, cause, check_folder_writable, folders_removed_on_failure
 
 DEFAULT_DATA_DIR = "data"
 DATA_DIR_ENV = "DIGITNET_DATA_DIR"
@@ -539,17 +539,9 @@ def _import_files(source: Path, data_dir: Path, checksums, force: bool) -> list[
 def _data_dir_for_writing(path: Path):
     """Create the data directory (and missing parents) for a command about to write into it; if
     the command then fails, remove the folders it created, so a mistyped --data-dir is not left behind."""
-    created = [p for p in (path, *path.parents) if not p.exists()]
-    _make_dir(path)
-    try:
+    with folders_removed_on_failure(path):
+        _make_dir(path)
         yield path
-    except BaseException:
-        for folder in created:  # deepest first; rmdir refuses a folder that holds anything
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-        raise
 
 
 def _make_dir(path: Path) -> Path:

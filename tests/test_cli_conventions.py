@@ -82,11 +82,12 @@ def test_predict_says_did_you_mean_model(trained, tmp_path, name):
 @pytest.mark.parametrize("args", [
     ["train", "--seed", "-1"], ["gradcheck", "--seed", "-1"], ["train", "--hidden", "10,,5"],
     ["gradcheck", "--sizes", "6,,3"], ["train", "--patience", "-1"], ["evaluate", "--split", "all"],
-    ["predict"], ["train", "--epochs", "many"], ["fly"],
+    ["predict"], ["train", "--epochs", "many"], ["fly"], ["download", "--mirror", "notaurl"],
+    ["download", "--mirror", "ftp://example.org/mnist/"], ["download", "--mirror", "http://"],
 ])
 def test_command_line_mistakes_exit_2_with_one_error_line(args, tmp_path):
-    result = run(*args, "--data-dir", tmp_path / "none", expect=2) if args[0] in ("train", "gradcheck") \
-        else run(*args, expect=2)
+    takes_data = args[0] in ("train", "gradcheck", "download")
+    result = run(*args, "--data-dir", tmp_path / "none", expect=2) if takes_data else run(*args, expect=2)
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.output
     assert not (tmp_path / "none").exists()

@@ -122,6 +122,18 @@ def test_bad_input_gets_one_message(data_dir, tmp_path):
                      "--param", "cost=quadratic,cross-entropy", "--trials", 5, "--set", "validation-size=200",
                      expect=2)
     assert "only 4 different settings" in result.output
+    result = run_cli("sweep", "--data-dir", tmp_path / "no-mnist", "--out", tmp_path / "d" / "e", *SMALL, expect=1)
+    assert "no-mnist" in result.output
+    # A start that failed before the study existed leaves no new folder (nor its empty study.db) behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist"]
+
+
+def test_a_failed_start_keeps_an_existing_out_folder_and_its_files(data_dir, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    run_cli("sweep", "--data-dir", tmp_path / "no-mnist", "--out", out, *SMALL, expect=1)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # and no empty study.db
 
 
 def test_two_sweeps_share_a_sqlite_study(data_dir, tmp_path):

@@ -13,7 +13,8 @@ One room, one job per module:
     results.py  the ranked table and results.csv, from the stored study alone
     page.py     the pictures and index.html (from the template file index.html beside it)
 
-Optuna does the searching (TPE sampler, median or successive-halving pruner) and
+Optuna does the searching (TPE sampler, median pruner, or study.HalvingPruner: Optuna's
+successive-halving rule asked again at every epoch, so parallel trials prune alike) and
 keeps the study in a relational database, so any number of processes on any number
 of machines can share one study.  Nothing here is a scheduler: every worker asks
 the database for its next trial.
