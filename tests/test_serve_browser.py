@@ -373,3 +373,21 @@ def test_train_watch_stop_resume_switch_and_draw_against_the_run(driver, trainin
     assert server.models.recogniser.model_name.endswith(second_run.split("/", 1)[1])
     use(first_run)
     assert severe_console_entries(driver) == []
+
+
+def test_without_server_sent_events_the_panel_follows_the_run_by_polling(driver, training_server):
+    # A proxy that buffers the event stream, or a browser without EventSource: the page asks GET /api/train.
+    script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                    {"source": "delete window.EventSource;"})
+    try:
+        driver.set_window_size(1200, 900)
+        driver.get(training_server.url + "/")
+        assert driver.execute_script("return 'EventSource' in window") is False
+        wait(driver, lambda d: d.find_element(By.ID, "t-epochs").get_attribute("value") == "30")
+        set_field(driver, "hidden_sizes", 12)
+        set_field(driver, "epochs", 2)
+        driver.find_element(By.ID, "t-go").click()
+        wait(driver, lambda d: curve_points(d) == 2 and state_text(d).startswith("Finished"), seconds=60)
+        assert severe_console_entries(driver) == []
+    finally:
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from helpers import run_cli, write_mnist
-from digitnet import checkpoint
+from digitnet import checkpoint, textbook_json
 from digitnet.network import Network
 from digitnet.serve import training as train_api
 from digitnet.serve.models import Models
@@ -264,6 +264,16 @@ def test_models_lists_the_working_directory_too_and_downloads_by_id_only(server)
         assert requests.get(server.url + "/api/models/download", params={"id": bad}, timeout=10).status_code == 404
     assert server.post("/api/models/select", {"id": "broken.npz"}).status_code == 400
     assert server.post("/api/models/select", {"id": "../x.npz"}).status_code == 404
+
+
+def test_the_textbooks_json_networks_are_models_too_and_other_json_files_are_not(server):
+    network = Network([784, 6, 10], rng=np.random.default_rng(3))
+    (server.workdir / "net.json").write_text(json.dumps(textbook_json.dump(network)))
+    (server.workdir / "report.json").write_text('{"accuracy": 0.95}')
+    listed = {m["id"]: m for m in requests.get(server.url + "/api/models", timeout=10).json()["models"]}
+    assert listed["net.json"]["sizes"] == [784, 6, 10] and "report.json" not in listed
+    assert server.post("/api/models/select", {"id": "net.json"}).status_code == 200
+    assert requests.get(server.url + "/api/model", timeout=10).json()["sizes"] == [784, 6, 10]
 
 
 def test_selecting_switches_new_requests_only(server):

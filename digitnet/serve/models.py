@@ -1,6 +1,7 @@
 """The models the page can switch between, and which one answers.
 
-    GET  /api/models                 Models.listing()     checkpoints in --runs-dir and the working directory
+    GET  /api/models                 Models.listing()     checkpoints (and the textbook's JSON networks) in
+                                                          --runs-dir and the working directory
     POST /api/models/select          Models.select(id)    serve another one (new requests use it)
     GET  /api/models/download?id=ID  Models.path_of(id)   the file, as an attachment
 
@@ -20,6 +21,7 @@ from digitnet import checkpoint
 from digitnet.serve.api import ApiError, ModelError, Recogniser
 
 MAX_LISTED = 200  # files listed per folder (newest first): a folder of thousands stays quick
+MODEL_SUFFIXES = (".npz", ".json")  # .json: network2.py's save(), which textbook readers have
 
 
 class Models:
@@ -42,7 +44,8 @@ class Models:
         found: dict[str, Path] = {}
         for folder, prefix in ((self.runs_dir, f"{self.runs_dir.name}/"), (self.workdir, "")):
             try:
-                entries = [(p.stat().st_mtime, p) for p in folder.iterdir() if p.suffix == ".npz" and p.is_file()]
+                entries = [(p.stat().st_mtime, p) for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES
+                           and p.is_file()]
             except OSError:  # no such folder yet, or a file removed while listing: list it next time
                 continue
             entries.sort(key=lambda entry: entry[0], reverse=True)
@@ -69,6 +72,8 @@ class Models:
                 summary = dict(self._summary(path), id=model_id)
             except OSError:  # removed since it was listed
                 continue
+            if "error" in summary and path.suffix == ".json":
+                continue  # a JSON file that is not a network (report.json, settings): not a model
             summary["served"] = served_path is not None and path.resolve() == served_path
             summary["training"] = (training_running and training_file is not None
                                    and path.resolve() == training_file.resolve())

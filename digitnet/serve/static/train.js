@@ -130,10 +130,30 @@
     }
   }
 
+  // A proxy that buffers the event stream, or a browser without EventSource, would leave the panel
+  // frozen: while nothing has been heard for POLL_MS (before the first event, or during a run),
+  // ask GET /api/train for the same status.  render() drops answers older than what it shows.
+  const POLL_MS = 3000;
+  let lastHeard = 0;
+
   function listen() {
-    const source = new EventSource("/api/train/events");
-    source.onmessage = (event) => render(JSON.parse(event.data));
-    // EventSource reconnects by itself after a dropped connection; the first message is the status.
+    if ("EventSource" in window) {
+      const source = new EventSource("/api/train/events");
+      source.onmessage = (event) => { lastHeard = Date.now(); render(JSON.parse(event.data)); };
+      // EventSource reconnects by itself after a dropped connection; the first message is the status.
+    }
+    setInterval(poll, POLL_MS);
+  }
+
+  async function poll() {
+    const heard = lastHeard > 0;
+    if (Date.now() - lastHeard < POLL_MS || (heard && !(status && status.running))) return;
+    try {
+      const response = await fetch("/api/train");
+      if (response.ok) render(await response.json());
+    } catch {
+      // the server is gone for now: the next poll tries again
+    }
   }
 
   // -------------------------------------------------------------------------------------------
