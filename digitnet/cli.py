@@ -946,9 +946,11 @@ def _cores() -> int:
               help="Trials at once on this machine, each in its own process (the default is the number of "
                    "cores).")
 @click.option("--pruner", type=click.Choice(["halving", "median"]), default="halving",
-              help="halving: successive halving, only the best third of the trials so far goes on after epochs "
-                   "1, 3 and 9 (checked again every epoch, as trials running alongside catch up); median: after 5 complete trials, stop a trial whose best validation accuracy is "
-                   "below the median of the complete trials at the same epoch (gentler: fewer epochs saved).")
+              help="halving: successive halving, a trial goes on after epochs 1, 3 and 9 only if it is in the best "
+                   "third there of itself and the trials before it (asked again every epoch, so trials side by "
+                   "side prune as one after another); "
+                   "median: after 5 complete trials, stop a trial whose best validation accuracy is below the "
+                   "median of the complete trials at the same epoch (gentler: fewer epochs saved).")
 @click.option("--no-prune", is_flag=True, help="Run every trial for all its epochs.")
 @click.option("--study", "study_name", default="default", help="Name of the study in the storage.")
 @click.option("--storage", metavar="URL", default=None,
