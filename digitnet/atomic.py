@@ -191,22 +191,15 @@ def check_folder_writable(folder: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def folders_removed_on_failure(folder: str | os.PathLike, tidy=None):
-    """Remove the folders the block creates (``folder`` and missing parents) if the block fails.
-
-    A mistyped --data-dir or --out is then not left behind as an empty folder.
-    ``tidy(folder)``, if given, is called first to remove what the block left there
-    that holds nothing of the user's (an empty database); rmdir refuses a folder
-    that still holds anything, so nothing else is lost.
-    """
+def folders_removed_on_failure(folder: str | os.PathLike):
+    """Remove the folders the block creates (``folder`` and missing parents) if the block fails,
+    so a mistyped --data-dir or --out is not left behind.  Only empty folders go: rmdir
+    refuses one that holds anything, so nothing written there is lost."""
     folder = Path(folder)
     created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         yield folder
     except BaseException:
-        if tidy is not None:
-            with contextlib.suppress(Exception):
-                tidy(folder)
         for made in created:  # deepest first
             try:
                 made.rmdir()

@@ -100,9 +100,11 @@ class WebURL(click.ParamType):
 
         try:
             parts = urlsplit(value)
+            parts.port  # noqa: B018 -- raises ValueError for a port out of range
         except ValueError:
             parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+                or any(c.isspace() for c in value):
             self.fail(f"{value!r} is not a web address (e.g. https://example.org/mnist/).", param, ctx)
         return value
 
@@ -995,14 +997,16 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
             raise click.UsageError(f"--out {out_dir} is a file, not a folder")
         requested = studies.Definition(spaces.SearchSpace.parse(params, settings, epochs, seed), trials or 24,
                                        "none" if no_prune else pruner)
-        # Until the study exists, a failure (a bad --storage, missing data) leaves no new --out folder behind.
-        tidy = studies.remove_if_empty if storage is None else None
-        with atomic.folders_removed_on_failure(out_dir, tidy):
+        # A failed start leaves no new --out folder behind, and no empty study.db: the default database
+        # is made only after every check, unless it exists already (it may hold the study to continue).
+        with atomic.folders_removed_on_failure(out_dir):
             atomic.check_folder_writable(out_dir)  # a read-only disk, /proc: said now, naming --out
-            out_dir.mkdir(parents=True, exist_ok=True)
             url = storage or studies.default_storage(out_dir)
-            store = studies.open_storage(url)
-            definition = studies.stored_definition(store, study_name) or requested
+            store = None
+            if storage is not None or (out_dir / studies.STUDY_FILE).exists():
+                out_dir.mkdir(parents=True, exist_ok=True)
+                store = studies.open_storage(url)
+            definition = (store is not None and studies.stored_definition(store, study_name)) or requested
             mnist = _load_data(data_dir, 0, quiet)  # the whole training file: the checks need its size
             definition.space.check(training_file_size=len(mnist.training))
             mnist = mnist.with_validation_size(definition.space.base().validation_size)
@@ -1010,6 +1014,9 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
             if size is not None and (trials or definition.trials) > size:
                 raise SweepUsageError(f"the search space holds only {size} different settings (every --param is "
                                       f"a list); ask for --trials {size} or fewer")
+            if store is None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                store = studies.open_storage(url)
             study, definition, created = studies.create_or_join(store, study_name, requested, given)
         names = [p.name for p in definition.space.params]
         done = studies.counts(study)["done"]

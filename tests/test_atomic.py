@@ -27,16 +27,3 @@ def test_a_folder_that_existed_or_holds_a_file_is_kept(tmp_path):
         (folder / "result.txt").write_text("work")
         raise KeyboardInterrupt
     assert (tmp_path / "old" / "new" / "result.txt").read_text() == "work"
-
-
-def test_tidy_runs_first_and_its_own_failure_does_not_hide_the_error(tmp_path):
-    def tidy(folder):
-        (folder / "scratch").unlink()
-        raise OSError("tidy failed too")
-
-    with pytest.raises(ValueError, match="the real error"), \
-            folders_removed_on_failure(tmp_path / "new", tidy) as folder:
-        folder.mkdir()
-        (folder / "scratch").write_text("")
-        raise ValueError("the real error")
-    assert list(tmp_path.iterdir()) == []

@@ -84,6 +84,7 @@ def test_predict_says_did_you_mean_model(trained, tmp_path, name):
     ["gradcheck", "--sizes", "6,,3"], ["train", "--patience", "-1"], ["evaluate", "--split", "all"],
     ["predict"], ["train", "--epochs", "many"], ["fly"], ["download", "--mirror", "notaurl"],
     ["download", "--mirror", "ftp://example.org/mnist/"], ["download", "--mirror", "http://"],
+    ["download", "--mirror", "http://example.org:99999/"], ["download", "--mirror", "http://exa mple.org/"],
 ])
 def test_command_line_mistakes_exit_2_with_one_error_line(args, tmp_path):
     takes_data = args[0] in ("train", "gradcheck", "download")

@@ -272,8 +272,17 @@ def test_the_textbooks_json_networks_are_models_too_and_other_json_files_are_not
     (server.workdir / "report.json").write_text('{"accuracy": 0.95}')
     listed = {m["id"]: m for m in requests.get(server.url + "/api/models", timeout=10).json()["models"]}
     assert listed["net.json"]["sizes"] == [784, 6, 10] and "report.json" not in listed
+    for model_id, status in (("net.json", 200), ("report.json", 404)):  # nor can it be downloaded
+        answer = requests.get(server.url + "/api/models/download", params={"id": model_id}, timeout=10)
+        assert answer.status_code == status, model_id
     assert server.post("/api/models/select", {"id": "net.json"}).status_code == 200
     assert requests.get(server.url + "/api/model", timeout=10).json()["sizes"] == [784, 6, 10]
+
+
+def test_status_versions_grow_across_restarts_so_an_open_page_takes_the_new_servers_answers(tmp_path):
+    before = TrainingRuns(tmp_path / "runs").status()["version"]
+    time.sleep(0.01)
+    assert TrainingRuns(tmp_path / "runs").status()["version"] > before
 
 
 def test_selecting_switches_new_requests_only(server):

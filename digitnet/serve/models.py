@@ -40,7 +40,7 @@ class Models:
     # -- listing --------------------------------------------------------------------------------
 
     def _files(self) -> dict[str, Path]:
-        """id -> path for every checkpoint the page may name."""
+        """id -> path for every checkpoint the page may name (listed, selected, downloaded)."""
         found: dict[str, Path] = {}
         for folder, prefix in ((self.runs_dir, f"{self.runs_dir.name}/"), (self.workdir, "")):
             try:
@@ -49,9 +49,21 @@ class Models:
             except OSError:  # no such folder yet, or a file removed while listing: list it next time
                 continue
             entries.sort(key=lambda entry: entry[0], reverse=True)
-            for _, path in entries[:MAX_LISTED]:
+            listed = 0
+            for _, path in entries:
+                if listed == MAX_LISTED:
+                    break
+                if path.suffix == ".json" and not self._is_network(path):
+                    continue  # report.json, settings, anything else: not a model, not downloadable
                 found.setdefault(prefix + path.name, path)
+                listed += 1
         return found
+
+    def _is_network(self, path: Path) -> bool:
+        try:
+            return "error" not in self._summary(path)
+        except OSError:
+            return False
 
     def path_of(self, model_id) -> Path:
         if not isinstance(model_id, str):
@@ -72,8 +84,6 @@ class Models:
                 summary = dict(self._summary(path), id=model_id)
             except OSError:  # removed since it was listed
                 continue
-            if "error" in summary and path.suffix == ".json":
-                continue  # a JSON file that is not a network (report.json, settings): not a model
             summary["served"] = served_path is not None and path.resolve() == served_path
             summary["training"] = (training_running and training_file is not None
                                    and path.resolve() == training_file.resolve())

@@ -136,7 +136,9 @@ class TrainingRuns:
         self.log = log or sys.stderr
         self.python = python
         self._changed = threading.Condition()
-        self._version = 0
+        # Versions grow across restarts too (milliseconds since 1970 to start with), so a page that
+        # outlived a restarted server takes the new server's answers as newer, not as stale.
+        self._version = time.time_ns() // 1_000_000
         self._process: subprocess.Popen | None = None
         self._stderr: deque[str] = deque(maxlen=20)
         self._status = self._idle()

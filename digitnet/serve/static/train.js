@@ -145,14 +145,19 @@
     setInterval(poll, POLL_MS);
   }
 
+  let polling = false;
+
   async function poll() {
     const heard = lastHeard > 0;
-    if (Date.now() - lastHeard < POLL_MS || (heard && !(status && status.running))) return;
+    if (polling || Date.now() - lastHeard < POLL_MS || (heard && !(status && status.running))) return;
+    polling = true;                        // one request at a time, however slow the server is
     try {
       const response = await fetch("/api/train");
       if (response.ok) render(await response.json());
     } catch {
       // the server is gone for now: the next poll tries again
+    } finally {
+      polling = false;
     }
   }
 
