@@ -985,10 +985,16 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
     from digitnet.sweep import study as studies
 
     try:
-        if show:
-            return _show_sweep(Path(show), storage, study_name,
-                               ctx.get_parameter_source("study_name").name == "COMMANDLINE")
         typed = {name for name in ctx.params if ctx.get_parameter_source(name).name == "COMMANDLINE"}
+        studies.check_study_name(study_name)
+        if storage is not None:
+            studies.sqlite_file(storage)  # refuses an in-memory database
+        if show:
+            ignored = typed - {"show", "storage", "study_name", "quiet"}
+            if ignored:
+                raise SweepUsageError("--show only reads a sweep (it takes --storage and --study); it does not "
+                                      f"take {', '.join(sorted(_option_of(ctx, name) for name in ignored))}")
+            return _show_sweep(Path(show), storage, study_name, "study_name" in typed)
         given = {part for part, names in {"space": {"params", "settings", "epochs", "seed"},
                                           "pruner": {"pruner", "no_prune"}, "trials": {"trials"}}.items()
                  if typed & names}
@@ -1014,10 +1020,16 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
             if size is not None and (trials or definition.trials) > size:
                 raise SweepUsageError(f"the search space holds only {size} different settings (every --param is "
                                       f"a list); ask for --trials {size} or fewer")
+            owner = studies.out_dir_owner(out_dir, store if storage is None else None)
+            if owner is not None and owner != study_name:
+                raise SweepUsageError(f"--out {out_dir} holds the trials of study {owner!r}, whose checkpoints "
+                                      f"study {study_name!r} would overwrite: give it its own --out (without "
+                                      f"--out it gets sweep-{study_name})")
             if store is None:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 store = studies.open_storage(url)
             study, definition, created = studies.create_or_join(store, study_name, requested, given)
+            studies.claim_out_dir(out_dir, study_name)
         names = [p.name for p in definition.space.params]
         done = studies.counts(study)["done"]
         if not quiet:
@@ -1046,14 +1058,19 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
         best = results.best_row(ranked)
         if best is not None:
             path = out_dir / (best.checkpoint or launch.checkpoint_name(best.number))
-            click.echo(f"best: trial {best.number}, {best.best:.2%} validation accuracy at epoch {best.best_epoch}; "
-                       f"checkpoint {path}")
+            click.echo(_best_line(best, path))
             if final:
                 _final_test(path, best, mnist)
     except SweepUsageError as e:
         raise click.UsageError(str(e)) from None
     except SweepError as e:
         raise click.ClickException(str(e)) from None
+
+
+def _option_of(ctx, name: str) -> str:
+    """The option a user typed for click parameter ``name`` (e.g. study_name -> --study)."""
+    param = next((p for p in ctx.command.params if p.name == name), None)
+    return max(param.opts, key=len) if param is not None else name
 
 
 def _data_path(data_dir) -> Path:
@@ -1086,6 +1103,9 @@ def _show_sweep(directory: Path, storage, study_name: str, study_typed: bool) ->
             raise SweepError(f"{directory} holds no sweep ({studies.STUDY_FILE} is missing); for a study in a "
                              "shared database add --storage URL --study NAME")
         storage = studies.default_storage(directory)
+    database = studies.sqlite_file(storage)
+    if database is not None and not database.is_file():  # opening it would create it: --show only reads
+        raise SweepError(f"--storage {storage}: there is no database file {database}")
     store = studies.open_storage(storage)
     if not study_typed:
         names = studies.study_names(store)
@@ -1101,5 +1121,12 @@ def _show_sweep(directory: Path, storage, study_name: str, study_typed: bool) ->
     click.echo(results.summary(study, ranked))
     best = results.best_row(ranked)
     if best is not None:
-        click.echo(f"best: trial {best.number}, {best.best:.2%} validation accuracy at epoch {best.best_epoch}; "
-                   f"checkpoint {directory / (best.checkpoint or launch.checkpoint_name(best.number))}")
+        click.echo(_best_line(best, directory / (best.checkpoint or launch.checkpoint_name(best.number))))
+
+
+def _best_line(best, path: Path) -> str:
+    """The best trial and where its checkpoint is (another machine's --out, if it ran there)."""
+    where = (f"checkpoint {path}" if path.is_file() else
+             f"its checkpoint {path.name} is in the --out folder of the machine that ran it"
+             + (f" ({best.host})" if best.host else ""))
+    return f"best: trial {best.number}, {best.best:.2%} validation accuracy at epoch {best.best_epoch}; {where}"

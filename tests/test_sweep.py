@@ -136,6 +136,42 @@ def test_a_failed_start_keeps_an_existing_out_folder_and_its_files(data_dir, tmp
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # and no empty study.db
 
 
+def test_a_finished_study_guards_its_folder_its_target_and_its_database(data_dir, tmp_path):
+    out = tmp_path / "sweep"
+    run_cli("sweep", "--data-dir", data_dir, "--out", out, *SMALL, "--trials", 2, "--epochs", 1, "--jobs", 1)
+    kept = (out / "trial-000.npz").read_bytes()
+    # A second study in the same --out would overwrite trial-000.npz: refused.
+    result = run_cli("sweep", "--data-dir", data_dir, "--out", out, "--study", "other", *SMALL, "--trials", 1,
+                     "--epochs", 1, expect=2)
+    assert "holds the trials of study 'default'" in result.output and "sweep-other" in result.output
+    assert (out / "trial-000.npz").read_bytes() == kept
+    # --trials below the trials done, and --show with options it would ignore: command-line mistakes.
+    result = run_cli("sweep", "--data-dir", data_dir, "--out", out, "--trials", 1, expect=2)
+    assert "2 trials done already: give --trials 2 or more" in result.output
+    result = run_cli("sweep", "--show", out, "--final", "--trials", 9, expect=2)
+    assert "it does not take --final, --trials" in result.output
+    # --show reads; it does not create a database, and names another machine's checkpoint as such.
+    result = run_cli("sweep", "--show", tmp_path / "x", "--storage", f"sqlite:///{tmp_path / 'none.db'}",
+                     "--study", "a", expect=1)
+    assert "there is no database file" in result.output and not (tmp_path / "none.db").exists()
+    result = run_cli("sweep", "--show", tmp_path / "elsewhere", "--storage", studies.default_storage(out))
+    assert "is in the --out folder of the machine that ran it" in result.output
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--storage", "sqlite:///"], "an in-memory database cannot be shared"),
+    (["--storage", "sqlite:///:memory:"], "an in-memory database cannot be shared"),
+    (["--study", ""], "a study needs a name"),
+    (["--study", "a/b"], "a study needs a name"),
+])
+def test_storage_and_study_names_that_cannot_work_are_refused_before_anything_is_made(data_dir, tmp_path, args,
+                                                                                     words, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the default --out, sweep-<study>, would go
+    result = run_cli("sweep", "--data-dir", data_dir, *args, *SMALL, expect=2)
+    assert words in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist"]
+
+
 def test_two_sweeps_share_a_sqlite_study(data_dir, tmp_path):
     out = tmp_path / "sweep"
     # Started at the same moment on a new study: one creates it, the other joins.

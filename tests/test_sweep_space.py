@@ -44,6 +44,14 @@ def test_defaults_are_the_textbook_questions():
     assert [p.spec for p in space().params] == list(DEFAULT_PARAMS)
 
 
+def test_set_fixes_a_default_question_and_the_others_are_still_searched():
+    s = space(sets=["eta=3", "cost=cross-entropy"])
+    assert [p.spec for p in s.params] == ["l2=0..5", "hidden=30,100"]
+    assert s.base().learning_rate == 3 and s.base().cost == "cross-entropy"
+    with pytest.raises(SweepError, match="given twice"):  # but a typed --param and --set still clash
+        space("eta=log:0.1..5", sets=["eta=3"])
+
+
 def test_a_trial_gets_a_train_config():
     s = space("eta=log:0.1..5", "hidden=30,100-30", "cost=quadratic,cross-entropy",
               sets=["init=scaled", "batch-size=20"], epochs=3, seed=7)
@@ -82,6 +90,8 @@ def test_finite_spaces_know_their_size():
     ([], ["seed=3"], "use --seed instead"),
     ([], ["validation-size=0"], "--validation-size must be at least 1"),
     ([], ["batch-size"], "expected NAME=VALUE"),
+    ([], ["cost=bar"], "--set cost=bar: --cost must be one of"),
+    (["cost=foo"], [], "--param cost=foo: --cost must be one of"),
 ])
 def test_bad_spaces_get_one_clear_message(params, sets, message):
     with pytest.raises(SweepError, match=None) as error:

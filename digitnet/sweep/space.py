@@ -18,7 +18,7 @@ value a range or list can produce at its ends is checked with
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 
 from digitnet.settings import by_option, default_of, settings_of
 from digitnet.sweep import SweepUsageError
@@ -187,6 +187,8 @@ class SearchSpace:
 
     params: list[Param]
     fixed: dict  # TrainConfig field -> value, including epochs and seed
+    # TrainConfig field -> what the user typed for it ("--set cost=bar"), so messages name it
+    typed: dict = dataclass_field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def parse(cls, param_texts, set_texts, epochs: int, seed: int) -> "SearchSpace":
@@ -200,6 +202,8 @@ class SearchSpace:
         for text in param_texts or DEFAULT_PARAMS:
             parsed = parse_param(text)
             field = parsed.field if isinstance(parsed, Param) else parsed[0]
+            if not param_texts and field in fixed:
+                continue  # --set eta=3 without --param: fix eta and search the other default settings
             if field in NOT_SEARCHABLE:
                 raise SweepUsageError(f"--param {text}: {option_name(field)} cannot be searched: {NOT_SEARCHABLE[field]}")
             given.setdefault(field, []).append(f"--param {text}")
@@ -210,21 +214,30 @@ class SearchSpace:
         twice = [" and ".join(where) for where in given.values() if len(where) > 1]
         if twice:
             raise SweepUsageError(f"a setting is given twice: {'; '.join(twice)}")
-        space = cls(params, fixed)
+        space = cls(params, fixed, {f: where[0] for f, where in given.items() if f in fixed})
         space.check()
         return space
 
     def check(self, training_file_size: int | None = None) -> None:
         """Every value the sweep could try, checked by TrainConfig.problems() (one message for all)."""
-        messages = list(self.base().problems(training_file_size))
+        seen = list(self.base().problems(training_file_size))  # each problem once, however many values show it
+        messages = [self._with_typed(m) for m in seen]
         for param in self.params:
             for value in param.candidates():
                 found = TrainConfig(**{**self.base().__dict__, param.field: value}).problems(training_file_size)
-                messages.extend(f"--param {param.spec}: {m}" for m in found if m not in messages)
+                messages.extend(f"--param {param.spec}: {m}" for m in found if m not in seen)
+                seen.extend(found)
         if self.fixed.get("validation_size", _default("validation_size")) < 1:
             messages.append("a sweep chooses on the validation split: --validation-size must be at least 1")
         if messages:
             raise SweepUsageError("; ".join(dict.fromkeys(messages)))
+
+    def _with_typed(self, message: str) -> str:
+        """A message about a fixed setting, led by what the user typed for it (`--set cost=bar: ...`)."""
+        for field, text in self.typed.items():
+            if message.startswith(f"--{option_name(field)} "):
+                return f"{text}: {message}"
+        return message
 
     def base(self) -> TrainConfig:
         """The fixed settings, with the searched ones at TrainConfig's defaults."""

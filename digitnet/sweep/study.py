@@ -58,6 +58,46 @@ def quiet_optuna() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def check_study_name(name: str) -> str:
+    """A --study name that can also name the default --out folder (sweep-NAME)."""
+    if not name.strip() or any(c in name for c in "/\\\0") or name in (".", ".."):
+        raise SweepUsageError(f"--study {name!r}: a study needs a name, without slashes (e.g. --study lr-search)")
+    return name
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a sqlite:/// URL (None for other databases); refuses an in-memory one, which lives
+    and dies with one process and so cannot be shared with the worker processes."""
+    if not url.startswith("sqlite:"):
+        return None
+    path = url.removeprefix("sqlite:").removeprefix("///").split("?", 1)[0]
+    if path in ("", "//", ":memory:") or "mode=memory" in url:
+        raise SweepUsageError(f"--storage {url}: an in-memory database cannot be shared by the worker "
+                              "processes; give a file, e.g. sqlite:///sweep.db")
+    return Path(path)
+
+
+OWNER_FILE = ".digitnet-study"  # in --out: the study whose trial-NNN.npz files it holds
+
+
+def out_dir_owner(out_dir: Path, store=None) -> str | None:
+    """The study whose trials --out holds: the name recorded there, else (a folder from before the
+    record was kept) the study in its default study.db, if ``store`` is that database."""
+    with contextlib.suppress(OSError):
+        return (out_dir / OWNER_FILE).read_text(encoding="utf-8").strip() or None
+    names = study_names(store) if store is not None else []
+    return names[0] if len(names) == 1 else None
+
+
+def claim_out_dir(out_dir: Path, name: str) -> None:
+    """Record that --out holds study ``name``'s trials (their checkpoints are named by number only)."""
+    from digitnet.atomic import atomic_path
+
+    if not (out_dir / OWNER_FILE).exists():
+        with atomic_path(out_dir / OWNER_FILE) as tmp:
+            Path(tmp).write_text(name + "\n", encoding="utf-8")
+
+
 def default_storage(out_dir: str | os.PathLike) -> str:
     return f"sqlite:///{Path(out_dir).resolve() / STUDY_FILE}"
 
@@ -68,8 +108,8 @@ def shown_url(url: str) -> str:
         from sqlalchemy.engine import make_url
 
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(the --storage URL)"
+    except Exception:  # not a URL at all: show it, unless it might hold a password
+        return url if "@" not in url and ":" not in url.partition("//")[2] else "(the --storage URL)"
 
 
 def _driver_url(url: str) -> str:
@@ -192,6 +232,10 @@ def create_or_join(storage, name: str, requested: Definition, given: set[str]):
         raise SweepUsageError(f"study {name!r} already exists and {'; '.join(differences)}. Run without --param, "
                          "--set, --epochs, --seed and --pruner to continue it, or choose another --study or --out")
     if "trials" in given and requested.trials != stored.trials:
+        done = counts(study)["done"]
+        if requested.trials < done:
+            raise SweepUsageError(f"study {name!r} has {done} trials done already: give --trials {done} or more "
+                                  "(or leave --trials out to continue it)")
         stored.trials = requested.trials
         study.set_user_attr(DEFINITION_KEY, stored.to_dict())
     return study, stored, False
