@@ -265,3 +265,18 @@ def test_ctrl_c_or_sigterm_stops_the_sweep_and_fails_the_trial_it_cut_short(data
     assert study.trials[cut.number].state == TrialState.FAIL
     assert study.trials[cut.number].user_attrs["stopped"].startswith("interrupted after epoch")
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+
+
+def test_a_sweep_that_ignores_ctrl_c_keeps_its_workers_ignoring_it_too(data_dir, tmp_path):
+    # A script's background job runs with SIGINT ignored: a Ctrl-C to the group must not stop the workers
+    # behind the launcher's back (the launcher then took their exit for a failure).
+    out = tmp_path / "sweep"
+    args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 60, "--no-prune", "--jobs", 2, "--quiet"]
+    launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert wait_for_running_trial(launcher, studies.default_storage(out), out, epochs=1) is not None
+    os.killpg(launcher.pid, signal.SIGINT)
+    output = launcher.communicate(timeout=120)[0]
+    assert launcher.returncode == 0, output
+    assert len(finished(load_study(studies.default_storage(out)))) == 2

@@ -64,7 +64,10 @@ class StopSignal:
     def __init__(self):
         self.requested = False
         for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, self._request)
+            # A signal ignored by the launcher (a script's background job ignores Ctrl-C) stays ignored
+            # here too, so the workers never stop on a signal the launcher does not see.
+            if signal.getsignal(number) is not signal.SIG_IGN:
+                signal.signal(number, self._request)
 
     def _request(self, number, frame):
         self.requested = True
