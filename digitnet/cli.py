@@ -1058,7 +1058,7 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
         best = results.best_row(ranked)
         if best is not None:
             path = out_dir / (best.checkpoint or launch.checkpoint_name(best.number))
-            click.echo(_best_line(best, path))
+            click.echo(_best_line(best, out_dir))
             if final:
                 _final_test(path, best, mnist)
     except SweepUsageError as e:
@@ -1121,12 +1121,11 @@ def _show_sweep(directory: Path, storage, study_name: str, study_typed: bool) ->
     click.echo(results.summary(study, ranked))
     best = results.best_row(ranked)
     if best is not None:
-        click.echo(_best_line(best, directory / (best.checkpoint or launch.checkpoint_name(best.number))))
+        click.echo(_best_line(best, directory))
 
 
-def _best_line(best, path: Path) -> str:
-    """The best trial and where its checkpoint is (another machine's --out, if it ran there)."""
-    where = (f"checkpoint {path}" if path.is_file() else
-             f"its checkpoint {path.name} is in the --out folder of the machine that ran it"
-             + (f" ({best.host})" if best.host else ""))
-    return f"best: trial {best.number}, {best.best:.2%} validation accuracy at epoch {best.best_epoch}; {where}"
+def _best_line(best, out_dir: Path) -> str:
+    from digitnet.sweep.launch import checkpoint_place
+
+    return (f"best: trial {best.number}, {best.best:.2%} validation accuracy at epoch {best.best_epoch}; "
+            f"checkpoint {checkpoint_place(best, out_dir)}")

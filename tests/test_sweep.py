@@ -155,7 +155,9 @@ def test_a_finished_study_guards_its_folder_its_target_and_its_database(data_dir
                      "--study", "a", expect=1)
     assert "there is no database file" in result.output and not (tmp_path / "none.db").exists()
     result = run_cli("sweep", "--show", tmp_path / "elsewhere", "--storage", studies.default_storage(out))
-    assert "is in the --out folder of the machine that ran it" in result.output
+    assert "checkpoint trial-001.npz, in the --out folder of the machine that ran it" in result.output \
+        or "checkpoint trial-000.npz, in the --out folder of the machine that ran it" in result.output
+    assert "in the --out folder of the machine that ran it" in (tmp_path / "elsewhere" / "index.html").read_text()
 
 
 @pytest.mark.parametrize("args, words", [

@@ -134,6 +134,14 @@ def describe_exit(code: int) -> str:
     return f"exited with status {code}"
 
 
+def checkpoint_place(row, out_dir: Path) -> str:
+    """Where a trial's checkpoint is: its path here, or the --out folder of the machine that ran it."""
+    path = out_dir / (row.checkpoint or checkpoint_name(row.number))
+    if path.is_file():
+        return str(path)
+    return f"{path.name}, in the --out folder of the machine that ran it" + (f" ({row.host})" if row.host else "")
+
+
 def write_results(study, definition, out_dir: Path, study_name: str, storage_url: str):
     """The ranked rows, results.csv and the page in out_dir; returns (rows, files written)."""
     from digitnet.sweep import page  # matplotlib: only once there is something to draw
@@ -151,7 +159,7 @@ def write_results(study, definition, out_dir: Path, study_name: str, storage_url
         settings = ", ".join(f"{n} {results.format_value(best.params.get(n))}" for n in names)
         summary.append(("best trial", f"trial {best.number}: {best.best:.2%} validation accuracy at epoch "
                                       f"{best.best_epoch} ({settings})"))
-        summary.append(("its checkpoint", str(out_dir / (best.checkpoint or checkpoint_name(best.number)))))
+        summary.append(("its checkpoint", checkpoint_place(best, out_dir)))
     evaluate = (f"digitnet evaluate {out_dir / (best.checkpoint or checkpoint_name(best.number))}"
                 if best else "digitnet evaluate CHECKPOINT")
     files += page.write_page(study, ranked, definition.space.params, out_dir, study_name=study_name,
