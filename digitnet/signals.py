@@ -43,6 +43,14 @@ def signal_number(interrupt: BaseException) -> int:
     return getattr(interrupt, "signum", int(signal.SIGINT))
 
 
+def name(signum: int) -> str:
+    """A signal's name ('SIGKILL'), or 'signal N' for a number Python does not know."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
 def describe(signum: int) -> str:
     """How a user would name the stop request: 'Ctrl-C', 'SIGTERM', 'SIGHUP'."""
     return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name

@@ -69,15 +69,7 @@ class Recogniser:
 
     def predict(self, body: bytes) -> dict:
         """{"digit", "confidence", "scores", "input"} for an image file's bytes; 400 when unusable."""
-        if not body:
-            raise ApiError(400, "empty body: send the bytes of an image file (PNG, JPEG, ...)")
-        if self.pool is not None:
-            prediction = self.pool.predict(body)
-        else:
-            prediction = predict.predict_bytes(self.network, body)
-        if prediction.error is not None:
-            raise ApiError(400, prediction.error)
-        return prediction.to_dict(with_input=True)
+        return predict_image(self.network, body, self.pool)
 
     # -- GET /api/model ---------------------------------------------------------------------
 
@@ -134,11 +126,12 @@ class Recogniser:
             self._evaluating.release()
 
 
-def predict_image(network: Network, body: bytes) -> dict:
-    """What /api/predict answers for an image file's bytes with ``network`` (in this thread); 400 when unusable."""
+def predict_image(network: Network, body: bytes, pool=None) -> dict:
+    """What /api/predict answers for an image file's bytes with ``network`` (in ``pool``'s worker
+    processes if given, else in this thread); 400 when unusable."""
     if not body:
         raise ApiError(400, "empty body: send the bytes of an image file (PNG, JPEG, ...)")
-    prediction = predict.predict_bytes(network, body)
+    prediction = pool.predict(body) if pool is not None else predict.predict_bytes(network, body)
     if prediction.error is not None:
         raise ApiError(400, prediction.error)
     return prediction.to_dict(with_input=True)

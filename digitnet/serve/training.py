@@ -27,6 +27,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from digitnet import signals
 from digitnet.serve.api import ApiError
 
 # Caps on what a request may ask for, so that a runaway (or hostile) request cannot exhaust the
@@ -380,8 +381,7 @@ class TrainingRuns:
             changes = dict(state=outcome, test_accuracy=end.get("test_accuracy"), saved_epoch=saved or None,
                            resumable=bool(saved) and outcome in ("interrupted", "write_failed"))
         elif code < 0:
-            signame = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-            message = (f"the training process was killed ({signame}); " +
+            message = (f"the training process was killed ({signals.name(-code)}); " +
                        (f"epoch {done} is intact in {name}: Resume continues it" if status.get("saved_epoch")
                         else "no epoch had been saved"))
             changes = dict(state="killed", resumable=bool(status.get("saved_epoch")))

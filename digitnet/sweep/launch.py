@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from digitnet import signals
 from digitnet.sweep import results
 from digitnet.sweep import study as studies
 from digitnet.sweep.worker import WorkerSpec, checkpoint_name, spec_argument
@@ -127,10 +128,7 @@ def run(study, storage, spec: WorkerSpec, jobs: int, params: list, quiet: bool) 
 
 def describe_exit(code: int) -> str:
     if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
+        return f"was killed by {signals.name(-code)}"
     return f"exited with status {code}"
 
 

@@ -13,7 +13,6 @@ matplotlib draws with the Agg canvas, never pyplot (as in digitnet.report).
 
 from __future__ import annotations
 
-import html
 import math
 import string
 import warnings
@@ -26,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from digitnet.report import save_figure, write_text
+from digitnet.report import _e, save_figure, write_text
 from digitnet.sweep.results import Row, best_row, format_value
 from digitnet.sweep.space import Param
 
@@ -191,10 +190,6 @@ def plot_importance(values: dict[str, float]) -> Figure:
 
 # ---------------------------------------------------------------------------
 # The page
-
-
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 def _percent(value) -> str:

@@ -224,7 +224,7 @@ class SearchSpace:
         messages = [self._with_typed(m) for m in seen]
         for param in self.params:
             for value in param.candidates():
-                found = TrainConfig(**{**self.base().__dict__, param.field: value}).problems(training_file_size)
+                found = self.config({param.field: value}).problems(training_file_size)
                 messages.extend(f"--param {param.spec}: {m}" for m in found if m not in seen)
                 seen.extend(found)
         if self.fixed.get("validation_size", _default("validation_size")) < 1:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import logging
 import math
 import os
@@ -250,6 +251,7 @@ def target(study) -> int:
 # Counting trials, and failing those whose worker died
 
 
+@functools.cache  # asked on every poll of an idle worker; a process does not change machines
 def machine() -> str:
     """This machine, as a name that a restarted or different machine will not share."""
     with contextlib.suppress(OSError):
@@ -286,13 +288,13 @@ def counts(study) -> dict:
     return out
 
 
-def fail_interrupted(study, storage) -> int:
-    """Fail the running trials whose worker is gone; return how many there were.
+def fail_interrupted(study, storage) -> None:
+    """Fail the running trials whose worker is gone.
 
     On this machine a dead process id tells at once; elsewhere Optuna's
     heartbeat does, GRACE_SECONDS after the worker fell silent.
     """
-    here, failed = machine(), 0
+    here = machine()
     now = datetime.datetime.now()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker")
@@ -307,11 +309,8 @@ def fail_interrupted(study, storage) -> int:
             epochs = len(t.intermediate_values)
             storage.set_trial_user_attr(t._trial_id, "stopped",
                                         f"interrupted after epoch {epochs} (worker {worker['pid']} ended)")
-            if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
-                failed += 1
-    before = counts(study)["interrupted"]
+            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
     optuna.storages.fail_stale_trials(study)
-    return failed + counts(study)["interrupted"] - before
 
 
 def is_surplus(study, number: int, wanted: int) -> bool:

@@ -20,6 +20,7 @@
   let status = null;            // the newest status from the server
   let lastEpochs = -1;          // epochs_completed last rendered (to notice a new epoch)
   let lastState = "";
+  let drawnCurve = "";          // run, epochs shown and planned of the curve last drawn
   let modelsTimer = 0;
 
   // -------------------------------------------------------------------------------------------
@@ -197,7 +198,12 @@
     $("t-time").textContent = times.join(" · ");
     $("t-message").textContent = status.message;
     $("t-message").className = `small ${["diverged", "write_failed", "killed", "failed"].includes(status.state) ? "error" : ""}`;
-    drawCurve(status.history, epochs);
+    // Progress events come several times a second, the curve changes once an epoch: redraw then.
+    const curveKey = `${status.run}|${status.history.length}|${epochs}`;
+    if (curveKey !== drawnCurve) {
+      drawnCurve = curveKey;
+      drawCurve(status.history, epochs);
+    }
     updateToggle();
     if (done !== lastEpochs || status.state !== lastState) {
       const newEpoch = done !== lastEpochs && lastEpochs !== -1;
