@@ -194,6 +194,7 @@ def affine_matrices(k: int, degrees: float, scale: float, rng: np.random.Generat
 
 _GRID = np.stack(np.meshgrid(np.arange(SIDE), np.arange(SIDE), indexing="ij")).reshape(2, -1).astype(np.float32)
 _CENTRE = (SIDE - 1) / 2
+_CENTRED = _GRID - _CENTRE  # the grid about the image's centre, where affine maps turn and scale
 
 
 def resample(images: np.ndarray, source_y: np.ndarray, source_x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -258,11 +259,12 @@ def distort(pixels: np.ndarray, augmentation: Augmentation, rng: np.random.Gener
         chunk = pixels[start:start + SUB_CHUNK]
         k = len(chunk)
         # Output pixel p reads the source at p + displacement(p).
-        source = np.broadcast_to(_GRID, (k, 2, SIDE * SIDE)).copy()
         if augmentation.affine_degrees or augmentation.affine_scale:
             m = affine_matrices(k, augmentation.affine_degrees, augmentation.affine_scale, rng)
-            centred = _GRID - _CENTRE
-            source = m @ centred + _CENTRE
+            source = m @ _CENTRED
+            source += _CENTRE
+        else:
+            source = np.broadcast_to(_GRID, (k, 2, SIDE * SIDE)).copy()
         if augmentation.elastic_alpha:
             source += elastic_displacements(k, augmentation.elastic_alpha, augmentation.elastic_sigma,
                                             rng).reshape(k, 2, -1)
@@ -276,7 +278,7 @@ def preview(images: np.ndarray, augmentation: Augmentation, rng: np.random.Gener
 
     Lets people choose alpha and sigma by eye before spending minutes on training.
     """
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     rows = len(images)
     cell = SIDE * scale
@@ -292,5 +294,4 @@ def preview(images: np.ndarray, augmentation: Augmentation, rng: np.random.Gener
             picture = Image.fromarray(np.round(tile.reshape(SIDE, SIDE) * 255).astype(np.uint8))
             x = c * (cell + gap) + (separator - gap if c else 0)
             canvas.paste(picture.resize((cell, cell), Image.NEAREST), (x, r * (cell + gap)))
-    ImageDraw.Draw(canvas)
     return canvas

@@ -703,24 +703,6 @@ def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
     return 2.0 * float(np.median(depth[centre_lines])) - 1.0
 
 
-def _erode_once(mask: np.ndarray, diagonal: bool) -> np.ndarray:
-    """Binary erosion by the 3x3 cross, or by the full 3x3 square when ``diagonal``
-    (outside the array counts as background)."""
-    result = mask.copy()
-    result[0, :] = result[-1, :] = False
-    result[:, 0] = result[:, -1] = False
-    result[1:, :] &= mask[:-1, :]
-    result[:-1, :] &= mask[1:, :]
-    result[:, 1:] &= mask[:, :-1]
-    result[:, :-1] &= mask[:, 1:]
-    if diagonal:
-        result[1:, 1:] &= mask[:-1, :-1]
-        result[1:, :-1] &= mask[:-1, 1:]
-        result[:-1, 1:] &= mask[1:, :-1]
-        result[:-1, :-1] &= mask[1:, 1:]
-    return result
-
-
 def normalise_strokes(cropped: np.ndarray, rounds: int = 3) -> np.ndarray | None:
     """Bring strokes outside MNIST's usual widths (STROKE_BAND) inside them; None when already typical.
 

@@ -34,9 +34,10 @@ class SGD:
                 velocities = ([np.zeros_like(w) for w in network.weights], [np.zeros_like(b) for b in network.biases])
             self.velocity_w = [np.ascontiguousarray(v, dtype=network.dtype) for v in velocities[0]]
             self.velocity_b = [np.ascontiguousarray(v, dtype=network.dtype) for v in velocities[1]]
-            self._decay = [np.empty_like(w) for w in network.weights]
         else:
             self.velocity_w = self.velocity_b = None
+        # Scratch for the L2/L1 terms, so that a mini-batch's update allocates nothing.
+        self._decay = [np.empty_like(w) for w in network.weights] if self.momentum or self.l1 else None
 
     @property
     def velocities(self) -> tuple[list, list] | None:
@@ -50,11 +51,13 @@ class SGD:
         if not self.momentum:
             # The textbook's order of operations, so runs without momentum match earlier versions bit for bit.
             weight_decay = 1.0 - learning_rate * self.l2 / self.n
-            for w, b, gw, gb in zip(net.weights, net.biases, nabla_w, nabla_b):
+            for l, (w, b, gw, gb) in enumerate(zip(net.weights, net.biases, nabla_w, nabla_b)):
                 if weight_decay != 1.0:
                     w *= weight_decay
                 if self.l1:
-                    w -= (learning_rate * self.l1 / self.n) * np.sign(w)
+                    decay = np.sign(w, out=self._decay[l])
+                    decay *= learning_rate * self.l1 / self.n
+                    w -= decay
                 gw *= step
                 w -= gw
                 gb *= step

@@ -23,7 +23,6 @@ from digitnet.network import COSTS, INITIALISERS, Network
 from digitnet.optim import SGD
 from digitnet.settings import setting, settings_of
 
-NUM_CLASSES = 10
 # Examples converted from uint8 to float at a time: big enough to amortise the
 # conversion, small enough to stay in cache and to move the progress bar smoothly.
 CHUNK_EXAMPLES = 2000
@@ -212,7 +211,7 @@ class TrainState:
 # ---------------------------------------------------------------------------
 # Metrics (kept importable from here: the CLI and scripts use training.accuracy / evaluate)
 
-from digitnet.metrics import accuracy, classification_report, confusion_matrix, evaluate, predictions  # noqa: E402,F401
+from digitnet.metrics import NUM_CLASSES, accuracy, classification_report, confusion_matrix, evaluate, predictions  # noqa: E402,F401
 from digitnet.augment import shift_images  # noqa: E402,F401
 
 
