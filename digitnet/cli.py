@@ -1036,8 +1036,8 @@ def sweep(ctx, params, settings, trials, epochs, seed, jobs, pruner, no_prune, s
             click.echo(f"{'new' if created else 'continuing'} study {study_name!r} in {studies.shown_url(url)}: "
                        f"{done} of {definition.trials} trials done; {definition.space.describe()}; "
                        f"pruner {definition.pruner}; {jobs} worker process{'es' if jobs > 1 else ''}")
-        spec = launch.WorkerSpec(url, study_name, str(out_dir.resolve()), str(_data_path(data_dir).resolve()),
-                                 str(_data_path(data_dir)))
+        data_path = _data_path(data_dir)
+        spec = launch.WorkerSpec(url, study_name, str(out_dir.resolve()), str(data_path.resolve()), str(data_path))
         outcome = launch.run(study, store, spec, jobs, definition.space.params, quiet)
         ranked, files = launch.write_results(study, definition, out_dir, study_name, url)
         click.echo(("\n" if not quiet else "") + results.table(ranked, names))

@@ -77,8 +77,9 @@ def find_file(data_dir: Path, name: str) -> Path | None:
     return None
 
 
-def missing_files(data_dir: Path) -> list[str]:
-    return [name for name in FILES if find_file(data_dir, name) is None]
+def missing_files(data_dir: Path, names: tuple[str, ...] = FILES) -> list[str]:
+    """Which of ``names`` the data folder holds in neither form (.gz or decompressed)."""
+    return [name for name in names if find_file(data_dir, name) is None]
 
 
 def sha256_file(path: Path) -> str:
@@ -453,7 +454,7 @@ def download(data_dir: str | os.PathLike | None = None, mirrors=DEFAULT_MIRRORS,
     """
     with _data_dir_for_writing(resolve_data_dir(data_dir)) as data_dir:
         checksums = OFFICIAL_SHA256 if checksums is None else checksums
-        wanted = [name for name in names if force or find_file(data_dir, name) is None]
+        wanted = list(names) if force else missing_files(data_dir, names)
         if wanted:
             check_folder_writable(data_dir)
         order = MirrorOrder(mirrors)
@@ -473,7 +474,7 @@ def ensure_data(data_dir: str | os.PathLike | None = None, names: tuple[str, ...
                 **kwargs) -> list[FileReport]:
     """Download whichever of ``names`` is missing (what ``train`` and ``evaluate`` do before loading)."""
     directory = resolve_data_dir(data_dir)
-    if all(find_file(directory, name) is not None for name in names):
+    if not missing_files(directory, names):
         return []
     return [r for r in download(directory, names=names, **kwargs) if r.action != "present"]
 

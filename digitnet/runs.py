@@ -50,7 +50,7 @@ def conflicts(config: TrainConfig, requested: dict) -> list[str]:
     out = []
     for name, value in requested.items():
         spec = specs.get(name)
-        if spec is not None and not spec.resume_may_change and _normalise(value) != _normalise(getattr(config, name)):
+        if spec is not None and not spec.resume_may_change and not _same(spec, value, getattr(config, name)):
             out.append(f"{spec.option} was {spec.format(getattr(config, name))}, you gave {spec.format(value)}")
     return out
 
@@ -148,18 +148,19 @@ def resume(checkpoint: Checkpoint, data: MNIST, epochs: int | None = None,
                    velocities=checkpoint.velocities)
 
 
-def _normalise(value):
-    """Compare (100, 30) with [100, 30], 3 with 3.0, and --augment 2 with shift=2 as equal."""
-    if isinstance(value, (list, tuple)):
-        return [int(v) for v in value]
-    if isinstance(value, str) and value and ("=" in value or value.isdigit()):
-        from digitnet import augment
-
+def _same(spec, a, b) -> bool:
+    """Compare (100, 30) with [100, 30] and 3 with 3.0 as equal; a setting with a little language of its
+    own (--augment) by its canonical spelling, so 2 equals shift=2 and 0 equals none."""
+    if spec.show is not None:
         try:
-            return str(augment.parse(value)) or "none"
-        except augment.AugmentError:
-            return value
-    return value
+            return spec.format(a) == spec.format(b)
+        except ValueError:
+            return a == b
+    return _normalise(a) == _normalise(b)
+
+
+def _normalise(value):
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 # ---------------------------------------------------------------------------

@@ -285,3 +285,10 @@ def test_a_signal_during_the_final_test_lets_the_run_finish(mnist, tmp_path, mon
         result = runs.run(fresh(mnist, epochs=2), out)
     assert result.outcome == "finished" and result.signal == signal.SIGTERM
     assert checkpoint.load(out).metadata["test_accuracy"] == result.test_accuracy is not None
+
+
+def test_no_augmentation_is_the_same_setting_however_it_is_spelled():
+    from digitnet.training import TrainConfig
+
+    assert runs.conflicts(TrainConfig(), {"augment": "0"}) == []
+    assert runs.conflicts(TrainConfig(), {"augment": "2"}) == ["--augment was 0, you gave shift=2"]
