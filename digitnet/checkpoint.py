@@ -52,6 +52,21 @@ class Checkpoint:
     def history(self) -> list[dict]:
         return self.metadata.get("history") or []
 
+    def weights(self, which: str = "best") -> tuple[Network, str]:
+        """The network to use and which weights it has: the best validation epoch's ("best") when
+        asked for and kept, else the last epoch's ("last")."""
+        if which == "best" and self.best_network is not None:
+            return self.best_network, "best"
+        return self.network, "last"
+
+
+def digit_reader_problem(network: Network, name) -> str | None:
+    """Why ``network`` cannot read 28x28 digits (it needs 784 inputs and 10 outputs), or None."""
+    if network.sizes[0] == 28 * 28 and network.sizes[-1] == 10:
+        return None
+    return (f"{name}: a {'-'.join(map(str, network.sizes))} network cannot read 28x28 digits "
+            "(it needs 784 inputs and 10 outputs)")
+
 
 def _layer_arrays(network: Network, prefix: str = "") -> dict[str, np.ndarray]:
     arrays = {}

@@ -620,16 +620,14 @@ def _weights_option(command):
                         help="The best validation epoch's weights (when the checkpoint has them) or the last epoch's.")(command)
 
 
-def _pick(ckpt, weights):
-    return ckpt.best_network if weights == "best" and ckpt.best_network is not None else ckpt.network
-
-
 def _pick_digit_reader(ckpt, weights, model):
     """The chosen weights, refused (exit 1, naming the file) unless they map 28x28 pixels to 10 digits."""
-    network = _pick(ckpt, weights)
-    if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
-        raise click.ClickException(f"{model}: a {'-'.join(map(str, network.sizes))} network cannot read "
-                                   "28x28 digits (it needs 784 inputs and 10 outputs)")
+    from digitnet.checkpoint import digit_reader_problem
+
+    network, _ = ckpt.weights(weights)
+    problem = digit_reader_problem(network, model)
+    if problem:
+        raise click.ClickException(problem)
     return network
 
 
@@ -676,11 +674,9 @@ def evaluate(model, data_dir, split, weights, as_json):
 
 
 def _weights_used(ckpt, weights) -> tuple[str, int | None]:
-    """Which weights ``_pick`` took ("best" or "last") and from which epoch (None when unknown)."""
-    meta = ckpt.metadata
-    if weights == "best" and ckpt.best_network is not None:
-        return "best", meta.get("best_epoch")
-    return "last", meta.get("epochs_completed")
+    """Which weights ``ckpt.weights`` takes ("best" or "last") and from which epoch (None when unknown)."""
+    used = ckpt.weights(weights)[1]
+    return used, ckpt.metadata.get("best_epoch" if used == "best" else "epochs_completed")
 
 
 def _describe_weights(used, epoch, ckpt) -> str:

@@ -407,3 +407,15 @@ def test_momentum_velocities_round_trip(tmp_path):
     for saved_v, loaded_v in zip(velocities[0] + velocities[1], ckpt.velocities[0] + ckpt.velocities[1]):
         np.testing.assert_array_equal(saved_v, loaded_v)
     assert load(save(tmp_path / "n.npz", network, METADATA)).velocities is None
+
+
+def test_weights_chooses_the_best_epoch_when_kept_and_says_which():
+    from digitnet.checkpoint import Checkpoint, digit_reader_problem
+
+    last, best = Network([784, 5, 10], rng=np.random.default_rng(1)), Network([784, 5, 10], rng=np.random.default_rng(2))
+    assert Checkpoint(last, {}, best).weights("best") == (best, "best")
+    assert Checkpoint(last, {}, best).weights("last") == (last, "last")
+    assert Checkpoint(last, {}).weights("best") == (last, "last")
+    assert digit_reader_problem(last, "m.npz") is None
+    assert digit_reader_problem(Network([4, 3, 2]), "m.npz") == (
+        "m.npz: a 4-3-2 network cannot read 28x28 digits (it needs 784 inputs and 10 outputs)")

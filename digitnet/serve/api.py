@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from digitnet import data, predict, training
-from digitnet.checkpoint import Checkpoint
+from digitnet.checkpoint import Checkpoint, digit_reader_problem
 from digitnet.network import Network
 from digitnet.serve.workers import PredictionPool
 
@@ -41,15 +41,14 @@ class Recogniser:
     """One loaded model and the data folder its Test button measures on."""
 
     def __init__(self, ckpt: Checkpoint, model_name: str, weights: str = "best", data_dir=None):
-        use_best = weights == "best" and ckpt.best_network is not None
-        network: Network = ckpt.best_network if use_best else ckpt.network
-        if network.sizes[0] != 28 * 28 or network.sizes[-1] != 10:
-            raise ModelError(f"{model_name}: a {'-'.join(map(str, network.sizes))} network cannot read "
-                             "28x28 digits (it needs 784 inputs and 10 outputs)")
+        network, used = ckpt.weights(weights)
+        problem = digit_reader_problem(network, model_name)
+        if problem:
+            raise ModelError(problem)
         self.network = network
         self.checkpoint = ckpt
         self.model_name = model_name
-        self.weights = "best" if use_best else "last"
+        self.weights = used
         self.data_dir = data.resolve_data_dir(data_dir)
         self._evaluating = threading.Lock()
         self._test_split: data.Split | None = None  # read once, on the first Test
