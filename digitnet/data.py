@@ -243,15 +243,9 @@ def load_mnist(data_dir: str | os.PathLike | None = None,
     empty = (np.empty((0, 28 * 28), np.uint8), np.empty(0, np.uint8))
     train_images, train_labels = load_pair(data_dir, "train") if "train" in parts else empty
     test_images, test_labels = load_pair(data_dir, "t10k") if "t10k" in parts else empty
-    if "train" in parts and not 0 <= validation_size < len(train_images):
-        raise DataError(f"validation size {validation_size} must be between 0 and "
-                        f"{len(train_images) - 1} (the training file has {len(train_images)} images)")
-    cut = len(train_images) - validation_size if "train" in parts else 0
-    return MNIST(
-        training=Split("training", train_images[:cut], train_labels[:cut]),
-        validation=Split("validation", train_images[cut:], train_labels[cut:]),
-        test=Split("test", test_images, test_labels),
-    )
+    whole = MNIST(training=Split("training", train_images, train_labels), validation=Split("validation", *empty),
+                  test=Split("test", test_images, test_labels))
+    return whole.with_validation_size(validation_size) if "train" in parts else whole
 
 
 def part_files(parts: tuple[str, ...]) -> tuple[str, ...]:
