@@ -256,9 +256,7 @@ class TrainingRuns:
             if not self.running:
                 raise ApiError(409, "no training run is going")
             self._process.send_signal(signal.SIGINT)
-            self._status.update(state="stopping", message="stopping: the epoch in progress is abandoned")
-            self._version += 1
-            self._changed.notify_all()
+            self._update(state="stopping", message="stopping: the epoch in progress is abandoned")  # an RLock
             return self._snapshot()
 
     def shutdown(self) -> dict | None:
