@@ -141,7 +141,11 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None = None,
 def resume(checkpoint: Checkpoint, data: MNIST, epochs: int | None = None,
            requested: dict | None = None) -> Trainer:
     """A Trainer that continues ``checkpoint`` from its last complete epoch (see ``resumed_config``)."""
-    config, state = resumed_config(checkpoint, epochs, requested)
+    return _continue(checkpoint, data, *resumed_config(checkpoint, epochs, requested))
+
+
+def _continue(checkpoint: Checkpoint, data: MNIST, config: TrainConfig, state) -> Trainer:
+    """The Trainer for ``resumed_config``'s (config, state) of ``checkpoint``."""
     if config.momentum and checkpoint.velocities is None:
         raise ResumeError(f"{checkpoint.path} was trained with --momentum but holds no velocities to resume from")
     return Trainer(data, config, network=checkpoint.network, state=state, best_network=checkpoint.best_network,
@@ -211,7 +215,7 @@ def prepare(config: TrainConfig, out: str | os.PathLike | None, load_data: Calla
     previous = None
     if resume_from is not None:
         previous = load_checkpoint(resume_from)
-        config, _ = resumed_config(previous, requested.get("epochs"), requested)
+        config, state = resumed_config(previous, requested.get("epochs"), requested)
     data = load_data()
     problems = config.problems(training_file_size=len(data.training) + len(data.validation))
     if problems:
@@ -219,7 +223,7 @@ def prepare(config: TrainConfig, out: str | os.PathLike | None, load_data: Calla
     data = data.with_validation_size(config.validation_size)
     if previous is None:
         return Plan(Trainer(data, config), out)
-    return Plan(resume(previous, data, requested.get("epochs"), requested), out, Path(resume_from))
+    return Plan(_continue(previous, data, config, state), out, Path(resume_from))
 
 
 @dataclass
