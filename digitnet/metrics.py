@@ -8,26 +8,40 @@ from __future__ import annotations
 
 import numpy as np
 
+from digitnet.config import NUM_CLASSES
 from digitnet.data import Split, to_float
 from digitnet.network import Network
 
-NUM_CLASSES = 10
 # Images per forward pass: bounds memory (10,000 x 800 float32 hidden activations = 32 MB).
 CHUNK = 10000
 
 
 def outputs_in_chunks(network: Network, images: np.ndarray, chunk: int = CHUNK):
-    """Yield (start, output activations) for uint8 image rows, ``chunk`` images at a time."""
+    """Yield (start, output activations) for image rows, ``chunk`` images at a time: uint8 pixels
+    (0..255, as MNIST stores them, made floats a chunk at a time) or floats in [0, 1]."""
     for start in range(0, len(images), chunk):
-        yield start, network.feedforward(to_float(images[start:start + chunk], network.dtype))
+        rows = images[start:start + chunk]
+        yield start, network.feedforward(to_float(rows, network.dtype) if rows.dtype == np.uint8 else rows)
+
+
+def predicted_digits(network: Network, images: np.ndarray, chunk: int = CHUNK,
+                     confidence: np.ndarray | None = None) -> np.ndarray:
+    """The digit the network sees in each image row (the index of its largest output), in chunks.
+
+    With ``confidence`` (an (n, 10) array), each row's ``normalised_outputs``
+    are written into it from the same forward pass.
+    """
+    out = np.empty(len(images), dtype=np.int64)
+    for start, outputs in outputs_in_chunks(network, images, chunk):
+        out[start:start + len(outputs)] = np.argmax(outputs, axis=1)
+        if confidence is not None:
+            confidence[start:start + len(outputs)] = normalised_outputs(outputs)
+    return out
 
 
 def predictions(network: Network, split: Split, chunk: int = CHUNK) -> np.ndarray:
     """The predicted digit (index of the largest output) for every image of the split."""
-    out = np.empty(len(split), dtype=np.int64)
-    for start, outputs in outputs_in_chunks(network, split.images, chunk):
-        out[start:start + len(outputs)] = np.argmax(outputs, axis=1)
-    return out
+    return predicted_digits(network, split.images, chunk)
 
 
 def accuracy(network: Network, split: Split) -> float:

@@ -229,10 +229,6 @@ class Network:
                 raise ValueError(f"layer {l + 1}: weights {w.shape} / biases {b.shape} do not fit sizes {sizes}")
         self._workspaces = {}
 
-    @property
-    def num_layers(self) -> int:
-        return len(self.sizes)
-
     def feedforward(self, x: np.ndarray) -> np.ndarray:
         """Output activations a^L for a batch x of shape (m, sizes[0]) (one row per example)."""
         a = np.asarray(x, dtype=self.dtype)
@@ -243,17 +239,6 @@ class Network:
             # In place: no temporaries the size of the batch.
             a = self.output_activation(z, out=z) if l == last else sigmoid(z, out=z)
         return a
-
-    def predict(self, x: np.ndarray, chunk: int = 10000) -> np.ndarray:
-        """The digit (index of the largest output) for each row of x, in chunks to bound memory."""
-        return np.concatenate([
-            np.argmax(self.feedforward(x[i:i + chunk]), axis=1) for i in range(0, len(x), chunk)
-        ]) if len(x) else np.empty(0, dtype=np.int64)
-
-    def total_cost(self, x: np.ndarray, y: np.ndarray, chunk: int = 10000) -> float:
-        """The cost summed over all examples (divide by len(x) for the book's C)."""
-        return sum(self.cost.value(self.feedforward(x[i:i + chunk]), y[i:i + chunk])
-                   for i in range(0, len(x), chunk))
 
     def _buffers(self, batch_size: int) -> _Workspace:
         # One workspace per batch size: an epoch whose last batch is smaller uses two.

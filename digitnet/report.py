@@ -10,17 +10,17 @@ Files written into the report folder:
     report.json    the evaluation (same fields as `digitnet evaluate --json`) and notes
     index.html     one page with the metadata and the pictures (referenced relatively)
 
-matplotlib is imported here only (with the non-interactive Agg canvas, never
-pyplot), and the CLI imports this module inside the `report` command, so the
-other commands start fast.  Every file is written through
+matplotlib draws on the Agg canvas, never pyplot (``digitnet.figures``), and the
+CLI imports this module inside the `report` command, so the other commands
+start without matplotlib.  Every file is written through
 ``digitnet.atomic.atomic_path``: a failure never leaves a half-written file under
 its final name.  Text from the checkpoint is untrusted: it is escaped in the
 HTML and never drawn into the pictures (matplotlib would parse ``$...$`` in it).
+The page is the template ``digitnet/templates/report.html``, filled in here.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import dataclass, field
@@ -28,24 +28,24 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PatchCollection
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from digitnet.atomic import atomic_path
 from digitnet.checkpoint import Checkpoint
+from digitnet.config import DEFAULT_VALIDATION_SIZE
 from digitnet.data import Split
+from digitnet.figures import new_figure, save_figure, tile_figure
 from digitnet.network import Network
-from digitnet.metrics import (NUM_CLASSES, classification_report, confusion_matrix, normalised_outputs,
-                              outputs_in_chunks)
+from digitnet.metrics import (CHUNK, NUM_CLASSES, classification_report, confusion_matrix, normalised_outputs,
+                              predicted_digits)
+from digitnet import templates
+from digitnet.text import escape_html, percent
 
 IMAGE_SIDE = 28
 MAX_MISTAKES = 100
 MAX_UNITS = 100
-DPI = 100
 PICTURES = ("curves.png", "confusion.png", "mistakes.png", "hidden.png")
 CONFIDENCE_NOTE = ("confidence = the output activations normalised to sum 1 "
                    "(the sigmoid outputs are not a probability distribution on their own)")
@@ -76,13 +76,6 @@ class ReportResult:
 # Inputs
 
 
-def check_network(network: Network) -> None:
-    """The report needs 784 inputs (28x28 pixels) and 10 outputs (digits)."""
-    if network.sizes[0] != IMAGE_SIDE * IMAGE_SIDE or network.sizes[-1] != NUM_CLASSES:
-        raise ReportError(f"the network has sizes {network.sizes}; a digit report needs "
-                          f"{IMAGE_SIDE * IMAGE_SIDE} inputs and {NUM_CLASSES} outputs")
-
-
 def check_out_dir(out_dir: str | Path) -> Path:
     """The report folder: it may exist (its report files are overwritten) but must not be a file."""
     out_dir = Path(out_dir)
@@ -92,26 +85,22 @@ def check_out_dir(out_dir: str | Path) -> Path:
 
 
 def validation_size(metadata: dict) -> int:
-    """The validation size the model was trained with (its validation split), 10000 if not recorded."""
+    """The validation size the model was trained with (its validation split), the default if not recorded."""
     hyper = metadata.get("hyperparameters")
-    size = hyper.get("validation_size", 10000) if isinstance(hyper, dict) else 10000
+    size = hyper.get("validation_size", DEFAULT_VALIDATION_SIZE) if isinstance(hyper, dict) else DEFAULT_VALIDATION_SIZE
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ReportError(f"the checkpoint's metadata has an invalid validation_size {size!r}")
     return size
 
 
-def analyse(network: Network, split: Split, chunk: int = 10000) -> Analysis:
-    """Feed the split through the network in chunks (as ``training.predictions`` does).
+def analyse(network: Network, split: Split, chunk: int = CHUNK) -> Analysis:
+    """Feed the split through the network in chunks (``metrics.predicted_digits``).
 
     Predictions are the argmax of the outputs, exactly as in ``digitnet evaluate``,
     so the confusion matrix is the same.
     """
-    n = len(split)
-    predicted = np.empty(n, dtype=np.int64)
-    confidence = np.empty((n, NUM_CLASSES), dtype=np.float64)
-    for start, outputs in outputs_in_chunks(network, split.images, chunk):
-        predicted[start:start + chunk] = np.argmax(outputs, axis=1)
-        confidence[start:start + chunk] = normalised_outputs(outputs)
+    confidence = np.empty((len(split), NUM_CLASSES), dtype=np.float64)
+    predicted = predicted_digits(network, split.images, chunk, confidence=confidence)
     matrix = confusion_matrix(split.labels, predicted)
     return Analysis(predicted, confidence, classification_report(matrix))
 
@@ -176,8 +165,7 @@ def plot_curves(series: dict[str, np.ndarray], best: int | None) -> Figure:
     if not panels:
         raise ValueError("the history has no training cost or validation accuracy to plot")
 
-    fig = Figure(figsize=(8, 1.0 + 2.4 * len(panels)), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(8, 1.0 + 2.4 * len(panels), layout="constrained")
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     marker = "o" if len(epochs) <= 40 else None
     for ax, panel in zip(axes, panels):
@@ -231,8 +219,7 @@ def plot_confusion(matrix: np.ndarray, split_name: str) -> Figure:
     matrix = np.asarray(matrix)
     total = int(matrix.sum())
     correct = int(np.trace(matrix))
-    fig = Figure(figsize=(8, 7), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(8, 7, layout="constrained")
     ax = fig.subplots()
     cmap = colormaps["Blues"].with_extremes(bad="white")
     vmax = max(int(matrix.max()), 2)
@@ -275,64 +262,13 @@ def worst_mistakes(labels: np.ndarray, analysis: Analysis, limit: int = MAX_MIST
     return wrong[order[:limit]]
 
 
-def _tile_figure(tiles: np.ndarray, captions: list[str], title: str, *, cmap, vmin: float, vmax: float,
-                 cols: int, caption_size: float = 10, colorbar_label: str | None = None) -> Figure:
-    """Images of 28x28 tiles in a grid, each captioned above, drawn as ONE mosaic image.
-
-    One image and a few texts render in a fraction of a second, where 100 small
-    axes take seconds.  The layout is fixed in inches (a tile is about 1 inch),
-    so captions and titles never overlap or get clipped; gaps between tiles are
-    white and each tile has a thin grey frame.
-    """
-    n = len(tiles)
-    rows = math.ceil(n / cols)
-    side, gap_x, gap_y = IMAGE_SIDE, 6, 12          # pixels of mosaic; gap_y holds the caption
-    pitch_x, pitch_y = side + gap_x, side + gap_y
-    mosaic = np.full((rows * pitch_y, cols * pitch_x - gap_x), np.nan)
-    for k, tile in enumerate(tiles):
-        r, c = divmod(k, cols)
-        mosaic[r * pitch_y + gap_y: (r + 1) * pitch_y, c * pitch_x: c * pitch_x + side] = tile
-
-    inch_per_px = 0.036
-    margin, header = 0.2, 0.15 + 0.22 * (title.count("\n") + 1)
-    bar_room = 1.3 if colorbar_label else 0.0
-    grid_w, grid_h = mosaic.shape[1] * inch_per_px, mosaic.shape[0] * inch_per_px
-    bar_h = min(max(grid_h, 3.0), 5.0) if colorbar_label else 0.0   # room for the colour bar's label
-    body_h = max(grid_h, bar_h)
-    width = max(grid_w + 2 * margin + bar_room, 8.4)
-    height = body_h + header + margin
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    FigureCanvasAgg(fig)
-    left = (width - bar_room - grid_w) / 2
-    bottom = margin + (body_h - grid_h) / 2
-    ax = fig.add_axes((left / width, bottom / height, grid_w / width, grid_h / height))
-    ax.set_axis_off()
-    colours = colormaps[cmap].with_extremes(bad="white") if isinstance(cmap, str) else cmap
-    image = ax.imshow(mosaic, cmap=colours, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="equal")
-    frames = [Rectangle((c * pitch_x - 0.5, r * pitch_y + gap_y - 0.5), side, side)
-              for r, c in (divmod(k, cols) for k in range(n))]
-    ax.add_collection(PatchCollection(frames, facecolor="none", edgecolor="0.6", linewidth=0.6, clip_on=False))
-    for k, caption in enumerate(captions):
-        r, c = divmod(k, cols)
-        ax.text(c * pitch_x + side / 2 - 0.5, r * pitch_y + gap_y - 2, caption, ha="center", va="bottom",
-                fontsize=caption_size)
-    fig.suptitle(title, fontsize=11, y=1 - 0.12 / height, va="top")
-    if colorbar_label:
-        cax = fig.add_axes(((left + grid_w + 0.3) / width, (margin + (body_h - bar_h) / 2) / height,
-                            0.18 / width, bar_h / height))
-        bar = fig.colorbar(image, cax=cax)
-        bar.set_label(colorbar_label, fontsize=10)
-    return fig
-
-
 def plot_mistakes(split: Split, analysis: Analysis, limit: int = MAX_MISTAKES) -> Figure:
     """A grid of misclassified images, most confident first, captioned "true → predicted  confidence"."""
     labels = split.labels
     n_wrong = int(np.sum(analysis.predicted != labels))
     shown = worst_mistakes(labels, analysis, limit)
     if len(shown) == 0:
-        fig = Figure(figsize=(8.4, 1.5), dpi=DPI)
-        FigureCanvasAgg(fig)
+        fig = new_figure(8.4, 1.5)
         fig.text(0.5, 0.5, f"No misclassified images: all {len(labels):,} images of the "
                  f"{split.name} split are classified correctly.", ha="center", va="center", fontsize=12)
         return fig
@@ -343,7 +279,7 @@ def plot_mistakes(split: Split, analysis: Analysis, limit: int = MAX_MISTAKES) -
              else f"the {len(shown)} most confident of {n_wrong:,}")
     title = (f"Misclassified {split.name} images: {which} (of {len(labels):,} images)\n"
              f"caption: true digit → predicted digit, confidence;\n{CONFIDENCE_NOTE.split(' (')[0]}")
-    return _tile_figure(tiles, captions, title, cmap="gray_r", vmin=0, vmax=255, cols=min(10, len(shown)))
+    return tile_figure(tiles, captions, title, cmap="gray_r", vmin=0, vmax=255, cols=min(10, len(shown)))
 
 
 def _percent_floor(fraction: float) -> str:
@@ -377,18 +313,10 @@ def plot_hidden(network: Network, limit: int = MAX_UNITS) -> Figure:
         count = f"the first {len(shown)} of {n_units} units"
     title = (f"{layer}: incoming weights from the 28×28 pixels, {count}\n"
              "red: positive weight (ink there excites the unit), blue: negative (inhibits)")
-    return _tile_figure(shown.reshape(-1, IMAGE_SIDE, IMAGE_SIDE), [f"unit {k}" for k in range(len(shown))],
+    return tile_figure(shown.reshape(-1, IMAGE_SIDE, IMAGE_SIDE), [f"unit {k}" for k in range(len(shown))],
                         title, cmap="RdBu_r", vmin=-bound, vmax=bound, caption_size=9,
                         cols=min(10, max(1, math.ceil(math.sqrt(len(shown))))),
                         colorbar_label=f"weight, clipped at ±{bound:.2g}\n(the 99th percentile of |w|)")
-
-
-def save_figure(fig: Figure, path: Path) -> Path:
-    """Write the figure as PNG atomically (a temporary file, renamed when complete)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            fig.savefig(f, format="png", dpi=DPI, facecolor="white")
-    return path
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -398,23 +326,73 @@ def write_text(path: Path, text: str) -> Path:
 
 
 # ---------------------------------------------------------------------------
-# HTML
+# HTML (the template digitnet/templates/report.html, filled in)
 
 
-def _e(value) -> str:
-    """Escape any value for HTML text or attributes."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _percent(value) -> str:
+def _recorded_percent(value) -> str:
+    """A fraction from the checkpoint's metadata as a percentage; anything else there is shown as it is, escaped."""
     number = _number(value)
     if math.isnan(number):
-        return "—" if value is None else _e(value)
-    return f"{number:.2%}"
+        return "—" if value is None else escape_html(value)
+    return percent(number)
 
 
-def _rows(pairs) -> str:
-    return "\n".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in pairs)
+def _summary(metadata: dict, seed, evaluation: dict, split_name: str, weights_used: str) -> list[tuple[str, str]]:
+    """The summary table's rows: the network, this report's accuracy, what the checkpoint recorded (as HTML)."""
+    sizes = metadata.get("sizes")
+    sizes_text = "-".join(map(str, sizes)) if isinstance(sizes, list) else sizes
+    summary = [
+        ("network", escape_html(f"{sizes_text} {metadata.get('activation', 'sigmoid')}, {metadata.get('cost')} "
+                                f"cost, {metadata.get('dtype', 'float32')}")),
+        (f"accuracy on the {split_name} split (this report)",
+         f"{percent(evaluation['accuracy'])} ({evaluation['correct']:,} of {evaluation['total']:,})"),
+        ("weights in this report", escape_html(weights_used)),
+        ("test accuracy recorded in the checkpoint", _recorded_percent(metadata.get("test_accuracy"))),
+        ("best validation accuracy", _recorded_percent(metadata.get("best_validation_accuracy"))),
+        ("best epoch", escape_html(metadata.get("best_epoch", "—"))),
+        ("epochs completed", escape_html(metadata.get("epochs_completed", "—"))),
+        ("seed", escape_html(metadata.get("seed", seed))),
+        ("dataset", escape_html(metadata.get("dataset") or "—")),
+        ("saved at", escape_html(metadata.get("saved_at") or "—")),
+    ]
+    if metadata.get("stopped"):
+        summary.append(("stopped early", escape_html(metadata["stopped"])))
+    return summary
+
+
+def _captions(split_name: str, mistakes_caption: str) -> dict[str, str]:
+    return {
+        "curves.png": "Training cost and validation accuracy per epoch (and the learning rate when it "
+                      "changed), from the checkpoint history; the dashed line marks the best validation epoch.",
+        "confusion.png": f"Confusion matrix on the {split_name} split: rows are the true digit, columns the "
+                         "predicted digit; colour is the count on a log scale.",
+        "mistakes.png": mistakes_caption,
+        "hidden.png": "Incoming weights of the first layer's units as 28×28 images, on one colour scale "
+                      "symmetric around 0 (red positive, blue negative). Pixels that are blank in every "
+                      "training image get no gradient, so there the weights keep their random initial values.",
+    }
+
+
+def _per_class_rows(per_class: list[dict]) -> str:
+    def cell(v):
+        return "—" if v is None else f"{v:.1%}"
+
+    return "\n".join(
+        f"<tr><th>{r['digit']}</th><td>{cell(r['precision'])}</td><td>{cell(r['recall'])}</td>"
+        f"<td>{r['support']:,}</td></tr>" for r in per_class)
+
+
+def _confusion_rows(matrix: list[list[int]]) -> str:
+    """One row per true digit, the diagonal (the correct answers) marked."""
+    return "\n".join(
+        f"<tr><th>{d}</th>" + "".join(
+            f'<td class="diag">{v}</td>' if p == d else f"<td>{v}</td>" for p, v in enumerate(row)) + "</tr>"
+        for d, row in enumerate(matrix))
+
+
+def _record_rows(pairs) -> str:
+    """(name, value) pairs from the metadata as table rows, or one row saying none were recorded."""
+    return templates.rows((k, escape_html(v)) for k, v in pairs) or "<tr><td>(none recorded)</td></tr>"
 
 
 def render_html(*, model_name: str, metadata: dict, evaluation: dict, split_name: str, weights_used: str,
@@ -427,103 +405,18 @@ def render_html(*, model_name: str, metadata: dict, evaluation: dict, split_name
     hyper = hyper if isinstance(hyper, dict) else {}
     versions = metadata.get("versions")
     versions = versions if isinstance(versions, dict) else {}
-    sizes = metadata.get("sizes")
-    sizes_text = "-".join(map(str, sizes)) if isinstance(sizes, list) else sizes
-    summary = [
-        ("network", _e(f"{sizes_text} {metadata.get('activation', 'sigmoid')}, {metadata.get('cost')} cost, "
-                       f"{metadata.get('dtype', 'float32')}")),
-        (f"accuracy on the {split_name} split (this report)",
-         f"{_percent(evaluation['accuracy'])} ({evaluation['correct']:,} of {evaluation['total']:,})"),
-        ("weights in this report", _e(weights_used)),
-        ("test accuracy recorded in the checkpoint", _percent(metadata.get("test_accuracy"))),
-        ("best validation accuracy", _percent(metadata.get("best_validation_accuracy"))),
-        ("best epoch", _e(metadata.get("best_epoch", "—"))),
-        ("epochs completed", _e(metadata.get("epochs_completed", "—"))),
-        ("seed", _e(metadata.get("seed", hyper.get("seed", "—")))),
-        ("dataset", _e(metadata.get("dataset") or "—")),
-        ("saved at", _e(metadata.get("saved_at") or "—")),
-    ]
-    if metadata.get("stopped"):
-        summary.append(("stopped early", _e(metadata["stopped"])))
-
-    captions = {
-        "curves.png": "Training cost and validation accuracy per epoch (and the learning rate when it "
-                      "changed), from the checkpoint history; the dashed line marks the best validation epoch.",
-        "confusion.png": f"Confusion matrix on the {split_name} split: rows are the true digit, columns the "
-                         "predicted digit; colour is the count on a log scale.",
-        "mistakes.png": mistakes_caption,
-        "hidden.png": "Incoming weights of the first layer's units as 28×28 images, on one colour scale "
-                      "symmetric around 0 (red positive, blue negative). Pixels that are blank in every "
-                      "training image get no gradient, so there the weights keep their random initial values.",
-    }
-    figures = "\n".join(
-        f'<figure><a href="{_e(name)}"><img src="{_e(name)}" alt="{_e(captions[name])}"></a>'
-        f"<figcaption>{_e(captions[name])}</figcaption></figure>" for name in pictures)
-
-    def cell(v):
-        return "—" if v is None else f"{v:.1%}"
-
-    per_class = "\n".join(
-        f"<tr><th>{r['digit']}</th><td>{cell(r['precision'])}</td><td>{cell(r['recall'])}</td>"
-        f"<td>{r['support']:,}</td></tr>" for r in evaluation["per_class"])
-    matrix = evaluation["confusion_matrix"]
-    confusion_rows = "\n".join(
-        f"<tr><th>{d}</th>" + "".join(
-            f'<td class="diag">{v}</td>' if p == d else f"<td>{v}</td>" for p, v in enumerate(row)) + "</tr>"
-        for d, row in enumerate(matrix))
-    notes_html = ("<ul class=\"notes\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>") if notes else ""
-
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>digitnet report: {_e(model_name)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
-td {{ font-variant-numeric: tabular-nums; }}
-table.matrix td {{ text-align: right; }}
-td.diag {{ font-weight: bold; background: #e8f0fb; }}
-figure {{ margin: 1.5em 0; }}
-img {{ max-width: 100%; border: 1px solid #ddd; }}
-figcaption {{ color: #555; font-size: 0.95em; }}
-.notes {{ background: #fff8e1; padding: 0.6em 2em; }}
-</style>
-</head>
-<body>
-<h1>digitnet report: {_e(model_name)}</h1>
-{notes_html}
-<h2>Summary</h2>
-<table>
-{_rows(summary)}
-</table>
-<h2>Hyperparameters</h2>
-<table>
-{_rows((k, _e(json.dumps(v) if isinstance(v, (list, dict)) else v)) for k, v in hyper.items()) or
- "<tr><td>(none recorded)</td></tr>"}
-</table>
-<h2>Pictures</h2>
-{figures}
-<h2>Per digit ({_e(split_name)} split)</h2>
-<table>
-<tr><th>digit</th><th>precision</th><th>recall</th><th>support</th></tr>
-{per_class}
-</table>
-<h2>Confusion matrix ({_e(split_name)} split)</h2>
-<p>Rows: true digit; columns: predicted digit. The same numbers are in
-<a href="report.json">report.json</a>.</p>
-<table class="matrix">
-<tr><th>true \\ predicted</th>{"".join(f"<th>{d}</th>" for d in range(NUM_CLASSES))}</tr>
-{confusion_rows}
-</table>
-<h2>Versions</h2>
-<table>
-{_rows((k, _e(v)) for k, v in versions.items()) or "<tr><td>(none recorded)</td></tr>"}
-</table>
-</body>
-</html>
-"""
+    return templates.fill(
+        "report.html",
+        model=escape_html(model_name),
+        notes=templates.notes(notes),
+        summary=templates.rows(_summary(metadata, hyper.get("seed", "—"), evaluation, split_name, weights_used)),
+        hyperparameters=_record_rows((k, json.dumps(v) if isinstance(v, (list, dict)) else v)
+                                     for k, v in hyper.items()),
+        figures=templates.figures(pictures, _captions(split_name, mistakes_caption)),
+        split=escape_html(split_name),
+        per_class=_per_class_rows(evaluation["per_class"]),
+        confusion=_confusion_rows(evaluation["confusion_matrix"]),
+        versions=_record_rows(versions.items()))
 
 
 # ---------------------------------------------------------------------------
@@ -544,17 +437,15 @@ def create_report(ckpt: Checkpoint, split: Split, out_dir: str | Path, *, model_
         raise ReportError(f"the {split.name} split is empty for this model (validation size 0)")
     notes: list[str] = []
     metadata = ckpt.metadata
-    if weights == "best" and ckpt.best_network is not None:
-        network = ckpt.best_network
+    network, used = ckpt.weights(weights)
+    if used == "best":
         epoch = metadata.get("best_epoch")
         weights_used = f"best validation epoch ({epoch})" if epoch else "best validation epoch"
     else:
-        network = ckpt.network
         if weights == "best":
             notes.append("the checkpoint has no best-epoch weights; the report uses the last epoch's")
         epoch = metadata.get("epochs_completed")
         weights_used = f"last epoch ({epoch})" if epoch else "last epoch"
-    check_network(network)
 
     analysis = analyse(network, split)
     series = history_series(ckpt.history)

@@ -25,9 +25,11 @@ from digitnet import __version__, signals
 from digitnet.atomic import WriteError, check_writable
 from digitnet.checkpoint import Checkpoint, save
 from digitnet.checkpoint import load as load_checkpoint
+from digitnet.config import ConfigError, TrainConfig
 from digitnet.data import MNIST
+from digitnet.metrics import accuracy
 from digitnet.settings import settings_of
-from digitnet.training import EpochStats, TrainConfig, Trainer, TrainingDiverged, TrainState, accuracy
+from digitnet.training import EpochStats, Trainer, TrainingDiverged, TrainState
 
 DEFAULT_OUT = "model.npz"
 
@@ -106,13 +108,17 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None = None,
     user gave explicitly; they must agree with the run's (``conflicts``), except
     those marked ``resume_may_change`` (how the run is monitored or where its
     distortions are made), which are taken.
-    Raises ``ResumeError`` for a file without training state and
-    ``ResumeConflict`` when the request cannot continue this run.
+    Raises ``ResumeError`` for a file without training state or with a setting
+    this digitnet does not know, and ``ResumeConflict`` when the request
+    cannot continue this run.
     """
     metadata = checkpoint.metadata
     if "hyperparameters" not in metadata or "state" not in metadata:
         raise ResumeError(f"{checkpoint.path} has no training state to resume from")
-    config = TrainConfig.from_dict(metadata["hyperparameters"])
+    try:
+        config = TrainConfig.from_dict(metadata["hyperparameters"], written_by=_written_by(metadata))
+    except ConfigError as e:
+        raise ResumeError(f"{checkpoint.path}: {e}") from None
     refused = conflicts(config, requested or {})
     if refused:
         raise ResumeConflict("cannot resume with different settings: " + "; ".join(refused)
@@ -138,10 +144,11 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None = None,
     return config, state
 
 
-def resume(checkpoint: Checkpoint, data: MNIST, epochs: int | None = None,
-           requested: dict | None = None) -> Trainer:
-    """A Trainer that continues ``checkpoint`` from its last complete epoch (see ``resumed_config``)."""
-    return _continue(checkpoint, data, *resumed_config(checkpoint, epochs, requested))
+def _written_by(metadata: dict) -> str | None:
+    """The digitnet version that wrote the checkpoint (``versions()``), if it says."""
+    found = metadata.get("versions")
+    version = found.get("digitnet") if isinstance(found, dict) else None
+    return version if isinstance(version, str) else None
 
 
 def _continue(checkpoint: Checkpoint, data: MNIST, config: TrainConfig, state) -> Trainer:
@@ -344,20 +351,7 @@ def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.Path
             if should_stop is not None and should_stop():
                 raise _StopRequested
         if test:
-            tested = False
-            try:
-                # Every epoch is saved and this takes under a second: a stop request now waits
-                # for it, rather than leave a complete run without its test accuracy.
-                with signals.deferred():
-                    final = trainer.best_network or trainer.network
-                    scores = {"test_accuracy": accuracy(final, trainer.data.test),
-                              "test_accuracy_last_epoch": accuracy(trainer.network, trainer.data.test)}
-                    save_run(out, trainer, test=scores, dataset=dataset)
-                    tested = True
-            except KeyboardInterrupt as e:
-                if not tested:
-                    raise
-                signum = signals.signal_number(e)  # the run is complete: it still counts as finished
+            scores, signum = _final_test(trainer, out, dataset)
     except KeyboardInterrupt as e:
         outcome, signum = "interrupted", signals.signal_number(e)
     except _StopRequested:
@@ -383,3 +377,25 @@ def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.Path
         result.test_accuracy_last_epoch = scores["test_accuracy_last_epoch"]
         result.tested_best = trainer.best_network is not None
     return result
+
+
+def _final_test(trainer: Trainer, out: Path, dataset: str) -> tuple[dict, int | None]:
+    """Measure the test accuracy and save it with the run: (the scores, a signal that came meanwhile).
+
+    Every epoch is saved and this takes under a second: a stop request now waits
+    for it, rather than leave a complete run without its test accuracy; the run
+    then still counts as finished.
+    """
+    tested = False
+    try:
+        with signals.deferred():
+            final = trainer.best_network or trainer.network
+            scores = {"test_accuracy": accuracy(final, trainer.data.test),
+                      "test_accuracy_last_epoch": accuracy(trainer.network, trainer.data.test)}
+            save_run(out, trainer, test=scores, dataset=dataset)
+            tested = True
+    except KeyboardInterrupt as e:
+        if not tested:
+            raise
+        return scores, signals.signal_number(e)
+    return scores, None

@@ -1,10 +1,11 @@
 """The training settings described once: option name, help, range, resume rule.
 
-A ``TrainConfig`` field is declared with ``setting(default, "--option", "help",
-...)``; everything a user-facing front end needs is derived from that one
-declaration: the ``train`` command's click options (``cli.py``), the checks in
-``TrainConfig.problems()``, the resume check (``runs.resume``), and the
-JSON description a form or a sweep reads (``describe``).  Messages always name
+A ``TrainConfig`` field (``config.py``) is declared with ``setting(default,
+"--option", "help", ...)``; everything a user-facing front end needs is derived
+from that one declaration: the ``train`` command's click options
+(``cli/options.py``), the checks in ``TrainConfig.problems()``, the resume check
+(``runs.conflicts``, called by ``runs.resumed_config``), and the JSON
+description a form or a sweep reads (``describe``).  Messages always name
 the option as the user typed it (``--eta``), never the field (``learning_rate``).
 
 Adding a setting is one field::

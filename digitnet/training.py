@@ -4,13 +4,14 @@
 a script, a test) decides what to print and when to save: this module does no
 I/O.  Everything a run needs to continue exactly where it stopped (weights, RNG
 state, learning rate, the best epoch so far) is in ``Trainer.state`` and the
-networks, which the checkpoint stores.
+networks, which the checkpoint stores.  The loop is here; the chunks it reads
+come from ``batches`` (a second thread makes the distortions), what changes
+between epochs is ``schedules``, and the settings are ``config.TrainConfig``.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Iterator
@@ -18,14 +19,12 @@ from typing import Callable, Iterator
 import numpy as np
 
 from digitnet import augment as augmenting
-from digitnet.data import MNIST, Split, to_float
-from digitnet.network import COSTS, INITIALISERS, Network
+from digitnet import batches, schedules
+from digitnet.config import NUM_CLASSES, TrainConfig
+from digitnet.data import MNIST, to_float
+from digitnet.network import Network
 from digitnet.optim import SGD
-from digitnet.settings import setting, settings_of
 
-# Examples converted from uint8 to float at a time: big enough to amortise the
-# conversion, small enough to stay in cache and to move the progress bar smoothly.
-CHUNK_EXAMPLES = 2000
 # Examples per forward pass when measuring the cost on the whole training set.
 EVAL_CHUNK = 5000
 
@@ -37,139 +36,6 @@ class TrainingDiverged(Exception):
         super().__init__(f"training diverged in epoch {epoch}: {reason}")
         self.epoch = epoch
         self.reason = reason
-
-
-def parse_sizes(text: str) -> tuple[int, ...]:
-    """``"100,30"`` -> ``(100, 30)``; every part must be a positive whole number (``"10,,5"`` is refused)."""
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            raise ValueError(f"{text!r} has an empty part: write sizes like 100,30")
-        try:
-            size = int(part)
-        except ValueError:
-            raise ValueError(f"{part!r} is not a whole number") from None
-        if size < 1:
-            raise ValueError(f"hidden layer sizes must be at least 1, got {size}")
-        sizes.append(size)
-    return tuple(sizes)
-
-
-def _parse_augment(text: str) -> str:
-    """``--augment`` text -> its canonical spelling (``"2"`` -> ``"shift=2"``); ``ValueError`` with the message."""
-    return str(augmenting.parse(text))
-
-
-def _show_augment(value) -> str:
-    return str(augmenting.parse(value)) or "0"
-
-
-@dataclass
-class TrainConfig:
-    """The hyperparameters of a run; the defaults are the textbook's first network.
-
-    Each field is a ``settings.setting``: its option name, help, range and resume
-    rule live here and nowhere else (the CLI, the resume check and ``problems()``
-    are derived from them).  Field names are what checkpoints store; users only
-    ever see the option names.
-    """
-
-    hidden_sizes: tuple[int, ...] = setting(
-        (30,), "--hidden", "Hidden layer size; repeat or comma-separate for several layers.",
-        min=1, metavar="N[,N...]", parse=parse_sizes)
-    epochs: int = setting(
-        30, "--epochs", "Epochs to train (with --resume: the total to reach; left out: the run's own plan).",
-        min=1, resume_may_change=True)
-    batch_size: int = setting(10, "--batch-size", "Mini-batch size m.", min=1)
-    learning_rate: float = setting(3.0, "--eta", "Learning rate eta.", min=0, min_open=True)
-    seed: int = setting(0, "--seed", "Seed for the initial weights and the shuffling.", min=0)
-    cost: str = setting("quadratic", "--cost", "Cost function (changes BP1 only).", choices=tuple(COSTS))
-    init: str = setting("normal", "--init", "Weights N(0,1) (textbook ch. 1) or N(0,1/n_in) (ch. 3).",
-                        choices=tuple(INITIALISERS))
-    l2: float = setting(0.0, "--l2", "L2 regularisation lambda (weight decay 1 - eta*lambda/n).", min=0)
-    dtype: str = setting("float32", "--dtype", "Floating-point precision of the network.",
-                         choices=("float32", "float64"))
-    validation_size: int = setting(
-        10000, "--validation-size", "Images held out from the end of the training file for validation.", min=0)
-    patience: int = setting(
-        0, "--patience", "Early stopping: stop after N epochs without a better validation accuracy (0: off).",
-        min=0, metavar="N")
-    eta_patience: int = setting(
-        0, "--patience-eta",
-        "Reduce-on-plateau: multiply eta by --eta-decay after N epochs without improvement (0: off).",
-        min=0, metavar="N")
-    eta_decay: float = setting(0.5, "--eta-decay", "Factor for --patience-eta.", min=0, max=1,
-                               min_open=True, max_open=True)
-    eta_min_factor: float = setting(128.0, "--eta-min-factor",
-                                    "With --patience-eta: stop once eta has fallen by this factor.", min=1)
-    eta_epoch_factor: float = setting(1.0, "--eta-epoch-factor",
-                                      "Multiply eta by this after every epoch, e.g. 0.97 (1: off).",
-                                      min=0, max=1, min_open=True)
-    augment: str = setting(
-        "", "--augment",
-        "Distort the training images anew every epoch: comma-separated shift=PIXELS, elastic=ALPHA:SIGMA, "
-        "affine=DEGREES:SCALE, e.g. shift=2 or elastic=34:4,affine=15:0.15; a bare N means shift=N "
-        "(empty or 0: off). See `digitnet augment`.",
-        metavar="SPEC", parse=_parse_augment, show=_show_augment)
-    dropout: float = setting(0.0, "--dropout",
-                             "Drop each hidden unit with probability P during training (inverted dropout; 0: off).",
-                             min=0, max=1, max_open=True, metavar="P")
-    l1: float = setting(0.0, "--l1", "L1 regularisation lambda (w -= eta*lambda/n * sgn(w)).", min=0)
-    momentum: float = setting(0.0, "--momentum",
-                              "Momentum mu: v <- mu*v - eta*gradient, w <- w + v (0: plain SGD).",
-                              min=0, max=1, max_open=True)
-    exact_cost: bool = setting(False, "--exact-cost",
-                               "Report the training cost from an extra pass over the training set at the end of "
-                               "each epoch, instead of the mean over the epoch's mini-batches as SGD saw them.",
-                               resume_may_change=True)
-    augment_inline: bool = setting(False, "--augment-inline",
-                                   "Distort on the training thread instead of a second thread "
-                                   "(same results, slower).", resume_may_change=True)
-
-    def __post_init__(self):
-        # Checkpoints before the augment language stored a shift in pixels (an int).
-        if isinstance(self.augment, int) and not isinstance(self.augment, bool):
-            self.augment = str(augmenting.Augmentation(shift=self.augment)) if self.augment else ""
-
-    def problems(self, training_file_size: int | None = None) -> list[str]:
-        """What is wrong with these settings, as messages naming the options (empty when fine).
-
-        Every check of a training setting lives here, so the CLI, a page and a
-        sweep refuse the same things with the same words.  ``training_file_size``
-        (images in the training file) adds the checks that need the data.
-        """
-        specs = settings_of(TrainConfig)
-        out = [p for name, spec in specs.items() if (p := spec.problem(getattr(self, name))) is not None]
-        if (self.patience or self.eta_patience) and self.validation_size == 0:
-            out.append("--patience and --patience-eta need a validation split (--validation-size above 0)")
-        if training_file_size is not None and not out:
-            if self.validation_size >= training_file_size:
-                out.append(f"--validation-size {self.validation_size} leaves no training images "
-                           f"(the training file has {training_file_size:,}); it must be below {training_file_size}")
-            elif self.batch_size > training_file_size - self.validation_size:
-                out.append(f"--batch-size {self.batch_size} is larger than the "
-                           f"{training_file_size - self.validation_size} training images")
-        return out
-
-    def sizes(self) -> list[int]:
-        return [28 * 28, *self.hidden_sizes, NUM_CLASSES]
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["hidden_sizes"] = list(self.hidden_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
-        if "hidden_sizes" in values:
-            values["hidden_sizes"] = tuple(values["hidden_sizes"])
-        for name, spec in settings_of(cls).items():  # older checkpoints wrote 128.0 as 128
-            if spec.kind is float and isinstance(values.get(name), int):
-                values[name] = float(values[name])
-        return cls(**values)
 
 
 @dataclass
@@ -211,8 +77,7 @@ class TrainState:
 # ---------------------------------------------------------------------------
 # Metrics (kept importable from here: the CLI and scripts use training.accuracy / evaluate)
 
-from digitnet.metrics import NUM_CLASSES, accuracy, classification_report, confusion_matrix, evaluate, predictions  # noqa: E402,F401
-from digitnet.augment import shift_images  # noqa: E402,F401
+from digitnet.metrics import accuracy, classification_report, confusion_matrix, evaluate, predictions  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------
@@ -232,16 +97,6 @@ def single_threaded_blas():
 def _copy(network: Network) -> Network:
     return Network(network.sizes, [w.copy() for w in network.weights],
                    [b.copy() for b in network.biases], cost=network.cost.name, dtype=network.dtype)
-
-
-class _Chunk:
-    """One chunk of an epoch's training examples, ready for SGD: float inputs and digit labels."""
-
-    def __init__(self, size: int, split: Split, dtype):
-        self.pixels = np.empty((size, split.images.shape[1]), dtype=split.images.dtype)
-        self.x = np.empty((size, split.images.shape[1]), dtype=dtype)
-        self.labels = np.empty(size, dtype=split.labels.dtype)
-        self.count = 0
 
 
 class Trainer:
@@ -320,82 +175,14 @@ class Trainer:
         self._after_epoch(stats)
         return stats
 
-    def _chunks(self, order: np.ndarray, chunk_size: int, buffers: list[_Chunk]) -> Iterator[_Chunk]:
-        """The epoch's examples in ``order``, chunk by chunk: gathered, distorted, converted to floats.
+    def sgd_epoch(self, learning_rate: float, on_progress=None, *,
+                  one_blas_thread: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """One pass of SGD without the epoch's book-keeping (for benchmarks); see ``_sgd_epoch``.
 
-        Draws the distortions from ``self.rng`` in chunk order, so the chunks are
-        the same whichever thread runs this.  Cycles through ``buffers``.
+        ``one_blas_thread=False`` leaves BLAS's threads as the caller set them,
+        to measure what ``single_threaded_blas`` saves.
         """
-        images, labels = self.data.training.images, self.data.training.labels
-        for number, start in enumerate(range(0, len(order), chunk_size)):
-            index = order[start:start + chunk_size]
-            k = len(index)
-            chunk = buffers[number % len(buffers)]
-            np.take(images, index, axis=0, out=chunk.pixels[:k])
-            np.take(labels, index, out=chunk.labels[:k])
-            if self.augmentation:
-                augmenting.distort(chunk.pixels[:k], self.augmentation, self.rng, chunk.x[:k])
-            else:
-                to_float(chunk.pixels[:k], self.network.dtype, out=chunk.x[:k])
-            chunk.count = k
-            yield chunk
-
-    def _chunk_stream(self, order, chunk_size, background):
-        """``_chunks``, produced on a second thread ahead of SGD when ``background``.
-
-        The producer runs at most two chunks ahead (a queue of one, plus the chunk
-        it is filling), so four buffers suffice: one in SGD's hands, one queued,
-        one being filled, one spare.  numpy releases the GIL inside its loops, so
-        the distortions run on the second core while SGD runs on the first.
-        """
-        size = min(chunk_size, len(order))
-        split = self.data.training
-        if not background:
-            yield from self._chunks(order, chunk_size, [_Chunk(size, split, self.network.dtype)])
-            return
-        buffers = [_Chunk(size, split, self.network.dtype) for _ in range(4)]
-        ready: queue.Queue = queue.Queue(maxsize=1)
-        stop = threading.Event()
-        done = object()
-
-        def produce():
-            try:
-                with np.errstate(over="raise", invalid="raise"):
-                    for chunk in self._chunks(order, chunk_size, buffers):
-                        while not stop.is_set():
-                            try:
-                                ready.put(chunk, timeout=0.1)
-                                break
-                            except queue.Full:
-                                pass
-                        if stop.is_set():
-                            return
-                ready.put(done)
-            except BaseException as e:  # handed to the consumer, which re-raises it
-                ready.put(e)
-
-        producer = threading.Thread(target=produce, name="digitnet-augment", daemon=True)
-        producer.start()
-        try:
-            while True:
-                item = ready.get()
-                if item is done:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            while producer.is_alive():
-                try:
-                    ready.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-            producer.join()
-
-    def sgd_epoch(self, learning_rate: float, on_progress=None) -> tuple[np.ndarray, np.ndarray]:
-        """One pass of SGD without the epoch's book-keeping (for benchmarks); see ``_sgd_epoch``."""
-        with single_threaded_blas():
+        with single_threaded_blas() if one_blas_thread else contextlib.nullcontext():
             return self._sgd_epoch(learning_rate, on_progress)
 
     def _sgd_epoch(self, learning_rate: float, on_progress=None) -> tuple[np.ndarray, np.ndarray]:
@@ -412,7 +199,7 @@ class Trainer:
         # Dropout masks come from their own generator, seeded from the run's, so that the
         # run's generator serves the distortions alone and can be handed to the producer.
         masks_rng = np.random.default_rng(self.rng.integers(2 ** 63)) if dropout else None
-        chunk_size = m * max(1, CHUNK_EXAMPLES // m)
+        chunk_size = m * max(1, batches.CHUNK_EXAMPLES // m)
         if self._outputs is None or len(self._outputs) != n:
             self._outputs = np.empty((n, NUM_CLASSES), dtype=self.network.dtype)
             self._output_labels = np.empty(n, dtype=self.data.training.labels.dtype)
@@ -421,7 +208,8 @@ class Trainer:
         background = not self.config.augment_inline and bool(self.augmentation)
         y = np.empty((chunk_size, NUM_CLASSES), dtype=self.network.dtype)
         position = 0
-        for chunk in self._chunk_stream(order, chunk_size, background):
+        for chunk in batches.chunk_stream(self.data.training, order, chunk_size, self.augmentation, self.rng,
+                                          network.dtype, background):
             k = chunk.count
             np.take(targets, chunk.labels[:k], axis=0, out=y[:k])
             output_labels[position:position + k] = chunk.labels[:k]
@@ -489,29 +277,6 @@ class Trainer:
         return float(np.mean(np.argmax(outputs, axis=1) == self.data.validation.labels))
 
     def _after_epoch(self, stats: EpochStats) -> None:
-        """Book-keeping: history, best epoch, reduce-on-plateau and early stopping."""
-        state, config = self.state, self.config
-        state.epochs_completed = stats.epoch
-        state.history.append(stats.to_dict())
-        if config.eta_epoch_factor != 1:
-            state.learning_rate *= config.eta_epoch_factor
-        accuracy_now = stats.validation_accuracy
-        if accuracy_now is None:
-            return
-        if state.best_accuracy is None or accuracy_now > state.best_accuracy:
-            state.best_accuracy = accuracy_now
-            state.best_epoch = stats.epoch
-            state.epochs_since_best = 0
-            state.epochs_since_eta_change = 0
+        """Book-keeping: history, best epoch, the schedules and early stopping (``schedules``)."""
+        if schedules.after_epoch(self.state, self.config, stats):
             self.best_network = _copy(self.network)
-            return
-        state.epochs_since_best += 1
-        state.epochs_since_eta_change += 1
-        if config.patience and state.epochs_since_best >= config.patience:
-            state.stopped = (f"early stopping: no better validation accuracy for {config.patience} epochs")
-        elif config.eta_patience and state.epochs_since_eta_change >= config.eta_patience:
-            state.learning_rate *= config.eta_decay
-            state.epochs_since_eta_change = 0
-            if state.learning_rate < config.learning_rate / config.eta_min_factor * (1 + 1e-9):
-                state.stopped = (f"eta fell to {state.learning_rate:g}, 1/{config.eta_min_factor:g} "
-                                 "of its starting value")

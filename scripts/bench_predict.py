@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from digitnet import checkpoint, images  # noqa: E402
 from digitnet.data import load_mnist  # noqa: E402
+from digitnet.metrics import predicted_digits  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import default_data_dir  # noqa: E402
@@ -264,7 +265,7 @@ def save_examples(directory: Path, name: str, inputs: np.ndarray, labels, predic
 
 
 def measure_styles(network, digits, labels, work: Path, seed: int, examples: Path | None) -> dict:
-    plain = float((network.predict(digits) == labels).mean())
+    plain = float((predicted_digits(network, digits) == labels).mean())
     results = {"plain 28x28 MNIST": {"accuracy": plain, "ratio": 1.0, "failed": 0}}
     for number, (name, draw) in enumerate(STYLES.items()):
         rng = np.random.default_rng([seed, number])
@@ -272,7 +273,7 @@ def measure_styles(network, digits, labels, work: Path, seed: int, examples: Pat
         folder.mkdir()
         paths = [save(*draw(digit.reshape(28, 28), rng), folder / f"{i:05d}") for i, digit in enumerate(digits)]
         inputs, failed = read_all(paths)
-        predicted = network.predict(inputs)
+        predicted = predicted_digits(network, inputs)
         predicted[failed] = -1
         accuracy = float((predicted == labels).mean())
         results[name] = {"accuracy": accuracy, "ratio": accuracy / plain, "failed": len(failed)}
@@ -312,7 +313,7 @@ def measure_fonts(network, work: Path, seed: int, examples: Path | None) -> dict
                 paths.append(file)
                 labels.append(digit)
         inputs, failed = read_all(paths)
-        predicted = network.predict(inputs)
+        predicted = predicted_digits(network, inputs)
         predicted[failed] = -1
         per_font[font_name.removesuffix(".ttf")] = float((predicted == np.array(labels)).mean())
         all_inputs.append(inputs)

@@ -186,7 +186,8 @@ def stage_breakdown(model: str, body: bytes, rounds: int = 100) -> list[tuple[st
     """CPU milliseconds per prediction of each step, in this process (images.preprocess_with_notes's
     steps, in order: what `predict` and the server run)."""
     from digitnet import checkpoint
-    from digitnet import images as im
+    from digitnet.images import decode, normalise, paper
+    from digitnet.images import ink as locate
 
     ckpt = checkpoint.load(model)
     network = ckpt.best_network or ckpt.network
@@ -201,24 +202,24 @@ def stage_breakdown(model: str, body: bytes, rounds: int = 100) -> list[tuple[st
     for i in range(rounds + 5):
         if i == 5:
             totals.clear()  # warm-up done
-        image = timed("decode the PNG (open_image)", im.open_image, io.BytesIO(body))
-        pixels, alpha = timed("pixels to floats, flatten alpha", im.to_float_channels, image)
-        flattened = timed("pixels to floats, flatten alpha", im.composite, pixels, alpha)
-        flat = timed("find the ink", im._flat_paper, flattened) if max(flattened.shape[:2]) <= 2 * im.DETECT_SIDE \
-            else None
+        image = timed("decode the PNG (open_image)", decode.open_image, io.BytesIO(body))
+        pixels, alpha = timed("pixels to floats, flatten alpha", decode.to_float_channels, image)
+        flattened = timed("pixels to floats, flatten alpha", decode.composite, pixels, alpha)
+        flat = timed("find the ink", paper._flat_paper, flattened) \
+            if max(flattened.shape[:2]) <= 2 * locate.DETECT_SIDE else None
         if flat is not None:  # a clean drawing: found once, at full size, in the window around it
-            ink, dark = timed("find the ink", im._ink_on_flat_paper, flattened, *flat, None)[:2]
+            ink, dark = timed("find the ink", locate._ink_on_flat_paper, flattened, *flat, None)[:2]
             factor = 1
         else:
-            small, factor = timed("find the ink", im.shrink_for_detection, flattened)
-            ink, dark = timed("find the ink", im.find_ink, small, None)
-        timed("look for digits side by side", im.digit_groups, ink)
-        cropped = im.crop_to_ink(ink)
-        if factor > 1 and max(cropped.shape) < im.FINE_SIDE:
-            cropped = timed("refine: find it again at full size", im.refine, flattened, ink, factor, dark)
-        reshaped = timed("normalise the strokes", im.normalise_strokes, im.require_digit_size(cropped))
-        boxed = timed("fit to 20 px, centre by mass", im.fit_to_box, cropped if reshaped is None else reshaped)
-        grid = timed("fit to 20 px, centre by mass", im.centre_by_mass, boxed)
+            small, factor = timed("find the ink", locate.shrink_for_detection, flattened)
+            ink, dark = timed("find the ink", locate.find_ink, small, None)
+        timed("look for digits side by side", locate.digit_groups, ink)
+        cropped = locate.crop_to_ink(ink)
+        if factor > 1 and max(cropped.shape) < normalise.FINE_SIDE:
+            cropped = timed("refine: find it again at full size", locate.refine, flattened, ink, factor, dark)
+        reshaped = timed("normalise the strokes", normalise.normalise_strokes, locate.require_digit_size(cropped))
+        boxed = timed("fit to 20 px, centre by mass", normalise.fit_to_box, cropped if reshaped is None else reshaped)
+        grid = timed("fit to 20 px, centre by mass", normalise.centre_by_mass, boxed)
         timed("feedforward", network.feedforward, grid.reshape(1, -1))
     return [(name, seconds / rounds * 1000) for name, seconds in totals.items()]
 

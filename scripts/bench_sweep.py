@@ -38,7 +38,7 @@ from optuna.trial import TrialState
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import default_data_dir  # noqa: E402
 
-from digitnet.sweep import study as studies  # noqa: E402
+from digitnet.sweep import storage as storages  # noqa: E402
 
 STUDY = ["--param", "eta=log:0.1..5", "--param", "l2=0..5", "--param", "hidden=30,100",
          "--param", "cost=quadratic,cross-entropy", "--set", "init=scaled",
@@ -55,7 +55,7 @@ def run(name: str, out: Path, data_dir: Path, extra: list[str]) -> dict:
     seconds = time.perf_counter() - started
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the launcher and its workers
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    study = optuna.load_study(study_name="default", storage=studies.open_storage(studies.default_storage(out)))
+    study = optuna.load_study(study_name="default", storage=storages.open_storage(storages.default_storage(out)))
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     complete = [t for t in finished if t.state == TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value)

@@ -42,7 +42,8 @@ from threadpoolctl import threadpool_limits
 
 from digitnet import augment, checkpoint
 from digitnet.data import load_mnist, resolve_data_dir, to_float
-from digitnet.training import TrainConfig, Trainer
+from digitnet.config import TrainConfig
+from digitnet.training import Trainer
 
 
 def default_data_dir() -> Path:
@@ -74,7 +75,7 @@ def time_sgd(data, epochs: int, threads: int, **settings) -> float:
     for _ in range(epochs):
         with threadpool_limits(limits=threads, user_api="blas"):
             started = time.perf_counter()
-            trainer._sgd_epoch(trainer.state.learning_rate)
+            trainer.sgd_epoch(trainer.state.learning_rate, one_blas_thread=False)
             times.append(time.perf_counter() - started)
     return round(statistics.median(times), 2)
 

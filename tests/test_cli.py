@@ -13,6 +13,7 @@ import pytest
 
 from helpers import TRAIN_SHORT, run_cli as run, write_mnist
 from digitnet import __version__, checkpoint, training
+from digitnet.metrics import predicted_digits
 from digitnet.data import load_mnist
 
 TRAIN_ARGS = ["--hidden", "10", *TRAIN_SHORT]
@@ -65,7 +66,7 @@ def test_train_prints_epochs_and_test_accuracy_and_saves_a_loadable_checkpoint(s
     # The printed test accuracy is the saved network's, measured independently here.
     mnist = load_mnist(synthetic_data_dir, validation_size=100)
     network = ckpt.best_network or ckpt.network
-    measured = float(np.mean(network.predict(mnist.test.float_images()) == mnist.test.labels))
+    measured = float(np.mean(predicted_digits(network, mnist.test.float_images()) == mnist.test.labels))
     assert float(match.group(1)) == pytest.approx(100 * measured, abs=0.006)
     assert meta["test_accuracy"] == pytest.approx(measured)
     assert measured > 0.3  # the synthetic digits are learnable: far above chance after two epochs
@@ -262,7 +263,7 @@ def test_evaluate_json(model, big_data_dir):
     # The same model measured independently, and as train reported it.
     ckpt = checkpoint.load(path)
     test = load_mnist(big_data_dir).test
-    predicted = ckpt.best_network.predict(test.float_images())
+    predicted = predicted_digits(ckpt.best_network, test.float_images())
     assert report["correct"] == int(np.sum(predicted == test.labels))
     np.testing.assert_array_equal(matrix.sum(axis=1), np.bincount(test.labels, minlength=10))
     assert f"test accuracy {report['accuracy']:.2%}" in train_output

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from helpers import TRAIN_SHORT, run_cli as run, write_mnist
-from digitnet import checkpoint, data
+from digitnet import checkpoint, data, download as fetching
 from digitnet.cli import main
 
 MODEL_COMMANDS = ["evaluate", "info", "report", "predict"]
@@ -121,13 +121,6 @@ def test_a_missing_file_is_exit_1_in_every_command(tmp_path):
         assert run(*args, expect=1).output == f"Error: {missing}: no such file\n", args
 
 
-def test_errors_name_the_users_file_not_the_temporary_one():
-    from digitnet.cli import _users_path
-
-    assert _users_path("/a/b/.model.npz.k3j_x9.part") == "/a/b/model.npz"
-    assert _users_path("/a/b/.hidden") == "/a/b/.hidden"
-
-
 # ---------------------------------------------------------------------------
 # Closed pipes (real processes: `digitnet ... | head -1`)
 
@@ -179,7 +172,7 @@ def test_evaluate_on_the_test_split_needs_only_the_test_files(trained, tmp_path,
     only_test.mkdir()
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         (only_test / name).write_bytes((data_dir / name).read_bytes())
-    monkeypatch.setattr(data, "download_file", lambda *a, **k: pytest.fail("tried to download"))
+    monkeypatch.setattr(fetching, "download_file", lambda *a, **k: pytest.fail("tried to download"))
     report = json.loads(run("evaluate", model, "--data-dir", only_test, "--json").output)
     assert report["total"] == 200
     assert sorted(p.name for p in only_test.iterdir()) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
@@ -193,7 +186,7 @@ def test_the_validation_split_needs_the_training_files(trained, tmp_path, monkey
         wanted.append(name)
         raise data.DataError(f"{name}: no mirror answered")
 
-    monkeypatch.setattr(data, "download_file", refuse)
+    monkeypatch.setattr(fetching, "download_file", refuse)
     empty = tmp_path / "empty"
     empty.mkdir()
     run("evaluate", model, "--data-dir", empty, "--split", "validation", expect=1)
@@ -203,7 +196,7 @@ def test_the_validation_split_needs_the_training_files(trained, tmp_path, monkey
 @pytest.mark.parametrize("args", [["evaluate"], ["train", "--epochs", "1"], ["download"]])
 def test_a_mistyped_data_dir_is_not_left_behind(trained, tmp_path, monkeypatch, args):
     _, model = trained
-    monkeypatch.setattr(data, "download_file",
+    monkeypatch.setattr(fetching, "download_file",
                         lambda name, *a, **k: (_ for _ in ()).throw(data.DataError(f"{name}: offline")))
     typo = tmp_path / "dtaa" / "mnist"
     command = [*args, model] if args == ["evaluate"] else [*args, "--out", tmp_path / "m.npz"] \
@@ -215,7 +208,7 @@ def test_a_mistyped_data_dir_is_not_left_behind(trained, tmp_path, monkeypatch, 
 
 
 def test_a_data_dir_that_existed_is_kept_even_when_the_download_fails(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "download_file",
+    monkeypatch.setattr(fetching, "download_file",
                         lambda name, *a, **k: (_ for _ in ()).throw(data.DataError(f"{name}: offline")))
     existing = tmp_path / "data"
     existing.mkdir()

@@ -1,9 +1,8 @@
-"""The IDX parser, the dataset and its splits, the data directory, checksum files and `--from` imports."""
+"""The IDX parser, the dataset and its splits, and the data directory."""
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import struct
 from pathlib import Path
 
@@ -12,20 +11,12 @@ import pytest
 
 from helpers import idx_bytes, synthetic_digits, write_mnist
 from digitnet import data
-from digitnet.data import DataError, import_files, load_mnist, parse_idx, read_checksums, resolve_data_dir
+from digitnet.data import DataError, load_mnist, parse_idx, resolve_data_dir
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
 TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
 TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def snapshot(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())} if directory.exists() else {}
 
 
 # ---------------------------------------------------------------------------
@@ -271,155 +262,6 @@ def test_load_mnist_uses_the_environment_variable(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------
-# Checksum files
-
-
-def test_read_checksums_sha256sum_format(tmp_path):
-    a, b, c = "a" * 64, "0123456789abcdef" * 4, "F" * 64
-    path = tmp_path / "SHA256SUMS"
-    path.write_text(f"# a comment\n\n{a}  train-images-idx3-ubyte.gz\n"
-                    f"{b} *t10k-labels-idx1-ubyte.gz\n"
-                    f"{c}  some/dir/train-labels-idx1-ubyte.gz\n")
-    assert read_checksums(path) == {
-        "train-images-idx3-ubyte.gz": a,
-        "t10k-labels-idx1-ubyte.gz": b,
-        "train-labels-idx1-ubyte.gz": "f" * 64,
-    }
-
-
-def test_read_checksums_of_the_shared_copy_matches_its_files():
-    shared = Path(__file__).resolve().parents[2] / "shared" / "mnist"
-    if not (shared / "SHA256SUMS").is_file():
-        pytest.skip("no ../shared/mnist/SHA256SUMS")
-    table = read_checksums(shared / "SHA256SUMS")
-    assert set(table) == set(data.FILES)
-    assert table["t10k-labels-idx1-ubyte.gz"] == sha256(shared / "t10k-labels-idx1-ubyte.gz")
-
-
-@pytest.mark.parametrize("line", ["abc  train-images-idx3-ubyte.gz",          # too short
-                                  "g" * 64 + "  train-images-idx3-ubyte.gz",  # not hex
-                                  "a" * 64,                                   # no file name
-                                  "a" * 65 + "  x.gz"])                       # too long
-def test_read_checksums_bad_lines(tmp_path, line):
-    path = tmp_path / "sums"
-    path.write_text("b" * 64 + "  ok.gz\n" + line + "\n")
-    with pytest.raises(DataError) as excinfo:
-        read_checksums(path)
-    assert str(path) in str(excinfo.value) and "line 2" in str(excinfo.value)
-
-
-def test_read_checksums_missing_file(tmp_path):
-    with pytest.raises(DataError, match="cannot read checksums"):
-        read_checksums(tmp_path / "absent")
-
-
-
-def test_read_checksums_of_a_binary_file_says_it_is_not_text(tmp_path):
-    # --checksums given the .gz itself by mistake: no "'utf-8' codec can't decode byte 0x8b"
-    path = tmp_path / "t10k-images-idx3-ubyte.gz"
-    path.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)))
-    with pytest.raises(DataError) as excinfo:
-        read_checksums(path)
-    assert str(excinfo.value) == (f"checksums file {path} is not text "
-                                  "(expected sha256sum's format: <hex>  <name> per line)")
-
-# ---------------------------------------------------------------------------
-# --from imports
-
-
-def test_import_files_copies_a_valid_set_and_flags_unofficial_checksums(tmp_path):
-    source = write_mnist(tmp_path / "source", 120, 30)
-    target = tmp_path / "data"
-    reports = import_files(source, target)
-    assert sorted(r.name for r in reports) == sorted(data.FILES)
-    assert all(r.action == "imported" for r in reports)
-    assert all(r.official is False for r in reports)  # synthetic files are not the official MNIST
-    for name in data.FILES:
-        assert (target / name).read_bytes() == (source / name).read_bytes()
-    assert not list(target.glob("*.part"))
-    assert len(load_mnist(target, validation_size=20).training) == 100
-
-
-def test_import_files_reports_official_when_checksums_match(tmp_path):
-    source = write_mnist(tmp_path / "source", 60, 20)
-    table = {name: sha256(source / name) for name in data.FILES}
-    table[TEST_LABELS] = "0" * 64
-    reports = {r.name: r for r in import_files(source, tmp_path / "data", checksums=table)}
-    assert reports[TRAIN_IMAGES].official is True
-    assert reports[TEST_LABELS].official is False
-
-
-def test_import_files_takes_decompressed_files(tmp_path):
-    source = write_mnist(tmp_path / "source", 60, 20, gz=False)
-    reports = import_files(source, tmp_path / "data")
-    assert all(r.action == "imported" and r.official is None for r in reports)
-    assert len(load_mnist(tmp_path / "data", validation_size=10).test) == 20
-
-
-def test_import_files_refuses_a_broken_set_and_copies_nothing(tmp_path):
-    source = write_mnist(tmp_path / "source", 60, 20)
-    # The last file in copy order is the broken one: nothing before it may be copied either.
-    (source / TEST_LABELS).write_bytes(gzip.compress(idx_bytes(np.full(20, 11, np.uint8))))
-    target = tmp_path / "data"
-    with pytest.raises(DataError) as excinfo:
-        import_files(source, target)
-    assert str(source / TEST_LABELS) in str(excinfo.value)
-    assert snapshot(target) == {}
-
-
-def test_import_files_refuses_a_missing_file(tmp_path):
-    source = write_mnist(tmp_path / "source", 60, 20)
-    (source / TRAIN_LABELS).unlink()
-    with pytest.raises(DataError, match=TRAIN_LABELS):
-        import_files(source, tmp_path / "data")
-    assert snapshot(tmp_path / "data") == {}
-
-
-def test_import_files_from_a_non_folder(tmp_path):
-    with pytest.raises(DataError, match="not a folder"):
-        import_files(tmp_path / "absent", tmp_path / "data")
-
-
-def test_import_files_does_not_overwrite_a_differing_file_without_force(tmp_path):
-    source = write_mnist(tmp_path / "source", 60, 20)
-    target = write_mnist(tmp_path / "data", 80, 30)
-    before = snapshot(target)
-    with pytest.raises(DataError) as excinfo:
-        import_files(source, target)
-    assert "--force" in str(excinfo.value)
-    assert snapshot(target) == before  # not even the files before the conflicting one
-    reports = import_files(source, target, force=True)
-    assert all(r.action == "imported" for r in reports)
-    assert snapshot(target) == snapshot(source)
-
-
-def test_import_files_does_not_overwrite_when_only_the_last_file_differs(tmp_path):
-    source = write_mnist(tmp_path / "source", 60, 20)
-    target = tmp_path / "data"
-    target.mkdir()
-    (target / TEST_LABELS).write_bytes(gzip.compress(idx_bytes(np.zeros(20, np.uint8))))
-    before = snapshot(target)
-    with pytest.raises(DataError, match="already exists"):
-        import_files(source, target)
-    assert snapshot(target) == before
-
-
-def test_import_files_twice_reports_present(tmp_path):
-    source = write_mnist(tmp_path / "source", 60, 20)
-    import_files(source, tmp_path / "data")
-    reports = import_files(source, tmp_path / "data")
-    assert all(r.action == "present" for r in reports)
-
-
-def test_import_into_itself_is_harmless(tmp_path):
-    source = write_mnist(tmp_path / "data", 60, 20)
-    before = snapshot(source)
-    reports = import_files(source, source)
-    assert all(r.action == "present" for r in reports)
-    assert snapshot(source) == before
-
-
-# ---------------------------------------------------------------------------
 # The real MNIST (skipped when ../shared/mnist is absent)
 
 
@@ -433,17 +275,3 @@ def test_real_mnist_loads(real_mnist_dir):
     # Well-known facts about MNIST: the first training label is 5, the first test label 7.
     assert mnist.training.labels[0] == 5 and mnist.test.labels[0] == 7
     assert mnist.training.images.max() == 255 and mnist.training.images.min() == 0
-
-
-def test_import_of_decompressed_files_does_not_leave_an_old_gz_in_charge(tmp_path):
-    # load_mnist prefers the .gz: a decompressed import beside an old .gz would be silently ignored.
-    source = write_mnist(tmp_path / "source", 60, 20, gz=False)
-    target = write_mnist(tmp_path / "data", 80, 30)
-    before = snapshot(target)
-    with pytest.raises(DataError, match="--force"):
-        import_files(source, target)
-    assert snapshot(target) == before
-    import_files(source, target, force=True)
-    assert not list(target.glob("*.gz"))
-    mnist = load_mnist(target, validation_size=10)
-    assert (len(mnist.training), len(mnist.test)) == (50, 20)

@@ -1,4 +1,5 @@
-"""Downloads against a real HTTP server on 127.0.0.1: mirrors, retries, checksums, atomic files.
+"""Downloads against a real HTTP server on 127.0.0.1 (mirrors, retries, checksums, atomic files),
+checksum files, and `--from` imports.
 
 Every test talks only to a ThreadingHTTPServer started here (port 0) or to a
 port nothing listens on; nothing reaches the network.
@@ -21,9 +22,11 @@ import pytest
 from click.testing import CliRunner
 
 from helpers import idx_bytes, synthetic_digits, write_mnist
-from digitnet import data
+from test_data import TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from digitnet import data, download as fetching
 from digitnet.cli import main
-from digitnet.data import DataError, download, download_file, load_mnist
+from digitnet.data import DataError, load_mnist
+from digitnet.download import download, download_file, import_files, read_checksums
 
 FILES = data.FILES
 FAST = {"backoff": 0, "progress": False}
@@ -245,9 +248,9 @@ def test_only_missing_files_are_fetched(server, tmp_path):
 
 def test_ensure_data_downloads_only_when_something_is_missing(server, tmp_path):
     target = tmp_path / "data"
-    fetched = data.ensure_data(target, mirrors=[server.url("m1")], checksums=CHECKSUMS, **FAST)
+    fetched = fetching.ensure_data(target, mirrors=[server.url("m1")], checksums=CHECKSUMS, **FAST)
     assert sorted(r.name for r in fetched) == sorted(FILES)
-    assert data.ensure_data(target, mirrors=[server.url("m1")], checksums=CHECKSUMS, **FAST) == []
+    assert fetching.ensure_data(target, mirrors=[server.url("m1")], checksums=CHECKSUMS, **FAST) == []
     assert server.count("m1") == 4
 
 
@@ -335,7 +338,7 @@ def test_5xx_beyond_the_retries_moves_on(server, tmp_path):
 
 def test_backoff_sleeps_between_retries(server, tmp_path, monkeypatch):
     sleeps = []
-    monkeypatch.setattr(data.time, "sleep", sleeps.append)
+    monkeypatch.setattr(fetching.time, "sleep", sleeps.append)
     server.handle = lambda req, mirror, name: send(req, b"oops", status=502)
     with pytest.raises(DataError):
         download_file(FILES[0], tmp_path, [server.url("m1")], CHECKSUMS, retries=3, backoff=0.25, progress=False)
@@ -557,7 +560,7 @@ def test_keyboard_interrupt_inside_the_body_loop_leaves_no_partial_file(server, 
             raise KeyboardInterrupt
         return f.write(block)
 
-    monkeypatch.setattr(data, "CHUNK_BYTES", 64)  # several blocks per file, so the interrupt is mid-file
+    monkeypatch.setattr(fetching, "CHUNK_BYTES", 64)  # several blocks per file, so the interrupt is mid-file
     patch_temp_file_writes(monkeypatch, write)
     with pytest.raises(KeyboardInterrupt):
         download_file(FILES[0], tmp_path, [server.url("m1"), server.url("m2")], CHECKSUMS, **FAST)
@@ -568,14 +571,14 @@ def test_keyboard_interrupt_inside_the_body_loop_leaves_no_partial_file(server, 
 
 
 def test_keyboard_interrupt_after_writing_leaves_no_temp_file(server, tmp_path, monkeypatch):
-    real_fetch = data._fetch
+    real_fetch = fetching._fetch
 
     def fetch_then_interrupt(session, url, tmp, *args, **kwargs):
         real_fetch(session, url, tmp, *args, **kwargs)
         assert tmp.read_bytes() == CONTENT[FILES[3]]  # complete and verified, but not yet in place
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data, "_fetch", fetch_then_interrupt)
+    monkeypatch.setattr(fetching, "_fetch", fetch_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         download_file(FILES[3], tmp_path, [server.url("m1")], CHECKSUMS, **FAST)
     assert clean(tmp_path) == []
@@ -614,7 +617,7 @@ def test_cli_download_from_a_local_mirror(server, tmp_path):
 
 
 def test_cli_download_tries_mirrors_in_order(server, tmp_path, dead_url, monkeypatch):
-    monkeypatch.setattr(data, "download_file", _fast(data.download_file))
+    monkeypatch.setattr(fetching, "download_file", _fast(fetching.download_file))
     sums = write_sums(tmp_path / "SHA256SUMS", CHECKSUMS)
     result = CliRunner().invoke(main, ["download", "--mirror", dead_url, "--mirror", server.url("m2"),
                                        "--checksums", str(sums), "--data-dir", str(tmp_path / "d"), "-q"])
@@ -623,7 +626,7 @@ def test_cli_download_tries_mirrors_in_order(server, tmp_path, dead_url, monkeyp
 
 
 def test_cli_download_with_a_dead_mirror_exits_1_without_traceback(tmp_path, dead_url, monkeypatch):
-    monkeypatch.setattr(data, "download_file", _fast(data.download_file))
+    monkeypatch.setattr(fetching, "download_file", _fast(fetching.download_file))
     sums = write_sums(tmp_path / "SHA256SUMS", CHECKSUMS)
     target = tmp_path / "data"
     result = CliRunner().invoke(main, ["download", "--mirror", dead_url, "--checksums", str(sums),
@@ -774,7 +777,7 @@ def test_a_stall_is_retried_once_however_many_retries(server, tmp_path):
 
 
 def test_mirror_order_demotes_to_the_back_and_keeps_the_rest():
-    order = data.MirrorOrder(["a", "b", "c"])
+    order = fetching.MirrorOrder(["a", "b", "c"])
     seen = []
     for mirror in order:  # demoting during a pass does not skip or repeat anyone
         seen.append(mirror)
@@ -786,7 +789,7 @@ def test_mirror_order_demotes_to_the_back_and_keeps_the_rest():
 def test_download_timeout_option_is_documented():
     result = CliRunner().invoke(main, ["download", "--help"])
     assert "--timeout SECONDS" in result.output and "default: 15" in result.output
-    assert data.DEFAULT_TIMEOUT == 15.0
+    assert fetching.DEFAULT_TIMEOUT == 15.0
 
 
 # ---------------------------------------------------------------------------
@@ -839,3 +842,174 @@ def test_a_complete_read_only_data_dir_is_still_fine(server, read_only_folder):
     folder.chmod(0o555)
     reports = download(folder, mirrors=[server.url("m1")], checksums=CHECKSUMS, **FAST)
     assert all(r.action == "present" for r in reports)
+
+
+# ---------------------------------------------------------------------------
+# Checksum files
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())} if directory.exists() else {}
+
+
+def test_read_checksums_sha256sum_format(tmp_path):
+    a, b, c = "a" * 64, "0123456789abcdef" * 4, "F" * 64
+    path = tmp_path / "SHA256SUMS"
+    path.write_text(f"# a comment\n\n{a}  train-images-idx3-ubyte.gz\n"
+                    f"{b} *t10k-labels-idx1-ubyte.gz\n"
+                    f"{c}  some/dir/train-labels-idx1-ubyte.gz\n")
+    assert read_checksums(path) == {
+        "train-images-idx3-ubyte.gz": a,
+        "t10k-labels-idx1-ubyte.gz": b,
+        "train-labels-idx1-ubyte.gz": "f" * 64,
+    }
+
+
+def test_read_checksums_of_the_shared_copy_matches_its_files():
+    shared = Path(__file__).resolve().parents[2] / "shared" / "mnist"
+    if not (shared / "SHA256SUMS").is_file():
+        pytest.skip("no ../shared/mnist/SHA256SUMS")
+    table = read_checksums(shared / "SHA256SUMS")
+    assert set(table) == set(data.FILES)
+    assert table["t10k-labels-idx1-ubyte.gz"] == sha256(shared / "t10k-labels-idx1-ubyte.gz")
+
+
+@pytest.mark.parametrize("line", ["abc  train-images-idx3-ubyte.gz",          # too short
+                                  "g" * 64 + "  train-images-idx3-ubyte.gz",  # not hex
+                                  "a" * 64,                                   # no file name
+                                  "a" * 65 + "  x.gz"])                       # too long
+def test_read_checksums_bad_lines(tmp_path, line):
+    path = tmp_path / "sums"
+    path.write_text("b" * 64 + "  ok.gz\n" + line + "\n")
+    with pytest.raises(DataError) as excinfo:
+        read_checksums(path)
+    assert str(path) in str(excinfo.value) and "line 2" in str(excinfo.value)
+
+
+def test_read_checksums_missing_file(tmp_path):
+    with pytest.raises(DataError, match="cannot read checksums"):
+        read_checksums(tmp_path / "absent")
+
+
+def test_read_checksums_of_a_binary_file_says_it_is_not_text(tmp_path):
+    # --checksums given the .gz itself by mistake: no "'utf-8' codec can't decode byte 0x8b"
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)))
+    with pytest.raises(DataError) as excinfo:
+        read_checksums(path)
+    assert str(excinfo.value) == (f"checksums file {path} is not text "
+                                  "(expected sha256sum's format: <hex>  <name> per line)")
+
+
+# ---------------------------------------------------------------------------
+# --from imports
+
+
+def test_import_files_copies_a_valid_set_and_flags_unofficial_checksums(tmp_path):
+    source = write_mnist(tmp_path / "source", 120, 30)
+    target = tmp_path / "data"
+    reports = import_files(source, target)
+    assert sorted(r.name for r in reports) == sorted(data.FILES)
+    assert all(r.action == "imported" for r in reports)
+    assert all(r.official is False for r in reports)  # synthetic files are not the official MNIST
+    for name in data.FILES:
+        assert (target / name).read_bytes() == (source / name).read_bytes()
+    assert not list(target.glob("*.part"))
+    assert len(load_mnist(target, validation_size=20).training) == 100
+
+
+def test_import_files_reports_official_when_checksums_match(tmp_path):
+    source = write_mnist(tmp_path / "source", 60, 20)
+    table = {name: sha256(source / name) for name in data.FILES}
+    table[TEST_LABELS] = "0" * 64
+    reports = {r.name: r for r in import_files(source, tmp_path / "data", checksums=table)}
+    assert reports[TRAIN_IMAGES].official is True
+    assert reports[TEST_LABELS].official is False
+
+
+def test_import_files_takes_decompressed_files(tmp_path):
+    source = write_mnist(tmp_path / "source", 60, 20, gz=False)
+    reports = import_files(source, tmp_path / "data")
+    assert all(r.action == "imported" and r.official is None for r in reports)
+    assert len(load_mnist(tmp_path / "data", validation_size=10).test) == 20
+
+
+def test_import_files_refuses_a_broken_set_and_copies_nothing(tmp_path):
+    source = write_mnist(tmp_path / "source", 60, 20)
+    # The last file in copy order is the broken one: nothing before it may be copied either.
+    (source / TEST_LABELS).write_bytes(gzip.compress(idx_bytes(np.full(20, 11, np.uint8))))
+    target = tmp_path / "data"
+    with pytest.raises(DataError) as excinfo:
+        import_files(source, target)
+    assert str(source / TEST_LABELS) in str(excinfo.value)
+    assert snapshot(target) == {}
+
+
+def test_import_files_refuses_a_missing_file(tmp_path):
+    source = write_mnist(tmp_path / "source", 60, 20)
+    (source / TRAIN_LABELS).unlink()
+    with pytest.raises(DataError, match=TRAIN_LABELS):
+        import_files(source, tmp_path / "data")
+    assert snapshot(tmp_path / "data") == {}
+
+
+def test_import_files_from_a_non_folder(tmp_path):
+    with pytest.raises(DataError, match="not a folder"):
+        import_files(tmp_path / "absent", tmp_path / "data")
+
+
+def test_import_files_does_not_overwrite_a_differing_file_without_force(tmp_path):
+    source = write_mnist(tmp_path / "source", 60, 20)
+    target = write_mnist(tmp_path / "data", 80, 30)
+    before = snapshot(target)
+    with pytest.raises(DataError) as excinfo:
+        import_files(source, target)
+    assert "--force" in str(excinfo.value)
+    assert snapshot(target) == before  # not even the files before the conflicting one
+    reports = import_files(source, target, force=True)
+    assert all(r.action == "imported" for r in reports)
+    assert snapshot(target) == snapshot(source)
+
+
+def test_import_files_does_not_overwrite_when_only_the_last_file_differs(tmp_path):
+    source = write_mnist(tmp_path / "source", 60, 20)
+    target = tmp_path / "data"
+    target.mkdir()
+    (target / TEST_LABELS).write_bytes(gzip.compress(idx_bytes(np.zeros(20, np.uint8))))
+    before = snapshot(target)
+    with pytest.raises(DataError, match="already exists"):
+        import_files(source, target)
+    assert snapshot(target) == before
+
+
+def test_import_files_twice_reports_present(tmp_path):
+    source = write_mnist(tmp_path / "source", 60, 20)
+    import_files(source, tmp_path / "data")
+    reports = import_files(source, tmp_path / "data")
+    assert all(r.action == "present" for r in reports)
+
+
+def test_import_into_itself_is_harmless(tmp_path):
+    source = write_mnist(tmp_path / "data", 60, 20)
+    before = snapshot(source)
+    reports = import_files(source, source)
+    assert all(r.action == "present" for r in reports)
+    assert snapshot(source) == before
+
+
+def test_import_of_decompressed_files_does_not_leave_an_old_gz_in_charge(tmp_path):
+    # load_mnist prefers the .gz: a decompressed import beside an old .gz would be silently ignored.
+    source = write_mnist(tmp_path / "source", 60, 20, gz=False)
+    target = write_mnist(tmp_path / "data", 80, 30)
+    before = snapshot(target)
+    with pytest.raises(DataError, match="--force"):
+        import_files(source, target)
+    assert snapshot(target) == before
+    import_files(source, target, force=True)
+    assert not list(target.glob("*.gz"))
+    mnist = load_mnist(target, validation_size=10)
+    assert (len(mnist.training), len(mnist.test)) == (50, 20)

@@ -1,4 +1,5 @@
-"""digitnet.images: each preprocessing step, the formats Pillow reads, and the pictures that must be refused."""
+"""digitnet.images from outside: the whole preprocessing, the formats Pillow reads, and the pictures that must be
+refused (the steps' own tests are in test_images_<module>.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from PIL import Image, ImageDraw
 
 from digitnet import images
 from digitnet.images import ImageError
+from digitnet.images.decode import WORK_SIDE
+from digitnet.images.ink import crop_to_ink
+from digitnet.images.normalise import BOX_SIZE, FINE_SIDE, STROKE_BAND, _resample_longer_side, stroke_width
 
 
 def seven(size=(120, 160), width=12, ink=0, paper=255, mode="L", offset=(0, 0)) -> Image.Image:
@@ -67,39 +71,6 @@ def test_result_is_mnist_shaped(reference):
     assert reference[0].sum() == reference[-1].sum() == 0  # a margin all round, white on black
 
 
-def test_fit_to_box_keeps_aspect_ratio():
-    boxed = images.fit_to_box(np.ones((100, 50), np.float32))
-    assert boxed.shape == (20, 10)
-    assert images.fit_to_box(np.ones((30, 90), np.float32)).shape == (7, 20)
-    assert boxed.max() == pytest.approx(1.0)
-
-
-def test_fit_to_box_antialiases_when_shrinking():
-    stripes = np.zeros((200, 200), np.float32)
-    stripes[:, ::10] = 1.0  # thin lines 10 px apart become grey, not lost or jagged
-    boxed = images.fit_to_box(stripes)
-    assert boxed.shape == (20, 20)
-    assert np.ptp(boxed) < 0.1 and boxed.min() > 0
-
-
-def test_centre_by_mass_puts_the_centre_of_mass_at_14_14():
-    boxed = np.zeros((20, 12), np.float32)
-    boxed[:4, :] = 1.0  # mass concentrated at the top right, like a '7'
-    boxed[:, 9:] = 1.0
-    field = images.centre_by_mass(boxed)
-    assert field.shape == (28, 28)
-    row, col = centre_of_mass(field)
-    assert abs(row - 14) <= 0.5 and abs(col - 14) <= 0.5
-    assert field.sum() == pytest.approx(boxed.sum())  # nothing cut off
-
-
-def test_centre_by_mass_keeps_lopsided_ink_inside_the_field():
-    boxed = np.zeros((20, 20), np.float32)
-    boxed[0, 0] = 1.0
-    boxed[19, 19] = 0.01
-    assert images.centre_by_mass(boxed).sum() == pytest.approx(boxed.sum())
-
-
 def test_preprocessed_digit_is_centred_by_mass(reference):
     row, col = centre_of_mass(reference)
     assert abs(row - 14) <= 0.5 and abs(col - 14) <= 0.5
@@ -112,24 +83,10 @@ def test_position_and_size_on_the_page_do_not_matter(reference):
     assert similarity(images.preprocess(big), reference) > 0.9
 
 
-def test_crop_to_ink_is_the_bounding_box():
-    ink = np.zeros((50, 60), np.float32)
-    ink[10:20, 5:40] = 0.5
-    assert images.crop_to_ink(ink).shape == (10, 35)
-
-
-def test_stroke_width_measures_lines_and_ignores_blobs():
-    ink = np.zeros((100, 100), np.float32)
-    ink[20:80, 40:47] = 1.0
-    assert images.stroke_width(ink) == 7
-    ink[10:30, 10:30] = 1.0  # a blob (a loop filled in by a marker) does not make the strokes wider
-    assert images.stroke_width(ink) == 7
-
-
 def width_at_box_scale(result: np.ndarray) -> float:
     """Stroke width of a 28x28 result at the 20 px box scale, measured as normalise_strokes does."""
-    fine = images._resample_longer_side(images.crop_to_ink(result), images.FINE_SIDE)
-    return images.stroke_width(fine) * images.BOX_SIZE / images.FINE_SIDE
+    fine = _resample_longer_side(crop_to_ink(result), FINE_SIDE)
+    return stroke_width(fine) * BOX_SIZE / FINE_SIDE
 
 
 @pytest.mark.parametrize("pen", ["thin", "thick"])
@@ -138,36 +95,13 @@ def test_thin_and_thick_strokes_come_out_mnist_like(pen):
         drawn = seven(size=(500, 600), width=2).resize((250, 300), Image.BOX)
     else:  # a marker about twice MNIST's width
         drawn = seven(size=(160, 200), width=30, offset=(20, 20))
-    low, high = images.STROKE_BAND
+    low, high = STROKE_BAND
     assert not low <= width_at_box_scale(np.asarray(drawn) < 250) <= high
     assert low <= width_at_box_scale(images.preprocess(drawn)) <= high
 
 
 # ---------------------------------------------------------------------------
 # Ink versus paper
-
-
-def test_ink_is_dark_for_dark_ink_on_light_paper():
-    pixels = np.asarray(seven(), np.float32)[:, :, None] / 255
-    paper, _ = images.fit_paper(pixels)
-    assert images.ink_is_dark(pixels - paper)
-
-
-def test_ink_is_light_for_white_on_black():
-    pixels = np.asarray(seven(ink=255, paper=0), np.float32)[:, :, None] / 255
-    paper, _ = images.fit_paper(pixels)
-    assert not images.ink_is_dark(pixels - paper)
-
-
-def test_inversion_follows_the_paper_not_the_mean():
-    """Marker ink covering most of a white card: the mean is dark, but the paper (border) is white."""
-    card = Image.new("L", (100, 100), 255)
-    ImageDraw.Draw(card).rectangle([12, 12, 88, 88], fill=0)
-    ImageDraw.Draw(card).rectangle([40, 30, 60, 70], fill=255)  # a fat '0'
-    pixels = np.asarray(card, np.float32)[:, :, None] / 255
-    assert pixels.mean() < 0.5
-    paper, _ = images.fit_paper(pixels)
-    assert images.ink_is_dark(pixels - paper)
 
 
 def test_grey_paper_with_darker_ink_is_inverted(reference):
@@ -234,17 +168,6 @@ def rgba_seven(ink_rgb, hidden_rgb) -> Image.Image:
                                          ((200, 30, 30), (0, 0, 0))])
 def test_ink_on_transparent_canvas(reference, ink, hidden):
     assert similarity(images.preprocess(rgba_seven(ink, hidden)), reference) > 0.98
-
-
-def test_composite_puts_dark_ink_on_white_and_light_ink_on_black():
-    alpha = np.zeros((10, 10), np.float32)
-    alpha[4:6, 2:8] = 1.0
-    black = np.zeros((10, 10, 3), np.float32)
-    flattened = images.composite(black, alpha)
-    assert flattened[0, 0].tolist() == [1.0, 1.0, 1.0] and flattened[5, 5].tolist() == [0.0, 0.0, 0.0]
-    white = np.ones((10, 10, 3), np.float32)
-    flattened = images.composite(white, alpha)
-    assert flattened[0, 0].tolist() == [0.0, 0.0, 0.0] and flattened[5, 5].tolist() == [1.0, 1.0, 1.0]
 
 
 def test_mostly_opaque_picture_gets_its_paper_under_transparent_corners(reference):
@@ -328,7 +251,7 @@ def test_large_photo_is_shrunk_while_decoding(tmp_path, reference):
     photo.paste(page, (1400, 700))
     photo.save(tmp_path / "photo.jpg", quality=85)
     opened = images.open_image(tmp_path / "photo.jpg")
-    assert max(opened.size) <= 2 * images.WORK_SIDE
+    assert max(opened.size) <= 2 * WORK_SIDE
     assert similarity(images.load_image(tmp_path / "photo.jpg").reshape(28, 28), reference) > 0.95
 
 
@@ -426,35 +349,3 @@ def test_mnist_digits_drawn_on_paper_come_back(real_mnist_dir):
         assert similarity(result, images.preprocess(digit)) > 0.9
         to_original.append(similarity(result, digit))
     assert np.median(to_original) > 0.95 and np.mean(to_original) > 0.9
-
-
-def _components_by_flood_fill(mask: np.ndarray) -> np.ndarray:
-    """Reference 8-connected labelling, numbered in raster order of each component's first cell."""
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    count = 0
-    for start in zip(*np.nonzero(mask)):
-        if labels[start]:
-            continue
-        count += 1
-        labels[start] = count
-        stack = [start]
-        while stack:
-            r, c = stack.pop()
-            for dr in (-1, 0, 1):
-                for dc in (-1, 0, 1):
-                    rr, cc = r + dr, c + dc
-                    if 0 <= rr < mask.shape[0] and 0 <= cc < mask.shape[1] and mask[rr, cc] and not labels[rr, cc]:
-                        labels[rr, cc] = count
-                        stack.append((rr, cc))
-    return labels
-
-
-def test_component_labels_match_a_flood_fill():
-    rng = np.random.default_rng(0)
-    masks = [rng.random(rng.integers(1, 49, 2)) < density for density in (0.05, 0.3, 0.5, 0.7, 0.95) * 40]
-    masks += [np.ones((48, 48), bool), np.zeros((5, 7), bool), np.indices((48, 48)).sum(axis=0) % 2 == 0]
-    for mask in masks:
-        labels, count = images._label_components(mask)
-        expected = _components_by_flood_fill(mask)
-        assert count == expected.max() and labels.dtype == np.int32
-        np.testing.assert_array_equal(labels, expected)

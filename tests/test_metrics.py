@@ -21,6 +21,20 @@ def test_chunked_predictions_equal_one_pass():
     assert metrics.accuracy(network, split) == pytest.approx(np.mean(whole == split.labels))
 
 
+def test_predicted_digits_read_pixels_or_floats_and_give_the_confidence_from_the_same_pass():
+    network = Network([12, 7, 3], init="scaled", rng=np.random.default_rng(0))
+    split = split_of()
+    floats = split.images / np.float32(255)
+    whole = network.feedforward(floats)
+    confidence = np.empty((len(split), 3))
+    np.testing.assert_array_equal(metrics.predicted_digits(network, split.images, chunk=4, confidence=confidence),
+                                  np.argmax(whole, axis=1))
+    np.testing.assert_allclose(confidence, metrics.normalised_outputs(whole), rtol=1e-6)
+    np.testing.assert_array_equal(metrics.predicted_digits(network, floats, chunk=7), np.argmax(whole, axis=1))
+    nothing = metrics.predicted_digits(network, np.zeros((0, 12), np.float32))
+    assert nothing.shape == (0,) and nothing.dtype == np.int64
+
+
 def test_accuracy_of_an_empty_split_is_nan():
     network = Network([12, 3], rng=np.random.default_rng(0))
     assert np.isnan(metrics.accuracy(network, Split("x", np.zeros((0, 12), np.uint8), np.zeros(0, np.uint8))))

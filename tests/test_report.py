@@ -215,3 +215,32 @@ def test_an_unwritable_out_fails_before_any_work(trained, tmp_path, read_only_fo
     if sys.platform.startswith("linux"):
         result = run("report", model, "--data-dir", missing_data, "--out", "/proc/self/r", expect=1)
         assert "cannot create /proc/self/r: folder /proc/self does not accept new files" in result.output
+
+
+def test_the_weights_used_are_named_and_a_missing_best_is_noted(trained, tmp_path):
+    data_dir, model = trained
+    from digitnet.data import load_mnist
+
+    test = load_mnist(data_dir, 0, parts=("t10k",)).test
+    ckpt = checkpoint.load(model)
+    result = report.create_report(ckpt, test, tmp_path / "best", model_name="tiny")
+    summary = json.loads((tmp_path / "best" / "report.json").read_text())
+    assert result.notes == [] and summary["weights_used"] == f"best validation epoch ({ckpt.metadata['best_epoch']})"
+    report.create_report(ckpt, test, tmp_path / "last", model_name="tiny", weights="last")
+    summary = json.loads((tmp_path / "last" / "report.json").read_text())
+    assert summary["weights_used"] == f"last epoch ({ckpt.metadata['epochs_completed']})"
+    bare = checkpoint.save(tmp_path / "bare.npz", Network([784, 7, 10], rng=np.random.default_rng(0)), metadata={})
+    result = report.create_report(checkpoint.load(bare), test, tmp_path / "bare", model_name="bare")
+    summary = json.loads((tmp_path / "bare" / "report.json").read_text())
+    assert summary["weights_used"] == "last epoch" and summary["weights"] == "best"
+    assert "the checkpoint has no best-epoch weights; the report uses the last epoch's" in result.notes
+
+
+def test_the_page_fits_a_phone(made):
+    """The viewport tag and the shared stylesheet's narrow-screen rules, inlined; every table in a box that
+    scrolls sideways on a narrow screen."""
+    out, _ = made
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "@media (max-width: 600px)" in page and "<link" not in page
+    assert page.count('<div class="fit">\n<table') == page.count("<table") == 5

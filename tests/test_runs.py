@@ -14,8 +14,9 @@ import pytest
 
 from digitnet import checkpoint, runs, signals
 from digitnet.atomic import WriteError
+from digitnet.config import TrainConfig
 from digitnet.data import load_mnist
-from digitnet.training import TrainConfig, Trainer
+from digitnet.training import Trainer
 
 CONFIG = dict(hidden_sizes=(12,), epochs=4, batch_size=10, validation_size=100, seed=3)
 
@@ -74,9 +75,9 @@ def test_should_stop_between_epochs_keeps_the_last_one_and_says_how_to_go_on(mni
 
 
 def test_a_stop_mid_epoch_resumes_to_the_same_weights_as_an_unbroken_run(mnist, tmp_path, monkeypatch):
-    from digitnet import training
+    from digitnet import batches
 
-    monkeypatch.setattr(training, "CHUNK_EXAMPLES", 100)  # several progress reports per epoch
+    monkeypatch.setattr(batches, "CHUNK_EXAMPLES", 100)  # several progress reports per epoch
     runs.run(fresh(mnist), tmp_path / "whole.npz")
     where = []  # (epoch, images done) at each progress report
 
@@ -288,7 +289,5 @@ def test_a_signal_during_the_final_test_lets_the_run_finish(mnist, tmp_path, mon
 
 
 def test_no_augmentation_is_the_same_setting_however_it_is_spelled():
-    from digitnet.training import TrainConfig
-
     assert runs.conflicts(TrainConfig(), {"augment": "0"}) == []
     assert runs.conflicts(TrainConfig(), {"augment": "2"}) == ["--augment was 0, you gave shift=2"]

@@ -142,6 +142,23 @@ def test_only_the_fixed_files_are_served(server, path):
     assert status == 404 and "error" in body
 
 
+def test_every_module_the_page_imports_is_served_as_javascript(server):
+    import re
+
+    html = requests.get(server.url + "/").text
+    pending, seen = re.findall(r'<script type="module" src="(/[\w.-]+\.js)">', html), set()
+    assert pending == ["/app.js"]
+    while pending:
+        path = pending.pop()
+        seen.add(path)
+        response = requests.get(server.url + path)
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/javascript"), path
+        assert "https://" not in response.text and "//cdn" not in response.text, path
+        pending += [f"/{name}" for name in re.findall(r'from "\./([\w.-]+\.js)"', response.text)
+                    if f"/{name}" not in seen]
+    assert len(seen) > 2  # the entry module and the modules it imports
+
+
 # ---------------------------------------------------------------------------
 # The API
 

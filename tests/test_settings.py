@@ -12,8 +12,9 @@ import pytest
 
 from helpers import run_cli as run
 from digitnet import cli, runs, settings
+from digitnet.cli.options import setting_option
 from digitnet.settings import Setting, setting, settings_of
-from digitnet.training import TrainConfig
+from digitnet.config import TrainConfig
 
 
 def test_every_train_config_field_is_a_setting_with_a_unique_option():
@@ -96,7 +97,7 @@ def test_a_new_field_is_one_declaration():
         click.echo(json.dumps(values))
 
     for name, spec in specs.items():
-        command.params.append(cli._setting_option(name, spec, settings.default_of(Config, name)))
+        command.params.append(setting_option(name, spec, settings.default_of(Config, name)))
     runner = CliRunner()
     assert json.loads(runner.invoke(command, ["--momentum", "0.9", "--nesterov"]).output) == {
         "momentum": 0.9, "nesterov": True}

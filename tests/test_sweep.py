@@ -16,7 +16,7 @@ from helpers import run_cli, write_mnist
 from optuna.trial import TrialState
 
 from digitnet import checkpoint
-from digitnet.sweep import study as studies
+from digitnet.sweep import storage as storages
 
 # 1,000 training images, 200 validation: an epoch takes milliseconds.
 SMALL = ["--set", "validation-size=200", "--param", "eta=log:0.02..8", "--param", "hidden=8,16"]
@@ -28,7 +28,7 @@ def data_dir(tmp_path):
 
 
 def load_study(url, name="default"):
-    storage = studies.open_storage(url)
+    storage = storages.open_storage(url)
     return optuna.load_study(study_name=name, storage=storage)
 
 
@@ -52,7 +52,7 @@ def test_a_small_sweep_prunes_writes_its_results_and_continues(data_dir, tmp_pat
     out = tmp_path / "sweep"
     result = run_cli("sweep", "--data-dir", data_dir, "--out", out, *SMALL, "--trials", 10, "--epochs", 4,
                      "--jobs", 2)
-    study = load_study(studies.default_storage(out))
+    study = load_study(storages.default_storage(out))
     trials = finished(study)
     assert len(trials) == 10
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
@@ -83,7 +83,7 @@ def test_a_small_sweep_prunes_writes_its_results_and_continues(data_dir, tmp_pat
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("trial-*.npz")}
     result = run_cli("sweep", "--data-dir", data_dir, "--out", out, "--trials", 12, "--jobs", 1)
     assert "continuing study 'default'" in result.output and "10 of 12 trials done" in result.output
-    assert len(finished(load_study(studies.default_storage(out)))) == 12
+    assert len(finished(load_study(storages.default_storage(out)))) == 12
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("trial-*.npz") if p.name in before} == before
 
     shown = run_cli("sweep", "--show", out)
@@ -154,7 +154,7 @@ def test_a_finished_study_guards_its_folder_its_target_and_its_database(data_dir
     result = run_cli("sweep", "--show", tmp_path / "x", "--storage", f"sqlite:///{tmp_path / 'none.db'}",
                      "--study", "a", expect=1)
     assert "there is no database file" in result.output and not (tmp_path / "none.db").exists()
-    result = run_cli("sweep", "--show", tmp_path / "elsewhere", "--storage", studies.default_storage(out))
+    result = run_cli("sweep", "--show", tmp_path / "elsewhere", "--storage", storages.default_storage(out))
     assert "checkpoint trial-001.npz, in the --out folder of the machine that ran it" in result.output \
         or "checkpoint trial-000.npz, in the --out folder of the machine that ran it" in result.output
     assert "in the --out folder of the machine that ran it" in (tmp_path / "elsewhere" / "index.html").read_text()
@@ -182,7 +182,7 @@ def test_two_sweeps_share_a_sqlite_study(data_dir, tmp_path):
     both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=240)[0] for p in both]
     assert [p.returncode for p in both] == [0, 0], outputs
-    study = load_study(studies.default_storage(out))
+    study = load_study(storages.default_storage(out))
     assert len(finished(study)) == 8
     assert_no_setting_twice(study)
     # Which process ran how many trials is up to the scheduler (under load one may take them all):
@@ -196,7 +196,7 @@ def test_kill_9_mid_trial_leaves_a_study_the_next_run_finishes(data_dir, tmp_pat
     args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 40, "--no-prune", "--jobs", 1, "--quiet"]
     launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-    url = studies.default_storage(out)
+    url = storages.default_storage(out)
     trial = wait_for_running_trial(launcher, url, out)
     assert trial is not None, ("no trial got under way", launcher.communicate()[0])
     worker = trial.user_attrs["worker"]["pid"]
@@ -234,7 +234,7 @@ def wait_for_running_trial(launcher, url, out, epochs=2, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and launcher.poll() is None:
         time.sleep(0.2)
-        if not (out / studies.STUDY_FILE).exists():
+        if not (out / storages.STUDY_FILE).exists():
             continue
         try:
             running = load_study(url).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -252,7 +252,7 @@ def test_ctrl_c_or_sigterm_stops_the_sweep_and_fails_the_trial_it_cut_short(data
     args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 60, "--no-prune", "--jobs", 2, "--quiet"]
     launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    url = studies.default_storage(out)
+    url = storages.default_storage(out)
     cut = wait_for_running_trial(launcher, url, out)
     assert cut is not None, launcher.communicate()[0]
     if how == "ctrl-c":  # a terminal's Ctrl-C goes to the whole foreground process group
@@ -277,8 +277,8 @@ def test_a_sweep_that_ignores_ctrl_c_keeps_its_workers_ignoring_it_too(data_dir,
     launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    assert wait_for_running_trial(launcher, studies.default_storage(out), out, epochs=1) is not None
+    assert wait_for_running_trial(launcher, storages.default_storage(out), out, epochs=1) is not None
     os.killpg(launcher.pid, signal.SIGINT)
     output = launcher.communicate(timeout=120)[0]
     assert launcher.returncode == 0, output
-    assert len(finished(load_study(studies.default_storage(out)))) == 2
+    assert len(finished(load_study(storages.default_storage(out)))) == 2

@@ -22,7 +22,7 @@ import pytest
 from helpers import run_cli, write_mnist
 from optuna.trial import TrialState
 
-from digitnet.sweep import study as studies
+from digitnet.sweep import storage as storages
 
 SMALL = ["--set", "validation-size=200", "--param", "eta=log:0.02..8", "--param", "hidden=8,16"]
 
@@ -83,7 +83,7 @@ def test_two_machines_share_a_postgres_study(postgres_url, tmp_path):
     assert [p.returncode for p in both] == [0, 0], outputs
     assert all("8 of 8 trials done" in out and "Traceback" not in out for out in outputs), outputs
 
-    study = optuna.load_study(study_name="shared", storage=studies.open_storage(postgres_url))
+    study = optuna.load_study(study_name="shared", storage=storages.open_storage(postgres_url))
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     assert len(done) == 8
     settings = [tuple(sorted(t.params.items())) for t in done]
@@ -118,7 +118,7 @@ def test_processes_creating_a_new_database_at_once_all_get_it(postgres_url):
         name = f"race{round_}"
         with psycopg.connect(postgres_url.replace("postgresql://", "postgresql://", 1), autocommit=True) as c:
             c.execute(f"CREATE DATABASE {name}")
-        code = ("import sys; from digitnet.sweep import study; study.open_storage(sys.argv[1]); print('ok')")
+        code = ("import sys; from digitnet.sweep import storage; storage.open_storage(sys.argv[1]); print('ok')")
         racers = [subprocess.Popen([sys.executable, "-c", code, f"{base}/{name}"], stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True) for _ in range(4)]
         outputs = [p.communicate(timeout=120)[0] for p in racers]
@@ -138,7 +138,7 @@ def test_losing_the_table_creation_race_retries(monkeypatch, error):
             raise getattr(sqlalchemy.exc, error)("CREATE TABLE studies", {}, Exception('relation "studies" already exists'))
         return "storage"
 
-    monkeypatch.setattr(studies.optuna.storages, "RDBStorage", storage)
-    monkeypatch.setattr(studies.time, "sleep", lambda seconds: None)
-    assert studies.open_storage("postgresql://nobody@127.0.0.1:1/none") == "storage"
+    monkeypatch.setattr(storages.optuna.storages, "RDBStorage", storage)
+    monkeypatch.setattr(storages.time, "sleep", lambda seconds: None)
+    assert storages.open_storage("postgresql://nobody@127.0.0.1:1/none") == "storage"
     assert len(made) == 2

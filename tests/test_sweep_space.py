@@ -5,9 +5,9 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from digitnet.config import TrainConfig
 from digitnet.sweep import SweepError
 from digitnet.sweep.space import DEFAULT_PARAMS, Param, SearchSpace, field_for, parse_param, parse_setting
-from digitnet.training import TrainConfig
 
 
 def space(*params, sets=(), epochs=10, seed=0):

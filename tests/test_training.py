@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from digitnet import checkpoint, runs
+from digitnet.config import TrainConfig
 from digitnet.data import load_mnist
-from digitnet.training import (TrainConfig, Trainer, TrainingDiverged, accuracy, classification_report,
-                               confusion_matrix)
+from digitnet.training import Trainer, TrainingDiverged, accuracy, classification_report, confusion_matrix
 
 
 def small_config(**overrides):
@@ -21,6 +21,12 @@ def weights_of(network):
 
 def without_seconds(history):
     return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+def resumed(path, data, epochs=None, requested=None):
+    """The Trainer that `train --resume path` continues with, built as the CLI builds it (runs.prepare)."""
+    requested = dict(requested or {}, **({} if epochs is None else {"epochs": epochs}))
+    return runs.prepare(TrainConfig(), path, lambda: data, resume_from=path, requested=requested).trainer
 
 
 def test_training_learns_the_synthetic_digits(synthetic_data_dir):
@@ -75,52 +81,30 @@ def test_resumed_run_equals_uninterrupted_run(synthetic_data_dir, tmp_path, over
     first = Trainer(data, small_config(epochs=2, **overrides))
     list(first.epochs())
     runs.save_run(tmp_path / "half.npz", first)
-    resumed = runs.resume(checkpoint.load(tmp_path / "half.npz"), data, epochs=4)
-    list(resumed.epochs())
+    second = resumed(tmp_path / "half.npz", data, epochs=4)
+    list(second.epochs())
 
-    for a, b in zip(weights_of(whole.network), weights_of(resumed.network)):
+    for a, b in zip(weights_of(whole.network), weights_of(second.network)):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(weights_of(whole.best_network), weights_of(resumed.best_network)):
+    for a, b in zip(weights_of(whole.best_network), weights_of(second.best_network)):
         np.testing.assert_array_equal(a, b)
-    assert without_seconds(whole.state.history) == without_seconds(resumed.state.history)
-    assert whole.state.learning_rate == resumed.state.learning_rate
+    assert without_seconds(whole.state.history) == without_seconds(second.state.history)
+    assert whole.state.learning_rate == second.state.learning_rate
 
 
 def test_resume_refuses_changed_settings_and_finished_runs(synthetic_data_dir, tmp_path):
     data = load_mnist(synthetic_data_dir, validation_size=100)
     trainer = Trainer(data, small_config(epochs=2))
     list(trainer.epochs())
-    runs.save_run(tmp_path / "m.npz", trainer)
-    saved = checkpoint.load(tmp_path / "m.npz")
+    saved = runs.save_run(tmp_path / "m.npz", trainer)
     with pytest.raises(runs.ResumeConflict, match="--eta was 3, you gave 0.5"):
-        runs.resume(saved, data, epochs=4, requested={"learning_rate": 0.5})
+        resumed(saved, data, epochs=4, requested={"learning_rate": 0.5})
     with pytest.raises(runs.ResumeConflict, match="already completed 2 epochs"):
-        runs.resume(saved, data, epochs=2)
+        resumed(saved, data, epochs=2)
     with pytest.raises(runs.ResumeConflict, match="completed all 2 epochs of its plan.*--epochs 12"):
-        runs.resume(saved, data)
+        resumed(saved, data)
     # Settings equal to the run's are fine, even when spelled differently.
-    runs.resume(saved, data, epochs=3, requested={"hidden_sizes": [12], "learning_rate": 3})
-
-
-def test_early_stopping_and_best_epoch(synthetic_data_dir):
-    data = load_mnist(synthetic_data_dir, validation_size=100)
-    trainer = Trainer(data, small_config(epochs=50, patience=2))
-    history = list(trainer.epochs())
-    assert len(history) < 50 and "early stopping" in trainer.state.stopped
-    best = max(history, key=lambda s: s.validation_accuracy)
-    assert trainer.state.best_epoch == best.epoch
-    assert history[-1].epoch - trainer.state.best_epoch == 2
-    assert accuracy(trainer.best_network, data.validation) == best.validation_accuracy
-
-
-def test_reduce_on_plateau_halves_eta_then_stops(synthetic_data_dir):
-    data = load_mnist(synthetic_data_dir, validation_size=100)
-    trainer = Trainer(data, small_config(epochs=200, eta_patience=1, eta_min_factor=4))
-    history = list(trainer.epochs())
-    rates = sorted({s.learning_rate for s in history}, reverse=True)
-    assert rates == [3.0, 1.5]  # the run stops as soon as eta reaches 3.0 / 4
-    assert "eta fell" in trainer.state.stopped
-    assert trainer.state.learning_rate == 0.75
+    resumed(saved, data, epochs=3, requested={"hidden_sizes": [12], "learning_rate": 3})
 
 
 def test_divergence_is_reported(synthetic_data_dir):
@@ -128,43 +112,6 @@ def test_divergence_is_reported(synthetic_data_dir):
     trainer = Trainer(data, small_config(learning_rate=1e38, epochs=3, cost="cross-entropy"))
     with pytest.raises(TrainingDiverged):
         list(trainer.epochs())
-
-
-@pytest.mark.parametrize("overrides, message", [
-    (dict(epochs=0), "--epochs must be at least 1, got 0"),
-    (dict(batch_size=0), "--batch-size must be at least 1, got 0"),
-    (dict(hidden_sizes=(0,)), "--hidden: every value must be at least 1, got 0"),
-    (dict(hidden_sizes=()), "--hidden must be one or more whole numbers"),
-    (dict(learning_rate=-1.0), "--eta must be above 0, got -1"),
-    (dict(learning_rate=float("nan")), "--eta must be a finite number, got nan"),
-    (dict(l2=-1.0), "--l2 must be at least 0, got -1"),
-    (dict(seed=-1), "--seed must be at least 0, got -1"),
-    (dict(patience=-1), "--patience must be at least 0, got -1"),
-    (dict(eta_patience=-2), "--patience-eta must be at least 0, got -2"),
-    (dict(eta_decay=1.0), "--eta-decay must be above 0 and below 1, got 1"),
-    (dict(augment=5), "--augment: shift must be a whole number of pixels from 0 to 4, got '5'"),
-    (dict(augment="elastic=34"), "--augment: elastic takes ALPHA:SIGMA"),
-    (dict(cost="hinge"), "--cost must be one of quadratic, cross-entropy, log-likelihood, got 'hinge'"),
-    (dict(dropout=1.0), "--dropout must be at least 0 and below 1, got 1"),
-    (dict(dropout=-0.1), "--dropout must be at least 0 and below 1, got -0.1"),
-    (dict(l1=-1.0), "--l1 must be at least 0, got -1"),
-    (dict(momentum=1.0), "--momentum must be at least 0 and below 1, got 1"),
-    (dict(momentum=float("nan")), "--momentum must be a finite number"),
-    (dict(eta_epoch_factor=1.5), "--eta-epoch-factor must be above 0 and at most 1, got 1.5"),
-    (dict(batch_size="10"), "--batch-size must be a whole number, got '10'"),
-    (dict(patience=3, validation_size=0), "--validation-size above 0"),
-])
-def test_config_problems(overrides, message):
-    problems = small_config(**overrides).problems()
-    assert problems and message in problems[0], problems
-
-
-def test_batch_larger_than_data_is_a_problem():
-    assert small_config(batch_size=600).problems(training_file_size=600) == [
-        "--batch-size 600 is larger than the 500 training images"]
-    assert "--validation-size 60000 leaves no training images" in \
-        small_config(validation_size=60000).problems(training_file_size=60000)[0]
-    assert small_config(batch_size=500).problems(training_file_size=600) == []
 
 
 def test_confusion_matrix_and_report():
@@ -216,54 +163,6 @@ def test_chapter_3_options_learn_and_repeat_with_the_same_seed(synthetic_data_di
     assert accuracy(trainer.network, data.test) > 0.8
 
 
-@pytest.mark.parametrize("augment", ["shift=2", "elastic=34:4,affine=15:0.15"])
-def test_background_distortion_equals_inline(synthetic_data_dir, augment):
-    """The producer thread draws from the run's generator in the same order as inline code would."""
-    data = load_mnist(synthetic_data_dir, validation_size=100)
-    runs_ = []
-    for inline in (False, True):
-        trainer = Trainer(data, small_config(augment=augment, augment_inline=inline, batch_size=16))
-        list(trainer.epochs())
-        runs_.append((weights_of(trainer.network), trainer.rng.bit_generator.state))
-    for a, b in zip(runs_[0][0], runs_[1][0]):
-        np.testing.assert_array_equal(a, b)
-    assert runs_[0][1] == runs_[1][1]
-
-
-def test_background_producer_error_reaches_the_caller_and_the_thread_ends(synthetic_data_dir, monkeypatch):
-    import threading
-
-    from digitnet import augment
-
-    data = load_mnist(synthetic_data_dir, validation_size=100)
-    trainer = Trainer(data, small_config(augment="elastic=10:4", batch_size=10))
-    calls = []
-
-    def failing(*args, **kwargs):
-        calls.append(threading.current_thread().name)
-        raise MemoryError("no room for distortions")
-
-    monkeypatch.setattr(augment, "distort", failing)
-    with pytest.raises(MemoryError, match="no room"):
-        next(trainer.epochs())
-    assert calls == ["digitnet-augment"]
-    assert not any(t.name == "digitnet-augment" for t in threading.enumerate())
-
-
-def test_stopping_mid_epoch_stops_the_producer(synthetic_data_dir):
-    import threading
-
-    data = load_mnist(synthetic_data_dir, validation_size=100)
-    trainer = Trainer(data, small_config(augment="elastic=10:4", batch_size=10))
-
-    def interrupt(images):
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        next(trainer.epochs(on_progress=interrupt))
-    assert not any(t.name == "digitnet-augment" for t in threading.enumerate())
-
-
 def test_cost_from_sgd_forward_passes_is_close_to_the_exact_pass(synthetic_data_dir):
     data = load_mnist(synthetic_data_dir, validation_size=100)
     cheap = Trainer(data, small_config(epochs=3, l2=1.0))
@@ -280,12 +179,6 @@ def test_cost_from_sgd_forward_passes_is_close_to_the_exact_pass(synthetic_data_
         assert 0.5 * e.training_cost < c.training_cost < 2 * e.training_cost
 
 
-def test_old_configs_with_a_shift_in_pixels_still_load():
-    assert TrainConfig.from_dict({"augment": 2}).augment == "shift=2"
-    assert TrainConfig.from_dict({"augment": 0}).augment == ""
-    assert TrainConfig.from_dict({}).augment == ""
-
-
 def test_resume_with_momentum_needs_the_velocities(synthetic_data_dir, tmp_path):
     data = load_mnist(synthetic_data_dir, validation_size=100)
     trainer = Trainer(data, small_config(epochs=1, momentum=0.9, learning_rate=0.5))
@@ -295,14 +188,14 @@ def test_resume_with_momentum_needs_the_velocities(synthetic_data_dir, tmp_path)
     assert saved.velocities is not None
     checkpoint.save(tmp_path / "bare.npz", saved.network, saved.metadata)
     with pytest.raises(runs.ResumeError, match="velocities"):
-        runs.resume(checkpoint.load(tmp_path / "bare.npz"), data, epochs=2)
+        resumed(tmp_path / "bare.npz", data, epochs=2)
 
 
 def test_resume_treats_augment_spellings_alike_and_refuses_a_change(synthetic_data_dir, tmp_path):
     data = load_mnist(synthetic_data_dir, validation_size=100)
     trainer = Trainer(data, small_config(epochs=1, augment="shift=1"))
     list(trainer.epochs())
-    saved = checkpoint.load(runs.save_run(tmp_path / "m.npz", trainer))
-    runs.resume(saved, data, epochs=2, requested={"augment": "1"})
+    saved = runs.save_run(tmp_path / "m.npz", trainer)
+    resumed(saved, data, epochs=2, requested={"augment": "1"})
     with pytest.raises(runs.ResumeError, match="augment"):
-        runs.resume(saved, data, epochs=2, requested={"augment": "elastic=34:4"})
+        resumed(saved, data, epochs=2, requested={"augment": "elastic=34:4"})

@@ -1,8 +1,12 @@
 """`digitnet serve`: a local web page to draw a digit and watch the network answer, and a JSON API.
 
-    api.py      what the routes do (predict, model, evaluate), as plain functions of the request body:
-                no HTTP here, so it is tested without a socket
-    server.py   the HTTP side: routing, the page's static files, and the guards a local server
-                still needs (Host/Origin checks, size limits, timeouts, JSON errors)
-    static/     index.html, app.js, style.css: the page, shipped as package data
+    api.py       what the routes do (predict, model, evaluate), as plain functions of the request body:
+                 no HTTP here, so it is tested without a socket
+    models.py    the checkpoints the page can switch between, and the one served now
+    training.py  training from the page: one `digitnet train` child process at a time, watched
+    workers.py   the processes that compute predictions side by side
+    server.py    the HTTP side: routing, the page's static files, and the guards a local server
+                 still needs (Host/Origin checks, size limits, timeouts, JSON errors)
+    static/      the page, shipped as package data: index.html, style.css, favicon.svg, and its
+                 JavaScript as ES modules (app.js, the entry, imports the rest)
 """

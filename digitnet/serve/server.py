@@ -1,5 +1,5 @@
-"""The HTTP side of `digitnet serve`: the standard library's ThreadingHTTPServer, two JSON routes
-and three static files.  A local server is still a server, so:
+"""The HTTP side of `digitnet serve`: the standard library's ThreadingHTTPServer answering the
+API's twelve routes (``API_ROUTES``) and the page's files.  A local server is still a server, so:
 
 - it binds 127.0.0.1 unless told otherwise, and while bound to a loopback address it answers only
   requests whose Host is a loopback name (a DNS-rebinding page gets 403);
@@ -8,7 +8,8 @@ and three static files.  A local server is still a server, so:
 - bodies are refused from their Content-Length (413) before a byte is read, a body shorter than
   its Content-Length or a client that stalls runs into the socket timeout, and every thread
   serves one connection, so one slow client holds up nobody else;
-- static files come from a fixed table built at start-up: the client never chooses a path;
+- static files come from a fixed table built at start-up (``load_static``): the client never
+  chooses a path;
 - every error is JSON, ``{"error": "..."}``; an unforeseen exception is logged on stderr with its
   traceback and answered with a bare 500.
 """
@@ -27,6 +28,7 @@ import traceback
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
+from digitnet import signals
 from digitnet.serve import training as train_api
 from digitnet.serve.api import ApiError, Recogniser, predict_image
 from digitnet.serve.models import Models
@@ -39,12 +41,28 @@ EVENTS_KEEPALIVE = 15.0    # seconds between comment lines on an idle event stre
 LISTEN_BACKLOG = 128    # connections the kernel queues while the server accepts (64 clients at once)
 MAX_CONNECTIONS = 256   # connections served at once (a thread each); more get 503 at once
 
-STATIC_FILES = {  # URL path -> (file in digitnet/serve/static, content type)
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
-    "/train.js": ("train.js", "text/javascript; charset=utf-8"),
-    "/style.css": ("style.css", "text/css; charset=utf-8"),
-    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+# The page's files are every file in digitnet/serve/static with one of these suffixes, each at
+# /NAME, except index.html, which is the page itself at /.
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",  # ES modules: browsers insist on a JavaScript type
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+# Route -> method -> the Handler method that answers it.
+API_ROUTES = {
+    "/api/predict": {"POST": "_predict"},
+    "/api/evaluate": {"POST": "_evaluate"},
+    "/api/model": {"GET": "_model", "HEAD": "_model"},
+    "/api/models": {"GET": "_models"},
+    "/api/models/select": {"POST": "_select"},
+    "/api/models/download": {"GET": "_download"},
+    "/api/train": {"GET": "_train_status"},
+    "/api/train/settings": {"GET": "_train_settings"},
+    "/api/train/start": {"POST": "_train_start"},
+    "/api/train/stop": {"POST": "_train_stop"},
+    "/api/train/resume": {"POST": "_train_resume"},
+    "/api/train/events": {"GET": "_train_events"},
 }
 # Everything the page needs comes from this server; images it shows are drawn into canvases.
 SECURITY_HEADERS = {
@@ -68,10 +86,15 @@ class ServerError(Exception):
 
 
 def load_static() -> dict[str, tuple[bytes, str]]:
-    """The page's files, read once from the package (so they work from any install, offline)."""
-    folder = resources.files("digitnet.serve") / "static"
-    return {route: ((folder / name).read_bytes(), content_type)
-            for route, (name, content_type) in STATIC_FILES.items()}
+    """URL path -> (body, content type) for the page's files, read once from the package (so they
+    work from any install, offline)."""
+    static = {}
+    for file in (resources.files("digitnet.serve") / "static").iterdir():
+        suffix = "." + file.name.rpartition(".")[2]
+        if file.is_file() and suffix in CONTENT_TYPES:
+            route = "/" if file.name == "index.html" else f"/{file.name}"
+            static[route] = (file.read_bytes(), CONTENT_TYPES[suffix])
+    return static
 
 
 def is_loopback(host: str) -> bool:
@@ -108,6 +131,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     models: Models
     training: "train_api.TrainingRuns | None" = None
     static: dict[str, tuple[bytes, str]]
+    routes: dict[str, dict[str, str]]  # API_ROUTES and the static files: built once per server
     max_upload: int = DEFAULT_MAX_UPLOAD
     check_host: bool = True
 
@@ -125,28 +149,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    def do_GET(self):
-        self._dispatch("GET")
-
-    def do_HEAD(self):
-        self._dispatch("HEAD")
-
-    def do_POST(self):
-        self._dispatch("POST")
-
-    def do_PUT(self):
-        self._dispatch("PUT")
-
-    def do_DELETE(self):
-        self._dispatch("DELETE")
-
-    def do_PATCH(self):
-        self._dispatch("PATCH")
-
-    def do_OPTIONS(self):
-        self._dispatch("OPTIONS")
-
-    def _dispatch(self, method: str) -> None:
+    def _dispatch(self) -> None:
+        method = self.command
         self._body_read = False
         try:
             self._route(method)
@@ -165,35 +169,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
 
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
+
     def _route(self, method: str) -> None:
         if self.check_host and not is_loopback(host_name(self.headers.get("Host", "localhost"))):
             raise ApiError(403, "this server answers only requests addressed to localhost")
         path = urlsplit(self.path).path
-        routes = {
-            "/api/predict": {"POST": self._predict},
-            "/api/evaluate": {"POST": self._evaluate},
-            "/api/model": {"GET": self._model, "HEAD": self._model},
-            "/api/models": {"GET": self._models},
-            "/api/models/select": {"POST": self._select},
-            "/api/models/download": {"GET": self._download},
-            "/api/train": {"GET": self._train_status},
-            "/api/train/settings": {"GET": self._train_settings},
-            "/api/train/start": {"POST": self._train_start},
-            "/api/train/stop": {"POST": self._train_stop},
-            "/api/train/resume": {"POST": self._train_resume},
-            "/api/train/events": {"GET": self._train_events},
-        }
-        for static_path in self.static:
-            routes[static_path] = {"GET": self._static, "HEAD": self._static}
-        if path not in routes:
+        if path not in self.routes:
             raise ApiError(404, f"no such page or API route: {path[:200]}")
-        handlers = routes[path]
+        handlers = self.routes[path]
         if method not in handlers:
             self._allow = ", ".join(handlers)
             raise ApiError(405, f"{method} is not allowed on {path} (use {self._allow})")
         if method == "POST":
             self._check_origin()
-        handlers[method](path)
+        getattr(self, handlers[method])(path)
 
     # -- routes -------------------------------------------------------------------------------
 
@@ -467,12 +457,13 @@ def make_server(recogniser: Recogniser | None, host: str = "127.0.0.1", port: in
     ``models`` (the list the page switches between) defaults to just ``recogniser``; without
     ``training`` the /api/train routes answer 404."""
     static = load_static()
+    routes = {**API_ROUTES, **{path: {"GET": "_static", "HEAD": "_static"} for path in static}}
     if models is None:
         models = Models(recogniser, runs_dir="runs", training=training,
                         data_dir=recogniser.data_dir if recogniser is not None else None)
     handler = type("BoundHandler", (Handler,), {
-        "models": models, "training": training, "static": static, "max_upload": max_upload, "check_host": is_loopback(host),
-        "timeout": timeout,
+        "models": models, "training": training, "static": static, "routes": routes, "max_upload": max_upload,
+        "check_host": is_loopback(host), "timeout": timeout,
     })
     server_class = Server6 if ":" in host else Server
     try:
@@ -488,21 +479,14 @@ def make_server(recogniser: Recogniser | None, host: str = "127.0.0.1", port: in
 def serve_until_stopped(server: Server) -> int:
     """Answer requests until Ctrl-C or SIGTERM, then close the listening socket; return the
     signal that stopped it (SIGINT or SIGTERM)."""
-    stopped_by = [signal.SIGINT]
-
-    def stop(signum, frame):
-        stopped_by[0] = signum
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
+        with signals.stop_requests((signal.SIGINT, signal.SIGTERM)):
+            server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt as stop:
+        return signals.signal_number(stop)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         server.server_close()
-    return int(stopped_by[0])
+    return int(signal.SIGINT)  # serve_forever returns only when shut down: as if stopped by Ctrl-C
 
 
 def url_host(host: str) -> str:

@@ -27,8 +27,11 @@ import time
 from collections import deque
 from pathlib import Path
 
-from digitnet import signals
+from digitnet import checkpoint, runs, signals
+from digitnet.config import TrainConfig
 from digitnet.serve.api import ApiError
+from digitnet.settings import default_of, settings_of
+from digitnet.settings import describe as describe_settings
 
 # Caps on what a request may ask for, so that a runaway (or hostile) request cannot exhaust the
 # machine: the CLI has none (a user at the terminal can always press Ctrl-C), the page has these.
@@ -41,28 +44,45 @@ STOP_GRACE = 30.0            # seconds the child gets to finish writing after SI
 # The main settings shown on the page (the rest keep their defaults unless a recipe sets them).
 MAIN_SETTINGS = ("hidden_sizes", "epochs", "learning_rate", "batch_size", "cost", "init", "l2", "augment", "seed")
 
+
+def train_arguments(config: TrainConfig) -> list[str]:
+    """The `digitnet train` options that give ``config`` (defaults left out)."""
+    return _options({name: getattr(config, name) for name in settings_of(TrainConfig)
+                     if getattr(config, name) != default_of(TrainConfig, name)})
+
+
+def _options(settings: dict) -> list[str]:
+    """``{field: value}`` as `digitnet train` options, in the order given: each option's name and
+    its value as a user would type it (``Setting.format``); a yes/no option alone, when yes."""
+    specs = settings_of(TrainConfig)
+    arguments = []
+    for name, value in settings.items():
+        spec = specs[name]
+        if spec.kind is not bool:
+            arguments += [spec.option, spec.format(value)]
+        elif value:
+            arguments.append(spec.option)
+    return arguments
+
+
+def _recipe(name: str, **settings) -> dict:
+    """A recipe for the page: its settings and the `digitnet train` command that gives the same run."""
+    return {"name": name, "command": " ".join(["digitnet train", *_options(settings)]), "settings": settings}
+
+
 # The README's recipes ("Results"), one click away on the page.
 RECIPES = [
-    {"name": "textbook ch. 1 (the default)", "command": "digitnet train", "settings": {}},
-    {"name": "quadratic cost, 98.6%",
-     "command": "digitnet train --hidden 300 --init scaled --eta 3 --l2 1 --augment 1 --epochs 60 "
-                "--patience-eta 4 --eta-min-factor 16",
-     "settings": {"hidden_sizes": [300], "init": "scaled", "learning_rate": 3.0, "l2": 1.0, "augment": 1,
-                  "epochs": 60, "eta_patience": 4, "eta_min_factor": 16.0}},
-    {"name": "cross-entropy, 98.5%",
-     "command": "digitnet train --hidden 300 --cost cross-entropy --init scaled --eta 0.5 --l2 5 --augment 2 "
-                "--epochs 60 --patience-eta 4 --eta-min-factor 16",
-     "settings": {"hidden_sizes": [300], "cost": "cross-entropy", "init": "scaled", "learning_rate": 0.5,
-                  "l2": 5.0, "augment": 2, "epochs": 60, "eta_patience": 4, "eta_min_factor": 16.0}},
+    _recipe("textbook ch. 1 (the default)"),
+    _recipe("quadratic cost, 98.6%", hidden_sizes=[300], init="scaled", learning_rate=3.0, l2=1.0,
+            augment="shift=1", epochs=60, eta_patience=4, eta_min_factor=16.0),
+    _recipe("cross-entropy, 98.5%", hidden_sizes=[300], cost="cross-entropy", init="scaled", learning_rate=0.5,
+            l2=5.0, augment="shift=2", epochs=60, eta_patience=4, eta_min_factor=16.0),
 ]
 
 
 def describe() -> dict:
     """What the page's form needs: every setting (option, help, default, range), the main ones,
     the recipes and the caps."""
-    from digitnet.settings import describe as describe_settings
-    from digitnet.training import TrainConfig
-
     return {"settings": describe_settings(TrainConfig), "main": list(MAIN_SETTINGS), "recipes": RECIPES,
             "caps": {"hidden_units": MAX_HIDDEN_UNITS, "hidden_layers": MAX_HIDDEN_LAYERS, "epochs": MAX_EPOCHS}}
 
@@ -71,9 +91,6 @@ def config_from_json(body: object):
     """A TrainConfig from the client's ``{"settings": {field: value}}`` (missing fields keep their
     defaults); ``ApiError(400)`` naming the options as the CLI does (``TrainConfig.problems()``)
     for unknown fields, wrong types, values out of range and the page's caps."""
-    from digitnet.settings import settings_of
-    from digitnet.training import TrainConfig
-
     settings = body.get("settings", {}) if isinstance(body, dict) else None
     if not isinstance(settings, dict) or (isinstance(body, dict) and set(body) - {"settings"}):
         raise ApiError(400, 'send {"settings": {"hidden_sizes": [30], "epochs": 30, ...}}')
@@ -108,23 +125,6 @@ def config_from_json(body: object):
     if problems:
         raise ApiError(400, "; ".join(problems))
     return config
-
-
-def train_arguments(config) -> list[str]:
-    """The `digitnet train` options that give ``config`` (defaults left out)."""
-    from digitnet.settings import default_of, settings_of
-    from digitnet.training import TrainConfig
-
-    arguments = []
-    for name, spec in settings_of(TrainConfig).items():
-        value = getattr(config, name)
-        if value == default_of(TrainConfig, name):
-            continue
-        if spec.kind is bool:
-            arguments.append(spec.option) if value else None
-        else:
-            arguments += [spec.option, spec.format(value)]
-    return arguments
 
 
 class TrainingRuns:
@@ -231,8 +231,6 @@ class TrainingRuns:
 
     def resume(self, path: Path, epochs: int | None = None) -> dict:
         """Continue the run in ``path`` (a file the server listed), to ``epochs`` or its own plan."""
-        from digitnet import checkpoint, runs
-
         if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs > MAX_EPOCHS):
             raise ApiError(400, f"--epochs must be a whole number of at most {MAX_EPOCHS}, got {epochs!r}")
         with self._changed:

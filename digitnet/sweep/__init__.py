@@ -2,18 +2,22 @@
 
 One room, one job per module:
 
-    space.py    `--param eta=log:0.1..5` and `--set cost=cross-entropy`: parsing, checking
-                against TrainConfig, and asking an Optuna trial for values
-    study.py    the study's storage (SQLite in the output folder, or any database URL), its
-                stored definition, and the book-keeping that makes `--trials` exact across
-                processes and machines (interrupted trials are failed and their budget re-used)
-    worker.py   one worker process: loads the data once, then trains trial after trial with
-                the same Trainer as `digitnet train`, reporting each epoch to the pruner
-    launch.py   starts `--jobs` worker processes and follows them with a progress bar
-    results.py  the ranked table and results.csv, from the stored study alone
-    page.py     the pictures and index.html (from the template file index.html beside it)
+    space.py     `--param eta=log:0.1..5` and `--set cost=cross-entropy`: parsing, checking
+                 against TrainConfig, and asking an Optuna trial for values
+    storage.py   the study's database (SQLite in the output folder, or any database URL)
+    study.py     the study: created or joined by name, with its definition stored in it
+    liveness.py  the book-keeping that makes `--trials` exact across processes and machines
+                 (interrupted trials are failed and their budget re-used)
+    pruners.py   which trials stop early
+    samplers.py  which settings a trial tries
+    start.py     a sweep's start-up: its storage opened, --out claimed, the study created or joined
+    worker.py    one worker process: loads the data once, then trains trial after trial with
+                 the same Trainer as `digitnet train`, reporting each epoch to the pruner
+    launch.py    starts `--jobs` worker processes and follows them with a progress bar
+    results.py   the ranked table and results.csv, from the stored study alone
+    page.py      the pictures and index.html (from the template file index.html beside it)
 
-Optuna does the searching (TPE sampler, median pruner, or study.HalvingPruner: Optuna's
+Optuna does the searching (TPE sampler, median pruner, or pruners.HalvingPruner: Optuna's
 successive-halving rule asked again at every epoch, so parallel trials prune alike) and
 keeps the study in a relational database, so any number of processes on any number
 of machines can share one study.  Nothing here is a scheduler: every worker asks

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from digitnet import signals
 from digitnet.sweep import results
-from digitnet.sweep import study as studies
+from digitnet.sweep.liveness import counts, fail_interrupted
+from digitnet.sweep.storage import shown_url
+from digitnet.sweep.study import target
 from digitnet.sweep.worker import WorkerSpec, checkpoint_name, spec_argument
 
 # Reading every trial from the database twice a second took 7% of a core from the workers (measured).
@@ -83,7 +85,7 @@ def follow(study, widths: dict[str, int], workers: list[subprocess.Popen], quiet
     from digitnet.progress import progress_bar
 
     seen = {r.number for r in results.rows(study)}
-    with progress_bar(total=studies.target(study), initial=len(seen), unit="trial", desc="trials",
+    with progress_bar(total=target(study), initial=len(seen), unit="trial", desc="trials",
                       disable=quiet or None) as bar:
         while True:
             running = any(w.poll() is None for w in workers)
@@ -94,8 +96,8 @@ def follow(study, widths: dict[str, int], workers: list[subprocess.Popen], quiet
                 if not quiet:
                     tqdm.write(results.trial_line(row, widths))
             best = results.best_row(ranked)
-            count = studies.counts(study)
-            bar.total = max(studies.target(study), len(seen))
+            count = counts(study)
+            bar.total = max(target(study), len(seen))
             bar.set_postfix_str((f"best {best.best:.2%} (trial {best.number}), " if best else "")
                                 + f"{count['running']} running", refresh=True)
             if not running:
@@ -106,8 +108,8 @@ def follow(study, widths: dict[str, int], workers: list[subprocess.Popen], quiet
 def run(study, storage, spec: WorkerSpec, jobs: int, params: list, quiet: bool) -> Outcome:
     """Start the workers and follow them to the end (or to Ctrl-C)."""
     outcome = Outcome()
-    studies.fail_interrupted(study, storage)  # trials left RUNNING by a killed run on this machine
-    if studies.counts(study)["done"] >= studies.target(study):
+    fail_interrupted(study, storage)  # trials left RUNNING by a killed run on this machine
+    if counts(study)["done"] >= target(study):
         return outcome  # nothing left to train (e.g. `--final` on a finished study)
     workers = start_workers(spec, jobs)
     previous = signal.signal(signal.SIGTERM, _terminated)
@@ -122,7 +124,7 @@ def run(study, storage, spec: WorkerSpec, jobs: int, params: list, quiet: bool) 
     if outcome.interrupted:
         stop_workers(workers, outcome.interrupted)
     outcome.exit_codes = [w.wait() for w in workers]
-    studies.fail_interrupted(study, storage)
+    fail_interrupted(study, storage)
     return outcome
 
 
@@ -132,12 +134,24 @@ def describe_exit(code: int) -> str:
     return f"exited with status {code}"
 
 
-def checkpoint_place(row, out_dir: Path) -> str:
-    """Where a trial's checkpoint is: its path here, or the --out folder of the machine that ran it."""
-    path = out_dir / (row.checkpoint or checkpoint_name(row.number))
-    if path.is_file():
-        return str(path)
-    return f"{path.name}, in the --out folder of the machine that ran it" + (f" ({row.host})" if row.host else "")
+@dataclass(frozen=True)
+class CheckpointPlace:
+    """Where a trial's checkpoint is: ``path`` in the --out folder, of this machine or of ``host``."""
+
+    path: Path
+    host: str | None = None
+
+    def __str__(self) -> str:
+        """Its path if it is here, else its name and the machine that ran the trial."""
+        if self.path.is_file():
+            return str(self.path)
+        return (f"{self.path.name}, in the --out folder of the machine that ran it"
+                + (f" ({self.host})" if self.host else ""))
+
+
+def checkpoint_place(row, out_dir: Path) -> CheckpointPlace:
+    """The one definition of where a trial's checkpoint is (its name is recorded in the trial)."""
+    return CheckpointPlace(out_dir / (row.checkpoint or checkpoint_name(row.number)), row.host)
 
 
 def write_results(study, definition, out_dir: Path, study_name: str, storage_url: str):
@@ -149,17 +163,18 @@ def write_results(study, definition, out_dir: Path, study_name: str, storage_url
     best = results.best_row(ranked)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [results.write_csv(ranked, names, out_dir / "results.csv")]
-    summary = [("study", study_name), ("storage", studies.shown_url(storage_url)),
+    summary = [("study", study_name), ("storage", shown_url(storage_url)),
                ("progress", results.summary(study, ranked)),
                ("searched", definition.space.describe()),
                ("pruner", definition.pruner)]
+    evaluate = "digitnet evaluate CHECKPOINT"
     if best is not None:
         settings = ", ".join(f"{n} {results.format_value(best.params.get(n))}" for n in names)
         summary.append(("best trial", f"trial {best.number}: {best.best:.2%} validation accuracy at epoch "
                                       f"{best.best_epoch} ({settings})"))
-        summary.append(("its checkpoint", checkpoint_place(best, out_dir)))
-    evaluate = (f"digitnet evaluate {out_dir / (best.checkpoint or checkpoint_name(best.number))}"
-                if best else "digitnet evaluate CHECKPOINT")
+        place = checkpoint_place(best, out_dir)
+        summary.append(("its checkpoint", str(place)))
+        evaluate = f"digitnet evaluate {place.path}"
     files += page.write_page(study, ranked, definition.space.params, out_dir, study_name=study_name,
                              summary=summary, evaluate=evaluate)
     return ranked, files

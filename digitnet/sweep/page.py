@@ -1,4 +1,4 @@
-"""The sweep's page: four pictures and index.html (filled in from the template file index.html).
+"""The sweep's page: four pictures and index.html (the template digitnet/templates/sweep.html, filled in).
 
     history.png     each trial's best validation accuracy in the order trials were started,
                     with the best so far as a line: is the search still improving?
@@ -8,28 +8,27 @@
     importance.png  how much of the variation in accuracy each setting explains
                     (Optuna's default importance evaluator, PED-ANOVA)
 
-matplotlib draws with the Agg canvas, never pyplot (as in digitnet.report).
+matplotlib draws with the Agg canvas, never pyplot (digitnet.figures, as in digitnet.report).
 """
 
 from __future__ import annotations
 
 import math
-import string
 import warnings
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import optuna
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from digitnet.report import _e, save_figure, write_text
+from digitnet import templates
+from digitnet.figures import new_figure, save_figure
+from digitnet.report import write_text
 from digitnet.sweep.results import Row, best_row, format_value
 from digitnet.sweep.space import Param
+from digitnet.text import escape_html, percent
 
-DPI = 100
 COMPLETE_COLOUR = "tab:blue"
 PRUNED_COLOUR = "0.6"
 BEST_COLOUR = "tab:red"
@@ -48,8 +47,7 @@ CAPTIONS = {
 def _figure(width: float, height: float, left: float = 0.8) -> Figure:
     """A figure with fixed margins (in inches): a layout engine would draw every figure twice, and the
     pictures are written at the end of every sweep run."""
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    FigureCanvasAgg(fig)
+    fig = new_figure(width, height)
     fig.subplots_adjust(left=left / width, right=1 - 0.25 / width, bottom=0.6 / height, top=1 - 0.4 / height,
                         wspace=0.3, hspace=0.35)
     return fig
@@ -192,36 +190,30 @@ def plot_importance(values: dict[str, float]) -> Figure:
 # The page
 
 
-def _percent(value) -> str:
-    return "—" if value is None else f"{value:.2%}"
-
-
 def render(*, study_name: str, summary: list[tuple[str, str]], ranked: list[Row], names: list[str],
            pictures: list[str], notes: list[str], evaluate: str) -> str:
     """index.html from the template; every value from the study is escaped."""
-    template = string.Template(resources.files("digitnet.sweep").joinpath("index.html").read_text("utf-8"))
     best = best_row(ranked)
     head = ["rank", "trial", *names, "best val", "at epoch", "epochs", "status", "time (s)"]
-    lines = ["<tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
+    lines = ["<tr>" + "".join(f"<th>{escape_html(h)}</th>" for h in head) + "</tr>"]
     for r in ranked:
         css = "best" if r is best else r.state
-        cells = [str(r.rank), str(r.number), *(format_value(r.params.get(n)) for n in names), _percent(r.best),
+        cells = [str(r.rank), str(r.number), *(format_value(r.params.get(n)) for n in names),
+                 percent(r.best, missing="—"),
                  format_value(r.best_epoch), str(r.epochs), r.status,
                  "—" if r.seconds is None else f"{r.seconds:.1f}"]
         numeric = {0, 1, len(cells) - 1, len(cells) - 3, len(cells) - 4, len(cells) - 5}
         lines.append(f'<tr class="{css}">' + "".join(
-            f'<td class="number">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>"
+            f'<td class="number">{escape_html(c)}</td>' if i in numeric else f"<td>{escape_html(c)}</td>"
             for i, c in enumerate(cells)) + "</tr>")
-    figures = "\n".join(
-        f'<figure><a href="{_e(name)}"><img src="{_e(name)}" alt="{_e(CAPTIONS[name])}"></a>'
-        f"<figcaption>{_e(CAPTIONS[name])}</figcaption></figure>" for name in pictures)
-    return template.substitute(
-        study=_e(study_name),
-        notes=("<ul class=\"notes\">" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>") if notes else "",
-        summary="\n".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in summary),
-        figures=figures or "<p>(no finished trials yet)</p>",
+    return templates.fill(
+        "sweep.html",
+        study=escape_html(study_name),
+        notes=templates.notes(notes),
+        summary=templates.rows((k, escape_html(v)) for k, v in summary),
+        figures=templates.figures(pictures, CAPTIONS) or "<p>(no finished trials yet)</p>",
         trials="\n".join(lines),
-        evaluate=_e(evaluate))
+        evaluate=escape_html(evaluate))
 
 
 def write_page(study, ranked: list[Row], params: list[Param], out_dir: Path, *, study_name: str,

@@ -16,7 +16,9 @@ from pathlib import Path
 from optuna.trial import TrialState
 
 from digitnet.atomic import atomic_path
-from digitnet.sweep.study import counts, target
+from digitnet.sweep.liveness import counts
+from digitnet.sweep.study import target
+from digitnet.text import percent
 
 
 @dataclass
@@ -83,10 +85,6 @@ def format_value(value) -> str:
     return "-" if value is None else str(value)
 
 
-def _percent(value) -> str:
-    return "-" if value is None else f"{value:.2%}"
-
-
 def _seconds(value) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
@@ -94,7 +92,7 @@ def _seconds(value) -> str:
 def table(ranked: list[Row], names: list[str]) -> str:
     """The ranked table as fixed-width text."""
     header = ["rank", "trial", *names, "best val", "at epoch", "epochs", "status", "time"]
-    lines = [[str(r.rank), str(r.number), *(format_value(r.params.get(n)) for n in names), _percent(r.best),
+    lines = [[str(r.rank), str(r.number), *(format_value(r.params.get(n)) for n in names), percent(r.best),
               format_value(r.best_epoch), str(r.epochs), r.status, _seconds(r.seconds)] for r in ranked]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     text_columns = {len(header) - 2} | set(range(2, 2 + len(names)))  # left-aligned: parameters and status
@@ -129,7 +127,7 @@ def value_widths(params) -> dict[str, int]:
 def trial_line(row: Row, widths: dict[str, int]) -> str:
     """The line printed as a trial finishes, its settings in aligned columns."""
     settings = "  ".join(f"{n} {format_value(row.params.get(n)):<{w}}" for n, w in widths.items())
-    return (f"trial {row.number:3d}  {settings}  {_percent(row.best):>7} (epoch {format_value(row.best_epoch)})"
+    return (f"trial {row.number:3d}  {settings}  {percent(row.best):>7} (epoch {format_value(row.best_epoch)})"
             f"  {row.status}  {_seconds(row.seconds)}")
 
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field as dataclass_field
 
+from digitnet.config import TrainConfig
 from digitnet.settings import by_option, default_of, settings_of
 from digitnet.sweep import SweepUsageError
-from digitnet.training import TrainConfig
 
 # Settings every trial shares, so that trials differ only in what is searched.
 NOT_SEARCHABLE = {

@@ -29,6 +29,10 @@ from digitnet import runs, training
 from digitnet.data import load_mnist
 from digitnet.sweep import SweepError
 from digitnet.sweep import study as studies
+from digitnet.sweep.liveness import counts, fail_interrupted, is_surplus, worker_identity
+from digitnet.sweep.pruners import make_pruner
+from digitnet.sweep.samplers import make_sampler
+from digitnet.sweep.storage import open_storage
 
 # How often an idle worker looks again while the last trials run elsewhere.
 POLL_SECONDS = 1.0
@@ -106,8 +110,8 @@ class Objective:
         self.dataset = spec.dataset
 
     def __call__(self, trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", studies.worker_identity())
-        if studies.is_surplus(self.study, trial.number, studies.target(self.study)):
+        trial.set_user_attr("worker", worker_identity())
+        if is_surplus(self.study, trial.number, studies.target(self.study)):
             trial.set_user_attr("surplus", True)
             raise SurplusTrial()
         config = self.definition.space.suggest(trial)
@@ -144,19 +148,19 @@ class Objective:
 
 def work(spec: WorkerSpec, stop: StopSignal) -> None:
     """Run trials until the study's target is reached (waiting while the last ones run elsewhere)."""
-    storage = studies.open_storage(spec.storage)
+    storage = open_storage(spec.storage)
     _, definition = studies.load(storage, spec.study)
     mnist = load_mnist(spec.data_dir, definition.space.base().validation_size)
     seed = definition.space.base().seed
     study = optuna.load_study(study_name=spec.study, storage=storage,
-                              sampler=studies.make_sampler(definition.space, seed),
-                              pruner=studies.make_pruner(definition.pruner))
+                              sampler=make_sampler(definition.space, seed),
+                              pruner=make_pruner(definition.pruner))
     objective = Objective(study, definition, mnist, spec, stop)
     while True:
         stop.check()
-        studies.fail_interrupted(study, storage)
+        fail_interrupted(study, storage)
         wanted = studies.target(study)
-        count = studies.counts(study)
+        count = counts(study)
         if count["done"] >= wanted:
             return
         if count["done"] + count["running"] >= wanted:

@@ -9,7 +9,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from digitnet.sweep.study import HalvingPruner, quiet_optuna
+from digitnet.sweep.pruners import HalvingPruner
+from digitnet.sweep.study import quiet_optuna
 
 EPOCHS = 10
 

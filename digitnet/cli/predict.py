@@ -1,0 +1,50 @@
+"""`digitnet predict`: recognise the digits in the user's own pictures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from digitnet.cli.errors import user_errors
+from digitnet.cli.options import model_option, pick_digit_reader, weights_option
+
+
+@click.command(short_help="Recognise the digits in your own pictures.")
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@model_option(positional=False)
+@weights_option
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object per image and line: {"path", "digit", "confidence", "scores"} '
+                   'or {"path", "error"}.')
+@click.option("--top-k", type=click.IntRange(1, 10), default=1, help="Show the K most likely digits.")
+@click.option("--show", is_flag=True, help="Also print the 28x28 image the network saw, as terminal art.")
+@click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto",
+              help="Is the picture dark ink on a light background (yes: invert it to MNIST's white on "
+                   "black) or light on dark (no)? auto decides from the picture.")
+@click.option("--recursive", "-r", is_flag=True, help="Also read the image files in the folders' subfolders.")
+@user_errors
+def predict(images, model, weights, as_json, top_k, show, invert, recursive):
+    """Recognise the digit in each IMAGE: image files, or folders of them (their image files, sorted).
+
+    Any picture Pillow reads, of one digit in any colours: it is flattened,
+    cleaned, cropped, scaled and centred the way MNIST's digits were.  Exits
+    with status 1 if any image could not be used (the others are still answered).
+    """
+    from digitnet import checkpoint
+    from digitnet import predict as predicting  # numpy and Pillow: imported only by this command
+
+    if show and as_json:
+        raise click.UsageError("--show prints terminal art, which would break the JSON lines; use one or the other")
+    for image in images:
+        if Path(image).suffix.lower() in (".npz", ".json") and not Path(image).is_dir():
+            raise click.UsageError(f"{image} looks like a model, not an image: did you mean --model {image}?")
+    network, _ = pick_digit_reader(checkpoint.load(model), weights, model)
+    count, failures, empty = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k,
+                                            show=show, recursive=recursive, out=click.echo,
+                                            err=lambda line: click.echo(line, err=True))
+    if failures:
+        click.echo(f"{failures} of {count} image(s) could not be used", err=True)
+    if failures or empty:
+        sys.exit(1)

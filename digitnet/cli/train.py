@@ -1,0 +1,142 @@
+"""`digitnet train`: the settings from the command line, a run of the library, and what it shows meanwhile."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import click
+
+from digitnet.cli.data import load_data
+from digitnet.cli.errors import stops_cleanly, user_errors
+from digitnet.cli.options import data_dir_option, train_settings, typed_settings
+from digitnet.cli.output import keep_going_without_reader
+
+
+@train_settings
+@click.command(short_help="Train a network by mini-batch SGD, saving every epoch.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Checkpoint to write after every epoch  [default: model.npz, or the --resume file]")
+@click.option("--resume", type=click.Path(dir_okay=False), default=None,
+              help="Continue this checkpoint from its last complete epoch, to its planned total or --epochs.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it already exists.")
+@data_dir_option
+@click.option("--quiet", "-q", is_flag=True, help="Only the final result; no progress bar or epoch lines.")
+@click.option("--progress", type=click.Choice(["bar", "json"]), default="bar", show_default=True,
+              help="json: instead of the bar and epoch lines, one JSON object per line on stdout "
+                   "(start, progress within an epoch, each epoch, end), for other programs.")
+@click.pass_context
+@stops_cleanly
+@user_errors
+def train(ctx, out, resume, force, data_dir, quiet, progress, **settings):
+    """Train a 784-hidden-10 sigmoid network by mini-batch SGD, saving a checkpoint every epoch.
+
+    The defaults are the textbook's first network (784-30-10, quadratic cost,
+    N(0,1) weights, eta 3.0, batch 10, 30 epochs).
+    """
+    from digitnet import runs
+    from digitnet.config import TrainConfig
+    from digitnet.data import resolve_data_dir
+
+    keep_going_without_reader()
+    values, given = typed_settings(ctx, settings)
+    config = TrainConfig(**values)
+    problems = config.problems()
+    if problems:
+        raise click.UsageError("; ".join(problems))
+    try:
+        plan = runs.prepare(config, out, lambda: load_data(data_dir, 0, quiet), resume_from=resume,
+                            force=force, requested=given)
+    except (runs.SettingsError, runs.ResumeConflict) as e:  # mistakes on the command line: exit 2
+        raise click.UsageError(str(e)) from None
+    with contextlib.ExitStack() as stack:
+        if progress == "json":
+            from digitnet.progress import JsonProgress
+
+            output = JsonProgress(plan)
+        else:
+            output = stack.enter_context(_TrainOutput(plan, quiet))
+        result = runs.run(plan.trainer, plan.out, resumed_from=plan.resumed_from,
+                          dataset=str(resolve_data_dir(data_dir)),
+                          on_epoch=output.epoch_done, on_progress=output.progress)
+    if progress == "json":
+        output.end(result)
+        sys.exit(result.exit_code)
+    _print_result(result, quiet)
+
+
+def _print_result(result, quiet):
+    """The last words of `train`: the test accuracy, or why the run ended early and how to go on."""
+    if result.outcome == "interrupted":
+        import signal
+
+        from digitnet.signals import describe
+
+        why = f"interrupted ({describe(result.signal or signal.SIGINT)})"
+        if result.resume_from:
+            click.echo(f"\n{why}: the last complete epoch ({result.saved_epoch}) is saved in "
+                       f"{result.resume_from}; continue with `{result.resume_command}`", err=True)
+        else:
+            click.echo(f"\n{why} before the first epoch finished: nothing was saved", err=True)
+        sys.exit(result.exit_code)
+    if result.outcome == "diverged":
+        kept = f"the last good epoch is kept in {result.resume_from}" if result.resume_from else "nothing was saved"
+        raise click.ClickException(f"{result.error}; {kept}. Try a smaller --eta (it was {result.learning_rate:g}).")
+    if result.outcome == "write_failed":
+        kept = (f"the last complete epoch ({result.saved_epoch}) is kept in {result.resume_from}"
+                if result.resume_from else "nothing was saved")
+        raise click.ClickException(f"{result.error}; {kept}")
+    if result.stopped and not quiet:
+        click.echo(result.stopped)
+    which = (f"best validation epoch {result.best_epoch} of {result.epochs_completed}" if result.tested_best
+             else f"epoch {result.epochs_completed}")
+    click.echo(f"test accuracy {result.test_accuracy:.2%} ({which}; last epoch "
+               f"{result.test_accuracy_last_epoch:.2%}); saved {result.out}")
+
+
+class _TrainOutput:
+    """What `train` shows while it runs: the settings, a bar over each epoch's mini-batches
+    (hidden when not a terminal) and one line per epoch."""
+
+    def __init__(self, plan, quiet):
+        self.config, self.quiet, self.bar, self.epoch = plan.trainer.config, quiet, None, 0
+        if not quiet:
+            trainer, config = plan.trainer, plan.trainer.config
+            start = (f", resuming after epoch {trainer.state.epochs_completed}" if plan.resumed_from else "")
+            click.echo(f"training {'-'.join(map(str, trainer.network.sizes))} ({config.cost} cost, {config.init} "
+                       f"init, eta {config.learning_rate:g}, batch {config.batch_size}, seed {config.seed}) on "
+                       f"{len(trainer.data.training):,} images{start}; checkpoint: {plan.out}")
+            click.echo("cost: " + ("the training set's, from a pass at the end of each epoch" if config.exact_cost
+                                   else "mean over the epoch's mini-batches, as SGD saw them (--exact-cost for "
+                                        "an end-of-epoch pass)"))
+
+    def progress(self, epoch, images, total):
+        from digitnet.progress import progress_bar
+
+        batch_size = self.config.batch_size
+        if self.bar is None or epoch != self.epoch:
+            self.close()
+            self.epoch = epoch
+            self.bar = progress_bar(total=-(-total // batch_size), desc=f"epoch {epoch}/{self.config.epochs}",
+                                    unit="batch", leave=False, disable=True if self.quiet else None)
+        self.bar.update(-(-images // batch_size) - self.bar.n)  # a partial last batch counts as one
+
+    def epoch_done(self, stats):
+        from tqdm import tqdm
+
+        self.close()
+        if not self.quiet:
+            validation = "" if stats.validation_accuracy is None else f"  validation {stats.validation_accuracy:7.2%}"
+            tqdm.write(f"epoch {stats.epoch:3d}/{self.config.epochs}  cost {stats.training_cost:.5f}"
+                       f"{validation}  eta {stats.learning_rate:g}  {stats.seconds:5.2f} s")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,261 @@
+"""Reading a picture: refuse bombs from the header, decode it small, and make float pixels of it.
+
+    open_image          refuse bombs from the header, decode (shrunk early), first frame, EXIF rotation
+    to_float_channels   pixels as floats in [0, 1] plus the alpha channel, whatever the file's mode
+    composite           flatten transparency onto the background that makes the ink visible
+
+The result, (H, W, C) floats with C = 1 or 3, is what ``paper`` and ``ink`` look for the digit in.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image
+
+from digitnet.images.errors import ImageError
+
+MAX_PIXELS = 64_000_000  # refused from the header, before any decoding (about 8000x8000)
+WORK_SIDE = 1024         # large pictures are shrunk to about this longer side as they are decoded
+MIN_IMAGE_SIDE = 8       # smaller pictures cannot hold a recognisable digit
+
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSE_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+# ---------------------------------------------------------------------------
+# Decoding
+
+
+def open_image(path: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and decode ``path`` (or a binary file object, e.g. an upload in ``io.BytesIO``),
+    refusing decompression bombs before a single pixel is decoded.
+
+    ``Image.open`` reads only the header, so the pixel count is checked there,
+    before ``load()`` (Pillow's own DecompressionBombError, raised by ``open``
+    itself beyond twice ``Image.MAX_IMAGE_PIXELS``, is reported the same way;
+    that global setting is left alone).  JPEGs are decoded at a reduced DCT
+    scale (``draft``) and everything else is box-reduced right after decoding,
+    so the later steps see fewer than 2 x ``WORK_SIDE`` pixels on the longer
+    side.  Animated images give their first frame; EXIF rotation (phone
+    photos) is applied.
+    """
+    if hasattr(path, "read"):
+        source, path = path, None  # errors then carry no file name
+    else:
+        source = path = Path(path)
+        if path.is_dir():
+            raise ImageError("is a folder, not an image file", path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source)
+    except FileNotFoundError:
+        raise ImageError("no such file", path) from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"refused: the image has too many pixels (the limit is {max_pixels:,})", path) from None
+    except Image.UnidentifiedImageError:
+        raise ImageError("not an image (or not a format Pillow can read)", path) from None
+    except OSError as e:
+        raise ImageError(f"cannot read the file ({e.strerror or e})", path) from None
+    with image:
+        try:
+            check_size(image.size, max_pixels)
+        except ImageError as e:
+            raise ImageError(e.reason, path) from None
+        orientation = _orientation(image)
+        _request_draft(image)
+        try:
+            image.load()
+            flat = _standard_mode(image)
+            flat = flat.copy() if flat is image else flat  # closing the file invalidates `image`
+        except Exception as e:  # noqa: BLE001 -- Pillow's decoders raise many types on corrupt data
+            raise ImageError(f"cannot decode the image ({_describe(e)})", path) from None
+    flat = shrink_early(flat)
+    transpose = _TRANSPOSE_FOR_ORIENTATION.get(orientation)
+    return flat.transpose(transpose) if transpose is not None else flat
+
+
+def check_size(size: tuple[int, int], max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse pictures too small to hold a digit or too large to decode safely."""
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageError(f"refused: {width}x{height} is {width * height:,} pixels "
+                         f"(the limit is {max_pixels:,})")
+    if max(width, height) < MIN_IMAGE_SIDE or min(width, height) < 1:
+        raise ImageError(f"the image is only {width}x{height} pixels, too small for a digit "
+                         f"(need at least {MIN_IMAGE_SIDE} on the longer side)")
+
+
+def _describe(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1 = upright) or 1 when there is none or it is unreadable."""
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 -- a broken EXIF block must not make the image unreadable
+        return 1
+
+
+def _request_draft(image: Image.Image) -> None:
+    """Ask a JPEG decoder for a 1/2, 1/4 or 1/8 scale that still keeps WORK_SIDE pixels."""
+    longest = max(image.size)
+    if image.format == "JPEG" and longest > 2 * WORK_SIDE:
+        scale = WORK_SIDE / longest
+        image.draft(None, (max(1, int(image.size[0] * scale)), max(1, int(image.size[1] * scale))))
+
+
+def _standard_mode(image: Image.Image) -> Image.Image:
+    """Convert the many Pillow modes to one of L, LA, RGB, RGBA, F (16/32-bit and float data).
+
+    Returns ``image`` itself when it is already in one of those modes.
+    """
+    mode = image.mode
+    has_transparency = "transparency" in image.info
+    if mode in ("L", "LA", "RGB", "RGBA", "F") and not has_transparency:
+        return image
+    if mode.startswith("I;16") or mode == "I":
+        return _integer_to_float(image)
+    if mode == "1" and not has_transparency:
+        return image.convert("L")
+    if mode == "La":
+        return image.convert("LA")
+    if "A" in mode or "a" in mode or has_transparency:
+        return image.convert("RGBA")  # RGBa, PA, P/L/RGB with a transparent colour
+    return image.convert("RGB")  # P, CMYK, YCbCr, LAB, HSV, ...
+
+
+def _integer_to_float(image: Image.Image) -> Image.Image:
+    """16- and 32-bit greyscale as a float image in [0, 1]."""
+    pixels = np.asarray(image, dtype=np.float32)
+    if image.mode.startswith("I;16"):
+        full_scale = 65535.0
+    else:
+        full_scale = 255.0 if pixels.size and pixels.max() <= 255 else 65535.0
+    return Image.fromarray(np.clip(pixels / full_scale, 0.0, 1.0).astype(np.float32), "F")
+
+
+def shrink_early(image: Image.Image, work_side: int = WORK_SIDE) -> Image.Image:
+    """Box-reduce by an integer factor so that the longer side is near ``work_side``.
+
+    Averaging blocks of pixels keeps the ink's mass (a thin line becomes a
+    fainter line, not a gap), and every later step runs on far fewer pixels:
+    this is what makes a 4000x3000 photo as quick as a scan.
+    """
+    factor = max(image.size) // work_side
+    return image.reduce(factor) if factor >= 2 else image
+
+
+# ---------------------------------------------------------------------------
+# Float channels
+
+
+def to_float_channels(image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pixels as float32 in [0, 1], shape (H, W, C) with C = 1 or 3, and alpha (H, W) or None.
+
+    Accepts a PIL image or a numpy array (H, W), (H, W, 1|2|3|4) of uint8,
+    uint16, bool or floats in [0, 1].  Colour images whose three channels are
+    equal are returned as one channel.  Alpha is None when fully opaque.
+    """
+    if isinstance(image, Image.Image):
+        array = np.asarray(image if image.mode in ("L", "LA", "RGB", "RGBA", "F") else _standard_mode(image))
+    else:
+        array = np.asarray(image)
+    if array.dtype not in (np.uint8, np.uint16):
+        return _float_channels(array)
+    # 8- and 16-bit pictures (every decoded file): opacity and grey are decided on the stored
+    # integers, and only the channels kept are converted -- for a canvas PNG (RGBA, opaque, grey)
+    # one channel instead of four, which made this step 6x cheaper.
+    pixels, alpha = _split_channels(array, array, opaque=0.999 * np.iinfo(array.dtype).max)
+    return np.ascontiguousarray(_scaled_to_unit(pixels)), None if alpha is None else _scaled_to_unit(alpha)
+
+
+def _split_channels(pixels: np.ndarray, original: np.ndarray, opaque: float):
+    """(colour, alpha) of an (H, W[, C]) array: alpha is None when every value is at least
+    ``opaque``, and three equal colour channels become one."""
+    pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"cannot use an array of shape {original.shape} as an image")
+    alpha = None
+    if pixels.shape[2] in (2, 4):
+        alpha = pixels[:, :, -1]
+        pixels = pixels[:, :, :-1]
+        if alpha.min() >= opaque:
+            alpha = None
+    if pixels.shape[2] == 3 and np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) \
+            and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]):
+        pixels = pixels[:, :, :1]
+    check_size((pixels.shape[1], pixels.shape[0]))
+    return pixels, alpha
+
+
+def _float_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``to_float_channels`` for arrays of other types (floats, bool, wide integers), which are
+    scaled as a whole (colour and alpha together) before being split."""
+    pixels, alpha = _split_channels(_scaled_to_unit(array), array, opaque=0.999)
+    return np.ascontiguousarray(pixels), alpha
+
+
+def _scaled_to_unit(array: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / bool arrays as float32 in [0, 1]; other numbers are taken to be in
+    [0, 1] already, or in [0, 255], or else scaled by their maximum (float TIFFs vary)."""
+    if array.dtype == np.bool_:
+        return array.astype(np.float32)
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / np.float32(255)
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / np.float32(65535)
+    if array.dtype.kind in "iuf":
+        pixels = array.astype(np.float32)
+        if not np.all(np.isfinite(pixels)):
+            raise ImageError("the image holds NaN or infinite values")
+        peak = float(pixels.max()) if pixels.size else 0.0
+        if peak > 1.0:
+            pixels /= np.float32(max(255.0, peak))
+        return np.clip(pixels, 0.0, 1.0)
+    raise ImageError(f"cannot use an array of dtype {array.dtype} as an image")
+
+
+# ---------------------------------------------------------------------------
+# Transparency
+
+
+def composite(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Flatten transparency onto the background that makes the ink visible.
+
+    Two kinds of picture have an alpha channel.  A drawing-app export has ink
+    strokes on a mostly transparent canvas: the opaque pixels *are* the ink,
+    and the colour stored under transparent pixels means nothing (often it is
+    black, like black ink).  Such a picture goes onto white when its opaque
+    pixels are dark and onto black when they are light, so alpha carries the
+    ink.  A picture that is mostly opaque (a scan with transparent corners)
+    goes onto its own typical opaque colour, so the transparent parts look
+    like paper.
+    """
+    if alpha is None:
+        return pixels
+    weights = alpha[:, :, None]
+    opaque = alpha > 0.5
+    if opaque.mean() >= 0.5:
+        background = np.median(pixels[opaque], axis=0)
+    else:
+        total = float(alpha.sum())
+        mean_opaque = (pixels * weights).sum(axis=(0, 1)) / total if total > 0 else np.zeros(pixels.shape[2])
+        background = np.full(pixels.shape[2], 1.0 if _luminance(mean_opaque) < 0.5 else 0.0)
+    return (pixels * weights + background.astype(np.float32) * (1.0 - weights)).astype(np.float32)
+
+
+def _luminance(colour: np.ndarray) -> float:
+    colour = np.asarray(colour, dtype=np.float64).reshape(-1)
+    return float(colour[0]) if colour.size == 1 else float(colour[:3] @ np.array([0.299, 0.587, 0.114]))

@@ -1,0 +1,241 @@
+"""Ink versus paper: the paper's surface, which side the ink is on, and the ink signal above the noise.
+
+    fit_paper           the background ("paper") as a smooth surface, which removes lighting gradients
+                        (flat_paper: the one exact colour of a drawing made on a computer, no fit needed)
+    ink_is_dark         ink darker or lighter than the paper, judged against the paper, not the mean
+    ink_signal          how far each pixel departs from the paper towards the ink
+    denoise             a light blur, so pixel noise averages out
+    paper_noise         how far the paper itself reaches towards the ink (texture, JPEG noise, shading)
+    threshold_ink       soft threshold above the noise: paper texture and JPEG noise become 0
+
+``ink.find_ink`` runs these in order on a flattened picture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digitnet.images.errors import ImageError
+
+MIN_CONTRAST = 0.08      # ink must differ from the paper by at least this much (pixel range 0..1)
+MIN_PAPER_TOLERANCE = 0.02  # a pixel this close to the paper surface is paper, however clean the picture
+
+
+# ---------------------------------------------------------------------------
+# The paper
+
+
+def fit_paper(pixels: np.ndarray, samples: int = 48, rounds: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The paper as a smooth quadratic surface per channel (H, W, C), and a mask (H, W) of paper pixels.
+
+    A photo of a page is lit unevenly, so "the background colour" varies
+    across it; subtracting a fitted surface makes a shadowed corner as blank
+    as a bright one.  The fit starts from the border ring (almost always
+    paper, even when the digit is large) and is refined on every pixel whose
+    residual is within a few noise deviations, so the ink -- an outlier on one
+    side -- never pulls the surface.  Fitting uses a grid of at most
+    ``samples`` x ``samples`` pixels, so it costs the same for any size.
+    """
+    height, width, channels = pixels.shape
+    step = max(1, -(-max(height, width) // samples))
+    targets = pixels[::step, ::step].reshape(-1, channels).astype(np.float64)
+    rows, cols = np.mgrid[0:height:step, 0:width:step]
+    design = _quadratic_design(rows.ravel(), cols.ravel(), height, width)
+    ring = _border_ring(rows.ravel(), cols.ravel(), height, width)
+    deviation = _channel_max(np.abs(targets - np.median(targets[ring], axis=0)))
+    inliers = ring & (deviation <= _tolerance(deviation[ring]))
+    for _ in range(rounds):
+        coefficients = _least_squares(design, targets, inliers)
+        residual = _channel_max(np.abs(targets - design @ coefficients))
+        tolerance = _tolerance(residual[inliers])
+        inliers = residual <= tolerance
+    paper = _evaluate_quadratic(coefficients, height, width)
+    is_paper = _channel_max(np.abs(pixels - paper)) <= tolerance
+    return paper, is_paper
+
+
+def _tolerance(deviations: np.ndarray) -> float:
+    """How far from the surface a pixel may be and still count as paper: four robust standard
+    deviations (1.4826 x the median absolute deviation), and never less than MIN_PAPER_TOLERANCE."""
+    if not deviations.size:
+        return MIN_PAPER_TOLERANCE
+    return max(4 * 1.4826 * float(np.median(deviations)), MIN_PAPER_TOLERANCE)
+
+
+def flat_paper(pixels: np.ndarray) -> np.ndarray | None:
+    """The paper's colour (C,) when the paper is provably flat, else None (then fit_paper).
+
+    A drawing made on a computer (the serve page's canvas, a drawing-app export) has paper
+    of one exact colour: every pixel of the border ring (the outer 10%, where fit_paper
+    starts) holds the same numbers, and so does at least half of the picture.  No scan or
+    photo does, because of noise.  On such paper fit_paper's surface is that colour and its
+    tolerance its floor, MIN_PAPER_TOLERANCE, except that anti-aliased stroke edges within
+    the tolerance pull the fitted surface by a hair; skipping the fit saves its cost (2 ms a
+    call, a third of a canvas's preprocessing).
+    """
+    found = _flat_paper(pixels)
+    return None if found is None else found[0]
+
+
+def _flat_paper(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``flat_paper``'s colour, and the mask (H, W) of the pixels that have exactly that colour."""
+    height, width, channels = pixels.shape
+    colour = pixels[0, 0]
+    margin_y, margin_x = max(1, height // 10), max(1, width // 10)
+    for strip in (pixels[:margin_y], pixels[height - margin_y:], pixels[:, :margin_x], pixels[:, width - margin_x:]):
+        if not np.array_equal(strip, np.broadcast_to(colour, strip.shape)):
+            return None
+    same = pixels[:, :, 0] == colour[0]
+    for channel in range(1, channels):
+        same &= pixels[:, :, channel] == colour[channel]
+    return (colour.copy(), same) if 2 * np.count_nonzero(same) >= same.size else None
+
+
+def _evaluate_quadratic(coefficients: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The fitted surfaces on every pixel, (H, W, C), by broadcasting a row and a column of coordinates."""
+    y = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None] if height > 1 else np.full((1, 1), -1.0, np.float32)
+    x = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :] if width > 1 else np.full((1, 1), -1.0, np.float32)
+    c = coefficients.astype(np.float32)
+    surfaces = [c[0, k] + x * (c[1, k] + c[3, k] * x) + y * (c[2, k] + c[4, k] * x + c[5, k] * y)
+                for k in range(c.shape[1])]
+    return np.stack(surfaces, axis=2)
+
+
+def _quadratic_design(rows: np.ndarray, cols: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Columns 1, x, y, x^2, xy, y^2 with x, y scaled to [-1, 1] (well conditioned)."""
+    y = rows * (2.0 / max(height - 1, 1)) - 1.0
+    x = cols * (2.0 / max(width - 1, 1)) - 1.0
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+
+
+def _border_ring(rows: np.ndarray, cols: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The outer 10% on every side (at least one pixel)."""
+    margin_y, margin_x = max(1, height // 10), max(1, width // 10)
+    return (rows < margin_y) | (rows >= height - margin_y) | (cols < margin_x) | (cols >= width - margin_x)
+
+
+def _least_squares(design: np.ndarray, targets: np.ndarray, inliers: np.ndarray) -> np.ndarray:
+    """Quadratic surface through the inliers; a flat one when too few to fit a curve."""
+    if inliers.sum() < 4 * design.shape[1]:
+        inliers = inliers if inliers.sum() > 0 else np.ones(len(targets), bool)
+        flat = np.zeros((design.shape[1], targets.shape[1]))
+        flat[0] = np.median(targets[inliers], axis=0)
+        return flat
+    chosen = design[inliers]
+    try:  # the normal equations: a 6x6 solve, well conditioned with coordinates in [-1, 1]
+        return np.linalg.solve(chosen.T @ chosen, chosen.T @ targets[inliers])
+    except np.linalg.LinAlgError:  # inliers on a line (a one-pixel-wide picture): plain least squares
+        return np.linalg.lstsq(chosen, targets[inliers], rcond=None)[0]
+
+
+# ---------------------------------------------------------------------------
+# The ink's side and signal
+
+
+def ink_is_dark(residual: np.ndarray) -> bool:
+    """True when the ink is darker than the paper (to be inverted to MNIST's white on black).
+
+    Decided against the fitted paper rather than from the mean brightness: the
+    pixels that depart most from the paper, after a light blur that removes
+    single-pixel noise, are the ink, and we look at which side they are on.
+    The extreme tails are compared (the mean of the top 0.05% on each side),
+    so a small digit on a big page decides as clearly as a large one, and
+    symmetric noise or paper texture cancels out.  (On large pictures every
+    other row and column is enough: after the blur, neighbours are alike.)
+    """
+    lowest, highest = float(residual.min()), float(residual.max())
+    if highest <= 0 or lowest >= 0:  # everything departs to one side (a clean drawing): no tails to compare
+        return highest <= 0 < -lowest
+    darker = _smooth(_channel_max(-residual))
+    lighter = _smooth(_channel_max(residual))
+    if darker.size > 20000:
+        darker, lighter = darker[::2, ::2], lighter[::2, ::2]
+    count = max(8, darker.size // 2000)
+    return _top_mean(darker, count) > _top_mean(lighter, count)
+
+
+def _top_mean(values: np.ndarray, count: int) -> float:
+    flat = values.ravel()
+    count = min(count, flat.size)
+    return float(np.partition(flat, flat.size - count)[flat.size - count:].mean())
+
+
+def _smooth(values: np.ndarray, blur: bool | None = None) -> np.ndarray:
+    """A 3x3 binomial blur ([1 2 1] / 4 both ways), skipped for small images where it would blur the digit
+    (``blur`` says whether to, for a window cut from a picture that decides; None: decide from ``values``)."""
+    if not (min(values.shape) >= 64 if blur is None else blur) or min(values.shape) < 2:
+        return values
+    values = values.astype(np.float32, copy=False)
+    across = np.empty_like(values)  # edges repeat the outermost pixels, like np.pad(mode="edge")
+    _binomial(values[:, :-2], values[:, 1:-1], values[:, 2:], across[:, 1:-1])
+    _binomial(values[:, :1], values[:, :1], values[:, 1:2], across[:, :1])
+    _binomial(values[:, -2:-1], values[:, -1:], values[:, -1:], across[:, -1:])
+    result = np.empty_like(values)
+    _binomial(across[:-2], across[1:-1], across[2:], result[1:-1])
+    _binomial(across[:1], across[:1], across[1:2], result[:1])
+    _binomial(across[-2:-1], across[-1:], across[-1:], result[-1:])
+    return result
+
+
+def _binomial(before: np.ndarray, centre: np.ndarray, after: np.ndarray, out: np.ndarray) -> None:
+    """out = before / 4 + centre / 2 + after / 4, in that order (float32), with no temporaries but one."""
+    np.multiply(before, np.float32(0.25), out=out)
+    half = centre * np.float32(0.5)
+    out += half
+    np.multiply(after, np.float32(0.25), out=half)
+    out += half
+
+
+def _channel_max(pixels: np.ndarray) -> np.ndarray:
+    """The largest channel of (..., C) pixels, shape (...): much faster than .max(axis=-1) for C = 3."""
+    result = pixels[..., 0]
+    for channel in range(1, pixels.shape[-1]):
+        result = np.maximum(result, pixels[..., channel])
+    return result
+
+
+def ink_signal(residual: np.ndarray, dark_ink: bool) -> np.ndarray:
+    """How far each pixel departs from the paper towards the ink, >= 0, in the largest channel.
+
+    Taking the largest per-channel departure (rather than the luminance) keeps
+    coloured ink strong: yellow ink on white paper barely changes the
+    brightness but removes almost all of the blue.
+    """
+    towards_ink = -residual if dark_ink else residual
+    return np.maximum(_channel_max(towards_ink), 0).astype(np.float32)
+
+
+def denoise(signal: np.ndarray) -> np.ndarray:
+    """A light blur of the ink signal (3x3 binomial, images of 64 px and more): pixel noise and
+    JPEG speckle average out while strokes, several pixels wide at that size, keep their strength."""
+    return _smooth(signal)
+
+
+def paper_noise(signal: np.ndarray, is_paper: np.ndarray) -> float:
+    """How far paper pixels typically reach towards the ink: the 95th percentile of the signal
+    over the paper.  This is the level of paper texture, JPEG noise and leftover shading."""
+    step = 2 if signal.size > 20000 else 1  # a sample of the paper is enough for a percentile
+    paper = signal[::step, ::step][is_paper[::step, ::step]]
+    return float(np.percentile(paper, 95)) if paper.size else 0.0
+
+
+def threshold_ink(signal: np.ndarray, noise: float) -> np.ndarray:
+    """Soft threshold: 0 up to the noise ceiling, rising to 1 at the strokes' typical strength.
+
+    Paper texture, JPEG noise and what is left of the lighting sit below
+    ``low`` (three times the paper's noise level ``noise``, and at least 10%
+    of the ink's strength), so they become exactly 0 and cannot enlarge the
+    bounding box.  Above it the ink is stretched to reach 1 at 85% of its
+    typical strength, like MNIST's saturated strokes; the edges keep grey
+    levels, which carry the anti-aliasing.
+    """
+    noise_ceiling = 3.0 * noise
+    candidates = signal[signal > max(noise_ceiling, MIN_CONTRAST / 2)]
+    strength = float(np.percentile(candidates, 90)) if candidates.size else 0.0
+    if strength < max(MIN_CONTRAST, 2 * noise_ceiling):
+        if noise_ceiling >= MIN_CONTRAST / 2:  # the paper itself varies a lot: noise or texture, not blank
+            raise ImageError("no digit found: nothing stands out from the picture's noise or texture")
+        raise ImageError("no ink found: the image is blank (or its ink is too faint to tell from the paper)")
+    low = max(noise_ceiling, 0.1 * strength)
+    high = max(0.85 * strength, low + 0.05)
+    return np.clip((signal - low) / (high - low), 0.0, 1.0).astype(np.float32)

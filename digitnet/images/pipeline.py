@@ -1,0 +1,101 @@
+"""The whole preprocessing, step after step: a picture in, MNIST's 28x28 input out.
+
+``preprocess`` takes a PIL image or an array; ``load_image`` opens a file and returns
+the 784 network inputs.  Anything wrong with the picture raises ``ImageError`` with a
+one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PIL import Image
+
+from digitnet.images.decode import _standard_mode, composite, open_image, shrink_early, to_float_channels
+from digitnet.images.errors import ImageError
+from digitnet.images.ink import (DETECT_SIDE, _ink_on_flat_paper, crop_to_ink, digit_groups, find_ink, refine,
+                                 require_digit_size, shrink_for_detection)
+from digitnet.images.normalise import FIELD_SIZE, FINE_SIDE, centre_by_mass, fit_to_box, normalise_strokes
+from digitnet.images.paper import _flat_paper
+
+_INVERT_CHOICES = {"auto": None, "yes": True, "no": False, None: None, True: True, False: False}
+
+
+def preprocess(image, invert: str | bool | None = "auto") -> np.ndarray:
+    """A 28x28 float32 MNIST-style image (white ink on black, in [0, 1]) from a PIL image or an array.
+
+    ``invert`` is "auto" (decide from the picture), "yes" (the picture is dark
+    ink on a light background) or "no" (light ink on a dark background, like
+    MNIST).  Raises ImageError when there is no usable digit.
+    """
+    return preprocess_with_notes(image, invert)[0]
+
+
+def preprocess_with_notes(image, invert: str | bool | None = "auto") -> tuple[np.ndarray, list[str]]:
+    """``preprocess``, and warnings about the picture that do not stop it being read
+    (it seems to hold several digits side by side: only one answer is given)."""
+    if invert not in _INVERT_CHOICES:
+        raise ValueError(f"invert must be 'auto', 'yes' or 'no', got {invert!r}")
+    if isinstance(image, Image.Image):
+        image = shrink_early(_standard_mode(image))
+    pixels, alpha = to_float_channels(image)
+    flattened = composite(pixels, alpha)
+    flat = _flat_paper(flattened) if max(flattened.shape[:2]) <= 2 * DETECT_SIDE else None
+    if flat is not None:
+        # A clean drawing has no noise for the detection copy to average away, and finding the
+        # ink once at full size (on the window around it) is cheaper than finding it on the
+        # copy and again at full size (refine).  The window holds all the ink.
+        small, factor = flattened, 1
+        ink, dark_ink = _find_ink_as_told(small, _INVERT_CHOICES[invert], flat)
+    else:
+        small, factor = shrink_for_detection(flattened)
+        ink, dark_ink = _find_ink_as_told(small, _INVERT_CHOICES[invert])
+    notes = []
+    groups = digit_groups(ink)
+    if groups > 1:
+        notes.append(f"the picture seems to hold {groups} digits side by side; only one answer is given "
+                     "(crop each digit into a picture of its own)")
+    cropped = crop_to_ink(ink)
+    if factor > 1 and max(cropped.shape) < FINE_SIDE:  # the full-size picture has detail the copy lost
+        try:
+            cropped = refine(flattened, ink, factor, dark_ink)
+        except ImageError:
+            pass  # the small copy's answer stands
+    reshaped = normalise_strokes(require_digit_size(cropped))
+    return centre_by_mass(fit_to_box(cropped if reshaped is None else reshaped)), notes
+
+
+def _find_ink_as_told(small: np.ndarray, dark_ink: bool | None,
+                      flat: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, bool]:
+    """``find_ink``; when a forced polarity finds nothing but the other would, say so.
+    With ``flat`` (``_flat_paper(small)``), the ink of the window around the digit only."""
+
+    def find(dark: bool | None) -> tuple[np.ndarray, bool]:
+        return find_ink(small, dark) if flat is None else _ink_on_flat_paper(small, *flat, dark)[:2]
+
+    try:
+        return find(dark_ink)
+    except ImageError as nothing:
+        if dark_ink is None:
+            raise
+        try:
+            find(not dark_ink)
+        except ImageError:
+            raise nothing from None
+        told, other = ("yes", "no") if dark_ink else ("no", "yes")
+        looks = "light ink on a dark background" if dark_ink else "dark ink on a light background"
+        raise ImageError(f"no ink found with --invert {told}, but the picture looks like {looks}: "
+                         f"try --invert {other} (or auto)") from None
+
+
+def load_image(path: str | os.PathLike, invert: str | bool | None = "auto") -> np.ndarray:
+    """The 784 network inputs (float32, white ink on black, in [0, 1]) for the picture at ``path``.
+
+    Raises ImageError (one line, naming the file) for anything that cannot be used.
+    """
+    image = open_image(path)
+    try:
+        return preprocess(image, invert).reshape(FIELD_SIZE * FIELD_SIZE)
+    except ImageError as e:
+        raise ImageError(e.reason, path) from None

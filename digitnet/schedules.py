@@ -1,0 +1,49 @@
+"""What happens between epochs: the best epoch so far, the learning-rate schedules and early stopping.
+
+After every epoch ``after_epoch`` updates the run's ``TrainState`` from the
+epoch's statistics, in this order:
+
+    --eta-epoch-factor   eta <- eta * factor, every epoch
+    best epoch           a better validation accuracy resets both patience counters
+    --patience           N epochs without a better one: stop
+    --patience-eta       N epochs without one: eta <- eta * --eta-decay (reduce on plateau),
+                         and stop once eta has fallen by --eta-min-factor
+
+Pure book-keeping on numbers: the trainer keeps the weights of the best epoch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the trainer's types; this module needs none of their code
+    from digitnet.config import TrainConfig
+    from digitnet.training import EpochStats, TrainState
+
+
+def after_epoch(state: TrainState, config: TrainConfig, stats: EpochStats) -> bool:
+    """Record ``stats`` in ``state`` and apply the schedules; True when this epoch is the best so far."""
+    state.epochs_completed = stats.epoch
+    state.history.append(stats.to_dict())
+    if config.eta_epoch_factor != 1:
+        state.learning_rate *= config.eta_epoch_factor
+    accuracy_now = stats.validation_accuracy
+    if accuracy_now is None:
+        return False
+    if state.best_accuracy is None or accuracy_now > state.best_accuracy:
+        state.best_accuracy = accuracy_now
+        state.best_epoch = stats.epoch
+        state.epochs_since_best = 0
+        state.epochs_since_eta_change = 0
+        return True
+    state.epochs_since_best += 1
+    state.epochs_since_eta_change += 1
+    if config.patience and state.epochs_since_best >= config.patience:
+        state.stopped = (f"early stopping: no better validation accuracy for {config.patience} epochs")
+    elif config.eta_patience and state.epochs_since_eta_change >= config.eta_patience:
+        state.learning_rate *= config.eta_decay
+        state.epochs_since_eta_change = 0
+        if state.learning_rate < config.learning_rate / config.eta_min_factor * (1 + 1e-9):
+            state.stopped = (f"eta fell to {state.learning_rate:g}, 1/{config.eta_min_factor:g} "
+                             "of its starting value")
+    return False

@@ -1,0 +1,88 @@
+// The network's answer: the digit, its confidence and any doubt, the ten bars, the 28x28 input.
+
+import { byId, fromTemplate, say } from "./dom.js";
+
+const CLOSE_SHARE = 0.6;        // runner-up at least this share of the winner: say it is unsure
+const READY = "Draw a digit to start.";
+const NO_MODEL = "No model yet: train one below, then draw.";
+
+// The ten bars, one <li> per output neuron, from <template id="bar-template">.
+export function buildBars() {
+  const list = byId("bars");
+  for (let d = 0; d < 10; d++) {
+    const item = fromTemplate("bar-template");
+    item.querySelector(".bar-digit").textContent = String(d);
+    list.append(item);
+  }
+}
+
+export function showAnswer(answer) {
+  showDigit(String(answer.digit), `confidence ${answer.confidence.toFixed(3)}`);
+  byId("error").hidden = true;
+  say(byId("doubt"), doubtOf(answer));
+  showBars(answer.scores, answer.digit);
+  drawSeen(answer.input);
+}
+
+export function showEmpty() {
+  showDigit("?", READY);
+  byId("doubt").hidden = true;
+  byId("error").hidden = true;
+  showBars(null, null);
+  drawSeen(null);
+}
+
+export function showError(message) {
+  showDigit("?", "");
+  byId("doubt").hidden = true;
+  say(byId("error"), message);
+  drawSeen(null);
+}
+
+// Whether there is a model to answer with changes what the empty answer invites the user to do.
+export function showModelPresent(present) {
+  const confidence = byId("confidence");
+  if (!present) confidence.textContent = NO_MODEL;
+  else if (confidence.textContent === NO_MODEL) confidence.textContent = READY;
+}
+
+function showDigit(digit, confidence) {
+  byId("digit").textContent = digit;
+  byId("digit").classList.toggle("empty", digit === "?");
+  byId("confidence").textContent = confidence;
+}
+
+// Why the answer may be wrong, or "" when nothing suggests it.
+function doubtOf({ confidence, scores, warnings }) {
+  const [first, second] = scores.map((s, d) => [s, d]).sort((a, b) => b[0] - a[0]);
+  if (warnings && warnings.length) return `Careful: ${warnings[0]}.`;   // e.g. several digits side by side
+  if (first[0] > 0 && second[0] >= CLOSE_SHARE * first[0]) return `Not sure: it could be a ${second[1]}.`;
+  if (confidence < 0.5) return "Not sure: nothing stands out.";
+  return "";
+}
+
+// Each bar's height is its output activation; no scores empties them.
+function showBars(scores, winner) {
+  [...byId("bars").children].forEach((item, d) => {
+    const score = scores ? scores[d] : 0;
+    item.querySelector(".bar-fill").style.height = `${Math.max(0, Math.min(1, score)) * 100}%`;
+    item.querySelector(".bar-value").textContent = scores && score >= 0.01 ? score.toFixed(2) : "";
+    item.classList.toggle("winner", d === winner);
+    if (scores) item.setAttribute("aria-label", `${d}: ${score.toFixed(3)}`);
+  });
+}
+
+// The 28x28 input (rows of numbers in 0..1, white ink on black) into the little canvas.
+function drawSeen(rows) {
+  const ctx = byId("seen").getContext("2d");
+  const image = ctx.createImageData(28, 28);
+  for (let r = 0; r < 28; r++) {
+    for (let c = 0; c < 28; c++) {
+      const v = rows ? Math.round(Math.max(0, Math.min(1, rows[r][c])) * 255) : 0;
+      const i = 4 * (28 * r + c);
+      image.data[i] = image.data[i + 1] = image.data[i + 2] = v;
+      image.data[i + 3] = 255;
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+}
