@@ -1,7 +1,7 @@
 """What `digitnet predict` does: expand the arguments into image files, read them, run the
 network on them in batches, and format one answer per image (plain text or JSON lines).
 
-Kept apart from cli.py so it can be tested without the command line, and imported
+Kept apart from cli/predict.py so it can be tested without the command line, and imported
 only when the command runs (it pulls in numpy and Pillow).
 """
 

@@ -38,8 +38,7 @@ from digitnet.config import DEFAULT_VALIDATION_SIZE
 from digitnet.data import Split
 from digitnet.figures import new_figure, save_figure, tile_figure
 from digitnet.network import Network
-from digitnet.metrics import (CHUNK, NUM_CLASSES, classification_report, confusion_matrix, normalised_outputs,
-                              predicted_digits)
+from digitnet.metrics import CHUNK, NUM_CLASSES, classification_report, confusion_matrix, predicted_digits
 from digitnet import templates
 from digitnet.text import escape_html, percent
 
@@ -61,7 +60,7 @@ class Analysis:
 
     predicted: np.ndarray        # (n,) int64
     confidence: np.ndarray       # (n, 10) output activations normalised to sum 1
-    evaluation: dict             # training.classification_report of the confusion matrix
+    evaluation: dict             # metrics.classification_report of the confusion matrix
 
 
 @dataclass

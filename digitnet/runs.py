@@ -285,6 +285,17 @@ class RunResult:
         return d
 
 
+def failure_message(outcome: str, error: str, saved_epoch: int, where, learning_rate: float | None = None) -> str:
+    """How a run that "diverged" or hit "write_failed" is told, by the CLI and the page alike: what went
+    wrong, what is kept (``where``: the file, or None when nothing was saved) and, after a divergence,
+    what to try."""
+    if outcome == "diverged":
+        kept = f"the last good epoch is kept in {where}" if where else "nothing was saved"
+        return f"{error}; {kept}. Try a smaller --eta (it was {learning_rate:g})."
+    kept = f"the last complete epoch ({saved_epoch}) is kept in {where}" if where else "nothing was saved"
+    return f"{error}; {kept}"
+
+
 class _StopRequested(Exception):
     """should_stop() said yes."""
 

@@ -1,4 +1,4 @@
-"""Mini-batch stochastic gradient descent, epoch by epoch, and the metrics it reports.
+"""Mini-batch stochastic gradient descent, epoch by epoch.
 
 ``Trainer.epochs()`` yields one ``EpochStats`` per epoch, so the caller (the CLI,
 a script, a test) decides what to print and when to save: this module does no
@@ -72,12 +72,6 @@ class TrainState:
     def from_dict(cls, d: dict) -> "TrainState":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
-
-
-# ---------------------------------------------------------------------------
-# Metrics (kept importable from here: the CLI and scripts use training.accuracy / evaluate)
-
-from digitnet.metrics import accuracy, classification_report, confusion_matrix, evaluate, predictions  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------

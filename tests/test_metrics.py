@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from digitnet import metrics, predict, report
+from digitnet import metrics, predict
 from digitnet.data import Split
 from digitnet.network import Network
 
@@ -56,7 +56,7 @@ def test_normalised_outputs_rows_vectors_and_all_zero():
 
 def test_predict_and_report_agree_when_every_output_is_zero():
     zeros = np.zeros(10)
-    np.testing.assert_array_equal(predict.normalised(zeros), report.normalised_outputs(zeros[None])[0])
+    np.testing.assert_array_equal(predict.normalised(zeros), metrics.normalised_outputs(zeros[None])[0])
     assert predict.Prediction("x", scores=zeros).confidence == pytest.approx(0.1)
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from helpers import TRAIN_SHORT, run_cli as run, write_mnist
-from digitnet import checkpoint, report
+from digitnet import checkpoint, metrics, report
 from digitnet.network import Network
 
 PICTURES = ["curves.png", "confusion.png", "mistakes.png", "hidden.png"]
@@ -194,7 +194,7 @@ def test_a_failed_write_leaves_no_partial_picture(trained, tmp_path, monkeypatch
 
 
 def test_confidence_is_outputs_normalised_to_sum_one():
-    confidence = report.normalised_outputs(np.array([[0.5, 0.25, 0.25], [0.0, 0.0, 0.0]]))
+    confidence = metrics.normalised_outputs(np.array([[0.5, 0.25, 0.25], [0.0, 0.0, 0.0]]))
     np.testing.assert_allclose(confidence, [[0.5, 0.25, 0.25], [1 / 3, 1 / 3, 1 / 3]])
 
 

@@ -291,3 +291,14 @@ def test_a_signal_during_the_final_test_lets_the_run_finish(mnist, tmp_path, mon
 def test_no_augmentation_is_the_same_setting_however_it_is_spelled():
     assert runs.conflicts(TrainConfig(), {"augment": "0"}) == []
     assert runs.conflicts(TrainConfig(), {"augment": "2"}) == ["--augment was 0, you gave shift=2"]
+
+
+def test_failure_message_says_what_went_wrong_what_is_kept_and_what_to_try():
+    """One sentence for the CLI and the page: a divergence names --eta, a failed write the epoch kept."""
+    assert runs.failure_message("diverged", "training diverged in epoch 2: nan", 1, "m.npz", 3.0) == (
+        "training diverged in epoch 2: nan; the last good epoch is kept in m.npz. Try a smaller --eta (it was 3).")
+    assert runs.failure_message("diverged", "boom", 0, None, 0.5).endswith("; nothing was saved. Try a smaller "
+                                                                           "--eta (it was 0.5).")
+    assert runs.failure_message("write_failed", "disk full", 4, "m.npz") == (
+        "disk full; the last complete epoch (4) is kept in m.npz")
+    assert runs.failure_message("write_failed", "disk full", 0, None) == "disk full; nothing was saved"

@@ -19,7 +19,7 @@ import requests
 from PIL import Image, ImageDraw
 
 from helpers import run_cli, write_mnist
-from digitnet import checkpoint, predict, training
+from digitnet import checkpoint, metrics, predict
 from digitnet.data import load_pair
 from digitnet.network import Network
 from digitnet.serve import api
@@ -205,7 +205,7 @@ def test_evaluate_measures_the_test_split(server, data_dir):
     images, labels = load_pair(data_dir, "t10k")
     from digitnet.data import Split
 
-    expected = training.accuracy(server.recogniser.network, Split("test", images, labels))
+    expected = metrics.accuracy(server.recogniser.network, Split("test", images, labels))
     assert result["total"] == 200 and result["accuracy"] == pytest.approx(expected)
 
 

@@ -6,7 +6,8 @@ import pytest
 from digitnet import checkpoint, runs
 from digitnet.config import TrainConfig
 from digitnet.data import load_mnist
-from digitnet.training import Trainer, TrainingDiverged, accuracy, classification_report, confusion_matrix
+from digitnet.metrics import accuracy, classification_report, confusion_matrix
+from digitnet.training import Trainer, TrainingDiverged
 
 
 def small_config(**overrides):

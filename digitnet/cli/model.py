@@ -12,6 +12,8 @@ import click
 from digitnet.cli.data import load_data
 from digitnet.cli.errors import stops_cleanly, user_errors
 from digitnet.cli.options import FiniteFloatRange, data_dir_option, model_option, pick_digit_reader, weights_option
+from digitnet.config import DEFAULT_VALIDATION_SIZE, TrainConfig, parse_sizes
+from digitnet.settings import settings_of
 from digitnet.text import percent
 
 
@@ -28,8 +30,7 @@ def evaluate(model, data_dir, split, weights, as_json):
 
     The test split needs only the two test files; the validation split the training files.
     """
-    from digitnet import checkpoint, training
-    from digitnet.config import DEFAULT_VALIDATION_SIZE
+    from digitnet import checkpoint, metrics
 
     ckpt = checkpoint.load(model)
     network, used = pick_digit_reader(ckpt, weights, model)
@@ -39,7 +40,7 @@ def evaluate(model, data_dir, split, weights, as_json):
                                "use --split test")
     mnist = load_data(data_dir, validation_size if split == "validation" else 0, quiet=as_json,
                       parts=("t10k",) if split == "test" else ("train",))
-    report = training.evaluate(network, mnist.split(split))
+    report = metrics.evaluate(network, mnist.split(split))
     epoch = ckpt.metadata.get("best_epoch" if used == "best" else "epochs_completed")
     report.update(model=str(model), split=split, weights=weights, weights_used=used, epoch=epoch)
     if as_json:
@@ -73,8 +74,6 @@ def _describe_weights(used, epoch, ckpt) -> str:
 def info(model, as_json):
     """Print a checkpoint's settings (as train options), its run, library versions and per-epoch history."""
     from digitnet import checkpoint
-    from digitnet.config import TrainConfig
-    from digitnet.settings import settings_of
 
     ckpt = checkpoint.load(model)
     meta = ckpt.metadata
@@ -199,7 +198,6 @@ def gradcheck(sizes, batch_size, cost, epsilon, seed, with_options, mnist, sampl
     import numpy as np
 
     from digitnet import gradcheck as gc
-    from digitnet.config import DEFAULT_VALIDATION_SIZE, parse_sizes
 
     try:
         layer_sizes = list(parse_sizes(sizes))

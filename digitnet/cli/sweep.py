@@ -155,7 +155,7 @@ def _option_of(ctx, name: str) -> str:
 
 def _final_test(place, number: int, mnist) -> None:
     """The best trial's test accuracy: the one look at the test set, after the choice is made."""
-    from digitnet import checkpoint, training
+    from digitnet import checkpoint, metrics
 
     if not place.path.is_file():
         where = f" on {place.host}" if place.host else ""
@@ -165,7 +165,7 @@ def _final_test(place, number: int, mnist) -> None:
     ckpt = checkpoint.load(place.path)
     network, _ = ckpt.weights("best")
     click.echo(f"test accuracy of trial {number} (weights of its best validation epoch, "
-               f"{ckpt.metadata.get('best_epoch')}): {training.accuracy(network, mnist.test):.2%}")
+               f"{ckpt.metadata.get('best_epoch')}): {metrics.accuracy(network, mnist.test):.2%}")
 
 
 def _show_sweep(shown, directory: Path) -> None:

@@ -11,6 +11,7 @@ from digitnet.cli.data import load_data
 from digitnet.cli.errors import stops_cleanly, user_errors
 from digitnet.cli.options import data_dir_option, train_settings, typed_settings
 from digitnet.cli.output import keep_going_without_reader
+from digitnet.config import TrainConfig
 
 
 @train_settings
@@ -35,7 +36,6 @@ def train(ctx, out, resume, force, data_dir, quiet, progress, **settings):
     N(0,1) weights, eta 3.0, batch 10, 30 epochs).
     """
     from digitnet import runs
-    from digitnet.config import TrainConfig
     from digitnet.data import resolve_data_dir
 
     keep_going_without_reader()
@@ -67,6 +67,8 @@ def train(ctx, out, resume, force, data_dir, quiet, progress, **settings):
 
 def _print_result(result, quiet):
     """The last words of `train`: the test accuracy, or why the run ended early and how to go on."""
+    from digitnet.runs import failure_message  # loaded already: train imported runs
+
     if result.outcome == "interrupted":
         import signal
 
@@ -79,13 +81,9 @@ def _print_result(result, quiet):
         else:
             click.echo(f"\n{why} before the first epoch finished: nothing was saved", err=True)
         sys.exit(result.exit_code)
-    if result.outcome == "diverged":
-        kept = f"the last good epoch is kept in {result.resume_from}" if result.resume_from else "nothing was saved"
-        raise click.ClickException(f"{result.error}; {kept}. Try a smaller --eta (it was {result.learning_rate:g}).")
-    if result.outcome == "write_failed":
-        kept = (f"the last complete epoch ({result.saved_epoch}) is kept in {result.resume_from}"
-                if result.resume_from else "nothing was saved")
-        raise click.ClickException(f"{result.error}; {kept}")
+    if result.outcome in ("diverged", "write_failed"):
+        raise click.ClickException(failure_message(result.outcome, result.error, result.saved_epoch,
+                                                   result.resume_from, result.learning_rate))
     if result.stopped and not quiet:
         click.echo(result.stopped)
     which = (f"best validation epoch {result.best_epoch} of {result.epochs_completed}" if result.tested_best

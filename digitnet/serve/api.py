@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet import data, predict, training
+from digitnet import data, metrics, predict
 from digitnet.checkpoint import Checkpoint, digit_reader_problem
 from digitnet.network import Network
 from digitnet.serve.workers import PredictionPool
@@ -118,7 +118,7 @@ class Recogniser:
                 self._test_split = data.Split("test", images, labels)
             split = self._test_split
             start = time.perf_counter()
-            correct = int(np.sum(training.predictions(self.network, split) == split.labels))
+            correct = int(np.sum(metrics.predictions(self.network, split) == split.labels))
             return {"split": "test", "accuracy": correct / len(split), "correct": correct,
                     "total": len(split), "seconds": round(time.perf_counter() - start, 3)}
         finally:

@@ -369,11 +369,9 @@ class TrainingRuns:
             elif outcome == "interrupted":
                 message = (f"stopped; epoch {saved} is saved in {name}: Resume continues it" if saved
                            else "stopped before the first epoch finished: nothing was saved")
-            elif outcome == "diverged":
-                message = (f"{end['error']}; " + (f"epoch {saved} is kept in {name}" if saved else "nothing was saved")
-                           + f". Try a smaller --eta (it was {end['learning_rate']:g}).")
-            else:
-                message = f"{end['error']}; " + (f"epoch {saved} is kept in {name}" if saved else "nothing was saved")
+            else:  # diverged or write_failed: told as the CLI tells it
+                message = runs.failure_message(outcome, end["error"], saved, name if saved else None,
+                                               end.get("learning_rate"))
             changes = dict(state=outcome, test_accuracy=end.get("test_accuracy"), saved_epoch=saved or None,
                            resumable=bool(saved) and outcome in ("interrupted", "write_failed"))
         elif code < 0:

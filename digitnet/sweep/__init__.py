@@ -15,7 +15,7 @@ One room, one job per module:
                  the same Trainer as `digitnet train`, reporting each epoch to the pruner
     launch.py    starts `--jobs` worker processes and follows them with a progress bar
     results.py   the ranked table and results.csv, from the stored study alone
-    page.py      the pictures and index.html (from the template file index.html beside it)
+    page.py      the pictures and index.html (from the template digitnet/templates/sweep.html)
 
 Optuna does the searching (TPE sampler, median pruner, or pruners.HalvingPruner: Optuna's
 successive-halving rule asked again at every epoch, so parallel trials prune alike) and
