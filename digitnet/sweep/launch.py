@@ -70,16 +70,44 @@ def stop_workers(workers: list[subprocess.Popen], signal_number: int) -> None:
             w.wait()
 
 
-class Terminated(Exception):
-    """SIGTERM reached the launcher."""
+class StopSignals:
+    """Notes the first Ctrl-C (SIGINT) or SIGTERM instead of raising from the signal handler.
+
+    An exception raised by a handler lands wherever the main thread happens to be, and inside a
+    weakref callback or a finaliser (SQLAlchemy's connection pool has both) Python prints
+    "Exception ignored" and swallows it: the sweep then ran on as if nothing had been pressed
+    (seen once in four Ctrl-C test runs).  ``follow`` looks at ``signum`` between polls instead.
+    A signal the launcher was started ignoring (a script's background job) stays ignored.
+    """
+
+    def __init__(self):
+        self.signum = 0
+        self._previous = {}
+
+    def __enter__(self) -> "StopSignals":
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                self._previous[signum] = signal.signal(signum, self._note)
+        return self
+
+    def _note(self, signum, frame) -> None:
+        self.signum = self.signum or signum
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, waking within 0.1 s of a stop signal."""
+        deadline = time.monotonic() + seconds
+        while not self.signum and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
-def _terminated(number, frame):
-    raise Terminated()
-
-
-def follow(study, widths: dict[str, int], workers: list[subprocess.Popen], quiet: bool) -> None:
-    """A bar over the study's trials and one line per finished trial, until every worker has ended."""
+def follow(study, widths: dict[str, int], workers: list[subprocess.Popen], quiet: bool,
+           stop: StopSignals) -> None:
+    """A bar over the study's trials and one line per finished trial, until every worker has ended
+    or a stop signal came."""
     from tqdm import tqdm
 
     from digitnet.progress import progress_bar
@@ -102,7 +130,9 @@ def follow(study, widths: dict[str, int], workers: list[subprocess.Popen], quiet
                                 + f"{count['running']} running", refresh=True)
             if not running:
                 return
-            time.sleep(FOLLOW_SECONDS)
+            stop.wait(FOLLOW_SECONDS)
+            if stop.signum:
+                return
 
 
 def run(study, storage, spec: WorkerSpec, jobs: int, params: list, quiet: bool) -> Outcome:
@@ -112,15 +142,9 @@ def run(study, storage, spec: WorkerSpec, jobs: int, params: list, quiet: bool) 
     if counts(study)["done"] >= target(study):
         return outcome  # nothing left to train (e.g. `--final` on a finished study)
     workers = start_workers(spec, jobs)
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    try:
-        follow(study, results.value_widths(params), workers, quiet)
-    except KeyboardInterrupt:
-        outcome.interrupted = signal.SIGINT
-    except Terminated:
-        outcome.interrupted = signal.SIGTERM
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with StopSignals() as stop:
+        follow(study, results.value_widths(params), workers, quiet, stop)
+    outcome.interrupted = stop.signum
     if outcome.interrupted:
         stop_workers(workers, outcome.interrupted)
     outcome.exit_codes = [w.wait() for w in workers]
