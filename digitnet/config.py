@@ -20,6 +20,11 @@ DEFAULT_VALIDATION_SIZE = 10_000  # images held out from the end of the training
 # The names of network.COSTS and network.INITIALISERS (a test keeps them equal), without importing numpy.
 COST_NAMES = ("quadratic", "cross-entropy", "log-likelihood")
 INIT_NAMES = ("normal", "scaled")
+# --peek-every: the accuracy on the first PEEK_SAMPLE validation images (fixed, no RNG), within the first
+# PEEK_EPOCHS epochs, where the jump from chance to most of the way happens.
+PEEK_SAMPLE = 1000
+PEEK_EPOCHS = 2
+PEEK_EVERY_MIN = 100  # a peek every few images would keep the run busy looking rather than learning
 
 
 class ConfigError(ValueError):
@@ -114,6 +119,16 @@ class TrainConfig:
     augment_inline: bool = setting(False, "--augment-inline",
                                    "Distort on the training thread instead of a second thread "
                                    "(same results, slower).", resume_may_change=True)
+    peek_every: int = setting(
+        0, "--peek-every",
+        f"Within the first {PEEK_EPOCHS} epochs, also measure the accuracy on the first {PEEK_SAMPLE:,} "
+        f"validation images every IMAGES training images (at least {PEEK_EVERY_MIN}), to show the early "
+        "jump (same weights; 0: off).",
+        min=0, metavar="IMAGES", resume_may_change=True)
+    pause_ms: int = setting(
+        0, "--pause-ms",
+        "Pause this many milliseconds after every mini-batch, so a class can follow the run (same weights; "
+        "0: off). Ctrl-C still stops at once.", min=0, max=10_000, metavar="MS", resume_may_change=True)
 
     def __post_init__(self):
         # Checkpoints before the augment language stored a shift in pixels (an int).
@@ -131,6 +146,10 @@ class TrainConfig:
         out = [p for name, spec in specs.items() if (p := spec.problem(getattr(self, name))) is not None]
         if (self.patience or self.eta_patience) and self.validation_size == 0:
             out.append("--patience and --patience-eta need a validation split (--validation-size above 0)")
+        if self.peek_every and self.validation_size == 0:
+            out.append("--peek-every needs a validation split (--validation-size above 0)")
+        if type(self.peek_every) is int and 0 < self.peek_every < PEEK_EVERY_MIN:
+            out.append(f"--peek-every must be 0 (off) or at least {PEEK_EVERY_MIN}, got {self.peek_every}")
         if training_file_size is not None and not out:
             if self.validation_size >= training_file_size:
                 out.append(f"--validation-size {self.validation_size} leaves no training images "

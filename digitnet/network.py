@@ -298,6 +298,10 @@ class Network:
         """The output activations of the last ``backprop`` call with a batch of this size."""
         return self._buffers(batch_size).activations[-1]
 
+    def last_deltas(self, batch_size: int) -> list[np.ndarray]:
+        """delta^l of the last ``backprop`` call with a batch of this size: BP1's delta^L last, BP2's before it."""
+        return self._buffers(batch_size).deltas
+
     def update_mini_batch(self, x: np.ndarray, y: np.ndarray, learning_rate: float,
                           weight_decay: float = 1.0) -> None:
         """One step of plain gradient descent on the batch (x, y):

@@ -43,12 +43,19 @@ class JsonProgress:
     (the serve page's trainer) rather than people.  Events, each with ``"event"``:
 
     - ``start``: ``out``, ``resumed_from``, ``epochs_completed`` (0 unless resuming), ``epochs`` (the
-      planned total), ``settings`` (the run's TrainConfig fields), ``training_images``, ``history``;
+      planned total), ``settings`` (the run's TrainConfig fields), ``training_images``, ``history``,
+      ``untrained`` (epoch 0, when the run measured it: the fields of an ``epoch`` event) and ``peeks``
+      (the ``peek`` events so far: a resumed run's curve keeps them);
+    - ``untrained``: ``epoch`` 0, ``training_cost`` (an exact pass), ``validation_accuracy``, ``seconds``,
+      ``learning_rate``: the network before any training, the curve's first point (a fresh run only);
     - ``progress``: ``epoch``, ``images``, ``total`` within the epoch running (at most every 0.2 s);
+    - ``peek`` (with --peek-every): ``epoch``, ``images``, ``total``, ``at`` (epochs on the curve's
+      axis, 0.1 = a tenth into epoch 1), ``sample_accuracy`` on the first ``sample_size`` validation images;
     - ``epoch``: ``epoch``, ``epochs``, ``training_cost``, ``validation_accuracy``, ``learning_rate``,
       ``seconds``, written once that epoch is saved;
     - ``end``: the RunResult: ``outcome`` (finished, interrupted, diverged, write_failed), ``saved_epoch``,
-      ``resume_from``, ``resume_command``, ``test_accuracy``, ``error``, ... (see ``runs.RunResult``).
+      ``resume_from``, ``resume_command``, ``test_accuracy``, ``error``, ``guessing`` (why the network is
+      only guessing and what to try, or ""), ... (see ``runs.RunResult``).
     """
 
     INTERVAL = 0.2  # seconds between progress lines: enough for a smooth bar, little to parse
@@ -65,7 +72,8 @@ class JsonProgress:
                   resumed_from=None if plan.resumed_from is None else str(plan.resumed_from),
                   epochs_completed=trainer.state.epochs_completed, epochs=self.epochs,
                   settings=trainer.config.to_dict(), training_images=len(trainer.data.training),
-                  history=list(trainer.state.history))
+                  history=list(trainer.state.history), untrained=trainer.state.untrained,
+                  peeks=list(trainer.state.peeks))
 
     def emit(self, event: str, **fields) -> None:
         import json
@@ -78,6 +86,12 @@ class JsonProgress:
         if now - self._last >= self.INTERVAL:
             self._last = now
             self.emit("progress", epoch=epoch, images=images, total=total)
+
+    def untrained(self, stats) -> None:
+        self.emit("untrained", **stats.to_dict())
+
+    def peek(self, peek) -> None:
+        self.emit("peek", **peek.to_dict())
 
     def epoch_done(self, stats) -> None:
         self.emit("epoch", epochs=self.epochs, **stats.to_dict())

@@ -3,7 +3,8 @@
 ``prepare`` checks the output location and builds a fresh or resumed Trainer;
 ``run`` trains, saves a checkpoint atomically after every epoch, handles
 divergence and stop requests (Ctrl-C, SIGTERM/SIGHUP, or a ``should_stop``
-callback), does the final test and returns a ``RunResult``.  The CLI, the page
+callback), does the final test and returns a ``RunResult`` (which says when
+the network is only guessing, ``guessing.verdict``).  The CLI, the page
 and a sweep all call the same two functions and only differ in what they print.
 Also the glue between ``training`` (the loop) and ``checkpoint`` (the file).
 """
@@ -21,15 +22,15 @@ from typing import Callable
 
 import numpy as np
 
-from digitnet import __version__, signals
+from digitnet import __version__, guessing, signals
 from digitnet.atomic import WriteError, check_writable
 from digitnet.checkpoint import Checkpoint, save
 from digitnet.checkpoint import load as load_checkpoint
-from digitnet.config import ConfigError, TrainConfig
+from digitnet.config import PEEK_EPOCHS, ConfigError, TrainConfig
 from digitnet.data import MNIST
 from digitnet.metrics import accuracy
 from digitnet.settings import settings_of
-from digitnet.training import EpochStats, Trainer, TrainingDiverged, TrainState
+from digitnet.training import EpochStats, Peek, Trainer, TrainingDiverged, TrainState
 
 DEFAULT_OUT = "model.npz"
 
@@ -241,7 +242,8 @@ class RunResult:
     ``stopped``), "interrupted" (Ctrl-C, a signal, or ``should_stop``),
     "diverged" or "write_failed".  ``saved_epoch`` is the epoch the file at
     ``resume_from`` holds (0: nothing of this run was saved); ``error`` explains
-    a divergence or a failed write.
+    a divergence or a failed write; ``guessing`` says, in plain words with the
+    textbook's remedies, that a finished or stopped run is only guessing ("" when it learns).
     """
 
     out: Path
@@ -260,6 +262,7 @@ class RunResult:
     signal: int | None = None        # the signal that stopped the run (None: should_stop, or none came)
     error: str = ""
     history: list = field(default_factory=list)
+    guessing: str = ""
 
     @property
     def resume_command(self) -> str | None:
@@ -302,10 +305,13 @@ class _StopRequested(Exception):
 
 def checkpoint_bytes(trainer: Trainer) -> int:
     """About how large the run's checkpoint will grow: the last and the best weights, and the
-    metadata (stored as 4-byte unicode: some 6 KB, plus about 600 bytes of history per epoch)."""
+    metadata (stored as 4-byte unicode: some 6 KB, plus about 600 bytes of history per epoch and
+    600 per --peek-every look)."""
     arrays = sum(a.nbytes for a in trainer.network.weights + trainer.network.biases)
     copies = 2 if trainer.state.best_epoch or len(trainer.data.validation) else 1
-    return copies * arrays + 8_000 + 600 * trainer.config.epochs
+    every = trainer.config.peek_every
+    peeks = PEEK_EPOCHS * len(trainer.data.training) // every if every else 0
+    return copies * arrays + 8_000 + 600 * (trainer.config.epochs + peeks)
 
 
 def free_space_needed(trainer: Trainer, out: Path) -> int:
@@ -318,12 +324,16 @@ def free_space_needed(trainer: Trainer, out: Path) -> int:
 def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.PathLike | None = None,
         dataset: str = "", on_epoch: Callable[[EpochStats], None] | None = None,
         on_progress: Callable[[int, int, int], None] | None = None,
-        should_stop: Callable[[], bool] | None = None, test: bool = True) -> RunResult:
+        should_stop: Callable[[], bool] | None = None, test: bool = True,
+        on_untrained: Callable[[EpochStats], None] | None = None,
+        on_peek: Callable[[Peek], None] | None = None) -> RunResult:
     """Train until done, saving ``out`` atomically after every epoch; then measure the test accuracy.
 
     ``on_progress(epoch, images_done, images_total)`` is called during an epoch
     (every couple of thousand images), ``on_epoch(stats)`` after each epoch
-    is saved.  ``should_stop()`` is asked at the same moments; when it says yes,
+    is saved; ``on_untrained(stats)`` hears epoch 0 (the untrained network) of a
+    fresh run, ``on_peek(peek)`` each --peek-every look.  ``should_stop()`` is asked
+    at the same moments as ``on_progress``; when it says yes,
     or on Ctrl-C (or SIGTERM/SIGHUP inside ``signals.stop_requests()``), the
     epoch in progress is abandoned and ``out`` keeps the last complete one.
     Divergence and a failed write also end the run with the last good epoch kept.
@@ -352,7 +362,7 @@ def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.Path
         check_writable(out, free_space_needed(trainer, out))
         if should_stop is not None and should_stop():
             raise _StopRequested
-        for stats in trainer.epochs(on_progress=progress):
+        for stats in trainer.epochs(on_progress=progress, on_peek=on_peek, on_untrained=on_untrained):
             with signals.deferred():  # a finished epoch is written whole, even if a signal comes now
                 save_run(out, trainer, dataset=dataset)
                 saved_epoch = stats.epoch
@@ -387,7 +397,24 @@ def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.Path
         result.test_accuracy = scores["test_accuracy"]
         result.test_accuracy_last_epoch = scores["test_accuracy_last_epoch"]
         result.tested_best = trainer.best_network is not None
+    if outcome in ("finished", "interrupted"):
+        _tell_guessing(result, trainer)
     return result
+
+
+def _tell_guessing(result: RunResult, trainer: Trainer) -> None:
+    """``result.guessing``: ``guessing.verdict`` on the best validation epoch's weights (the ones tested)
+    and the validation split, or on the last weights and the test split when there is none."""
+    state, data = trainer.state, trainer.data
+    try:
+        if len(data.validation):
+            result.guessing = guessing.verdict(trainer.best_network or trainer.network, trainer.config,
+                                               state.history, state.best_accuracy, data.validation, "validation")
+        else:
+            result.guessing = guessing.verdict(trainer.network, trainer.config, state.history,
+                                               result.test_accuracy, data.test, "test")
+    except KeyboardInterrupt as e:  # a second Ctrl-C: the diagnosis is not worth waiting for
+        result.signal = result.signal or signals.signal_number(e)
 
 
 def _final_test(trainer: Trainer, out: Path, dataset: str) -> tuple[dict, int | None]:

@@ -2,7 +2,9 @@
 
 ``Trainer.epochs()`` yields one ``EpochStats`` per epoch, so the caller (the CLI,
 a script, a test) decides what to print and when to save: this module does no
-I/O.  Everything a run needs to continue exactly where it stopped (weights, RNG
+I/O.  Before the first epoch it measures the untrained network (epoch 0 of the
+curve), and with ``--peek-every`` it looks at a fixed validation sample within
+the first epochs (``Peek``); neither touches the weights or the random numbers.  Everything a run needs to continue exactly where it stopped (weights, RNG
 state, learning rate, the best epoch so far) is in ``Trainer.state`` and the
 networks, which the checkpoint stores.  The loop is here; the chunks it reads
 come from ``batches`` (a second thread makes the distortions), what changes
@@ -20,7 +22,7 @@ import numpy as np
 
 from digitnet import augment as augmenting
 from digitnet import batches, schedules
-from digitnet.config import NUM_CLASSES, TrainConfig
+from digitnet.config import NUM_CLASSES, PEEK_EPOCHS, PEEK_SAMPLE, TrainConfig
 from digitnet.data import MNIST, to_float
 from digitnet.network import Network
 from digitnet.optim import SGD
@@ -52,6 +54,25 @@ class EpochStats:
 
 
 @dataclass
+class Peek:
+    """The accuracy on the validation split's first ``sample_size`` images, ``images`` into an epoch (--peek-every)."""
+
+    epoch: int                   # the epoch in progress
+    images: int                  # training images it has seen so far
+    total: int                   # training images in an epoch
+    sample_accuracy: float
+    sample_size: int
+
+    @property
+    def at(self) -> float:
+        """Where it sits on the curve, in epochs: 0.1 is a tenth of the way through epoch 1."""
+        return self.epoch - 1 + self.images / self.total
+
+    def to_dict(self) -> dict:
+        return dict(asdict(self), at=round(self.at, 6))
+
+
+@dataclass
 class TrainState:
     """Where a run stands after its last complete epoch: enough to resume it exactly."""
 
@@ -64,6 +85,8 @@ class TrainState:
     stopped: str = ""            # why the run ended early ("" while it may go on)
     rng_state: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
+    untrained: dict | None = None  # epoch 0: the untrained network's EpochStats, as a dict
+    peeks: list = field(default_factory=list)  # Peek.to_dict() of every --peek-every measurement
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,17 +156,54 @@ class Trainer:
     def finished(self) -> bool:
         return bool(self.state.stopped) or self.state.epochs_completed >= self.config.epochs
 
-    def epochs(self, on_progress: Callable[[int], None] | None = None) -> Iterator[EpochStats]:
-        """Train epoch after epoch until ``config.epochs`` are done or a stopping rule fires."""
-        while not self.finished:
-            yield self.epoch(on_progress)
+    def epochs(self, on_progress: Callable[[int], None] | None = None,
+               on_peek: Callable[[Peek], None] | None = None,
+               on_untrained: Callable[[EpochStats], None] | None = None) -> Iterator[EpochStats]:
+        """Train epoch after epoch until ``config.epochs`` are done or a stopping rule fires.
 
-    def epoch(self, on_progress: Callable[[int], None] | None = None) -> EpochStats:
+        A fresh run first measures the untrained network (``measure_untrained``,
+        told to ``on_untrained``); ``on_peek`` hears each ``Peek`` of --peek-every.
+        """
+        if self.state.epochs_completed == 0 and self.state.untrained is None and not self.finished:
+            untrained = self.measure_untrained()
+            if on_untrained is not None:
+                on_untrained(untrained)
+        while not self.finished:
+            yield self.epoch(on_progress, on_peek)
+
+    def epoch(self, on_progress: Callable[[int], None] | None = None,
+              on_peek: Callable[[Peek], None] | None = None) -> EpochStats:
         """Train one epoch (see ``epochs``) and return its statistics."""
         with single_threaded_blas():
-            return self._epoch(on_progress)
+            return self._epoch(on_progress, on_peek)
 
-    def _epoch(self, on_progress) -> EpochStats:
+    def measure_untrained(self) -> EpochStats:
+        """Epoch 0 of the curve: the training cost (an exact pass) and the validation accuracy of the
+        weights as drawn, kept in ``state.untrained``.  Reads the weights only: no update, no random
+        number, so the run's weights are the same as without it."""
+        started = time.perf_counter()
+        with single_threaded_blas(), np.errstate(all="ignore"):  # a wild initial network is still measured
+            cost, _ = self._cost_and_saturation()
+            validation = self.validation_accuracy()
+        if not self.config.exact_cost:
+            self._eval_x = None  # only --exact-cost needs the pass's buffer again
+        stats = EpochStats(0, cost if np.isfinite(cost) else None, validation, time.perf_counter() - started,
+                           self.state.learning_rate, "exact")
+        self.state.untrained = stats.to_dict()
+        return stats
+
+    def _peek(self, epoch: int, images: int, total: int) -> Peek:
+        """A ``Peek`` now: the accuracy on the first PEEK_SAMPLE validation images (the same ones every
+        time, no RNG), recorded in ``state.peeks``; never raises for an overflow (it only looks)."""
+        sample = self._validation_x[:PEEK_SAMPLE]
+        with np.errstate(all="ignore"):
+            answers = np.argmax(self.network.feedforward(sample), axis=1)
+        accuracy_now = float(np.mean(answers == self.data.validation.labels[:len(sample)]))
+        peek = Peek(epoch, images, total, accuracy_now, len(sample))
+        self.state.peeks.append(peek.to_dict())
+        return peek
+
+    def _epoch(self, on_progress, on_peek=None) -> EpochStats:
         """One epoch: SGD over the training set, then its cost and the validation accuracy."""
         started = time.perf_counter()
         epoch = self.state.epochs_completed + 1
@@ -152,7 +212,7 @@ class Trainer:
             # Overflow means the weights have blown up: with the tanh-form sigmoid the cost
             # would stay finite (saturated), so this is where divergence shows first.
             with np.errstate(over="raise", invalid="raise"):
-                outputs, labels = self._sgd_epoch(learning_rate, on_progress)
+                outputs, labels = self._sgd_epoch(learning_rate, on_progress, on_peek)
         except FloatingPointError:
             raise TrainingDiverged(epoch, "the cost became inf (the weights overflowed)") from None
         cost, saturated = self._cost_and_saturation(None if self.config.exact_cost else (outputs, labels))
@@ -179,12 +239,14 @@ class Trainer:
         with single_threaded_blas() if one_blas_thread else contextlib.nullcontext():
             return self._sgd_epoch(learning_rate, on_progress)
 
-    def _sgd_epoch(self, learning_rate: float, on_progress=None) -> tuple[np.ndarray, np.ndarray]:
+    def _sgd_epoch(self, learning_rate: float, on_progress=None, on_peek=None) -> tuple[np.ndarray, np.ndarray]:
         """One pass over the shuffled (and distorted) training data in mini-batches of ``batch_size``.
 
         Returns the output activations of every example as SGD's forward passes
         computed them (before each mini-batch's update) and the matching labels:
         the epoch's training cost is measured from these at no extra cost.
+        ``on_progress(images)`` hears of every chunk done, or of every mini-batch
+        with --pause-ms (whose sleep a signal interrupts: Ctrl-C stops a slow run at once).
         """
         n = len(self.data.training)
         m = self.config.batch_size
@@ -202,6 +264,12 @@ class Trainer:
         background = not self.config.augment_inline and bool(self.augmentation)
         y = np.empty((chunk_size, NUM_CLASSES), dtype=self.network.dtype)
         position = 0
+        pause = self.config.pause_ms / 1000
+        epoch = self.state.epochs_completed + 1
+        peek_every = (self.config.peek_every if on_peek is not None and epoch <= PEEK_EPOCHS
+                      and self._validation_x is not None else 0)
+        next_peek = peek_every
+        watching = bool(pause or peek_every)  # the default loop checks this one flag per mini-batch
         for chunk in batches.chunk_stream(self.data.training, order, chunk_size, self.augmentation, self.rng,
                                           network.dtype, background):
             k = chunk.count
@@ -213,8 +281,17 @@ class Trainer:
                 nabla_b, nabla_w = network.backprop(x_batch, y[b:b + batch], dropout, masks_rng)
                 outputs[position + b:position + b + batch] = network.last_outputs(batch)
                 optimizer.step(nabla_b, nabla_w, learning_rate, batch)
+                if watching:
+                    done = position + b + batch
+                    if peek_every and next_peek <= done < n:
+                        next_peek += peek_every * ((done - next_peek) // peek_every + 1)
+                        on_peek(self._peek(epoch, done, n))
+                    if pause:
+                        if on_progress is not None:
+                            on_progress(batch)
+                        time.sleep(pause)
             position += k
-            if on_progress is not None:
+            if on_progress is not None and not pause:
                 on_progress(k)
         self.state.rng_state = self.rng.bit_generator.state
         return outputs, output_labels

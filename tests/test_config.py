@@ -51,6 +51,11 @@ def test_the_choices_are_the_networks_costs_and_initialisers():
     (dict(eta_epoch_factor=1.5), "--eta-epoch-factor must be above 0 and at most 1, got 1.5"),
     (dict(batch_size="10"), "--batch-size must be a whole number, got '10'"),
     (dict(patience=3, validation_size=0), "--validation-size above 0"),
+    (dict(peek_every=-1), "--peek-every must be at least 0, got -1"),
+    (dict(peek_every=10), "--peek-every must be 0 (off) or at least 100, got 10"),
+    (dict(peek_every=5000, validation_size=0), "--peek-every needs a validation split"),
+    (dict(pause_ms=-5), "--pause-ms must be at least 0 and at most 10000, got -5"),
+    (dict(pause_ms=60_000), "--pause-ms must be at least 0 and at most 10000, got 60000"),
 ])
 def test_config_problems(overrides, message):
     problems = small_config(**overrides).problems()
@@ -102,3 +107,18 @@ def test_resuming_a_checkpoint_with_an_unknown_setting_is_a_one_line_resume_erro
                      requested={"epochs": 2})
     assert str(refused.value) == (f"{tmp_path / 'newer.npz'}: unknown setting 'warmup_epochs' "
                                   f"(written by digitnet 9.0.0; this is digitnet {__version__})")
+
+
+def test_peeks_and_pauses_are_off_by_default_documented_and_may_change_on_resume():
+    from digitnet.settings import settings_of
+
+    from helpers import run_cli
+
+    config, specs = TrainConfig(), settings_of(TrainConfig)
+    assert (config.peek_every, config.pause_ms) == (0, 0)
+    assert specs["peek_every"].resume_may_change and specs["pause_ms"].resume_may_change
+    shown = " ".join(run_cli("train", "--help").output.split())
+    assert "--peek-every IMAGES" in shown and "--pause-ms MS" in shown
+    assert "1,000 validation images" in shown and "Ctrl-C still stops at once" in shown
+    assert "(at least 100), to show the early jump (same weights; 0: off). [default: 0; x>=0]" in shown
+    assert "stops at once. [default: 0; 0<=x<=10000]" in shown

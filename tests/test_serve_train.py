@@ -326,7 +326,7 @@ def test_train_progress_json_prints_one_object_per_line(data_dir, tmp_path):
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2
-    assert set(kinds) <= {"start", "progress", "epoch", "end"}
+    assert set(kinds) <= {"start", "untrained", "progress", "epoch", "end"} and kinds[1] == "untrained"
     assert events[0]["settings"]["hidden_sizes"] == [8] and events[0]["epochs"] == 2
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
     assert events[-1]["outcome"] == "finished" and events[-1]["test_accuracy"] is not None

@@ -109,3 +109,10 @@ def test_batch_sizes_are_checked_against_the_data():
 def test_set_takes_train_syntax_for_layers():
     assert parse_setting("hidden=100,30") == ("hidden_sizes", (100, 30))
     assert parse_setting("hidden=100-30") == ("hidden_sizes", (100, 30))
+
+
+def test_watching_settings_are_not_searched_and_stay_off_in_a_trial():
+    space = SearchSpace.parse([], [], epochs=3, seed=0)
+    assert {p.field for p in space.params}.isdisjoint({"peek_every", "pause_ms"})
+    assert (space.base().peek_every, space.base().pause_ms) == (0, 0)
+    assert "peek" not in space.describe() and "pause" not in space.describe()

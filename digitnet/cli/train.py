@@ -25,7 +25,8 @@ from digitnet.config import TrainConfig
 @click.option("--quiet", "-q", is_flag=True, help="Only the final result; no progress bar or epoch lines.")
 @click.option("--progress", type=click.Choice(["bar", "json"]), default="bar", show_default=True,
               help="json: instead of the bar and epoch lines, one JSON object per line on stdout "
-                   "(start, progress within an epoch, each epoch, end), for other programs.")
+                   "(start, the untrained network, progress within an epoch, --peek-every looks, each "
+                   "epoch, end), for other programs.")
 @click.pass_context
 @stops_cleanly
 @user_errors
@@ -58,7 +59,8 @@ def train(ctx, out, resume, force, data_dir, quiet, progress, **settings):
             output = stack.enter_context(_TrainOutput(plan, quiet))
         result = runs.run(plan.trainer, plan.out, resumed_from=plan.resumed_from,
                           dataset=str(resolve_data_dir(data_dir)),
-                          on_epoch=output.epoch_done, on_progress=output.progress)
+                          on_epoch=output.epoch_done, on_progress=output.progress,
+                          on_untrained=output.untrained, on_peek=output.peek)
     if progress == "json":
         output.end(result)
         sys.exit(result.exit_code)
@@ -80,6 +82,8 @@ def _print_result(result, quiet):
                        f"{result.resume_from}; continue with `{result.resume_command}`", err=True)
         else:
             click.echo(f"\n{why} before the first epoch finished: nothing was saved", err=True)
+        if result.guessing:
+            click.echo(result.guessing, err=True)
         sys.exit(result.exit_code)
     if result.outcome in ("diverged", "write_failed"):
         raise click.ClickException(failure_message(result.outcome, result.error, result.saved_epoch,
@@ -90,6 +94,8 @@ def _print_result(result, quiet):
              else f"epoch {result.epochs_completed}")
     click.echo(f"test accuracy {result.test_accuracy:.2%} ({which}; last epoch "
                f"{result.test_accuracy_last_epoch:.2%}); saved {result.out}")
+    if result.guessing:
+        click.echo(result.guessing)
 
 
 class _TrainOutput:
@@ -120,13 +126,27 @@ class _TrainOutput:
         self.bar.update(-(-images // batch_size) - self.bar.n)  # a partial last batch counts as one
 
     def epoch_done(self, stats):
+        self.close()
+        self._line(stats, f"eta {stats.learning_rate:g}  {stats.seconds:5.2f} s")
+
+    def untrained(self, stats):
+        """Epoch 0: the network as drawn, before any training."""
+        self._line(stats, "untrained")
+
+    def _line(self, stats, end):
         from tqdm import tqdm
 
-        self.close()
         if not self.quiet:
+            cost = "" if stats.training_cost is None else f"  cost {stats.training_cost:.5f}"
             validation = "" if stats.validation_accuracy is None else f"  validation {stats.validation_accuracy:7.2%}"
-            tqdm.write(f"epoch {stats.epoch:3d}/{self.config.epochs}  cost {stats.training_cost:.5f}"
-                       f"{validation}  eta {stats.learning_rate:g}  {stats.seconds:5.2f} s")
+            tqdm.write(f"epoch {stats.epoch:3d}/{self.config.epochs}{cost}{validation}  {end}")
+
+    def peek(self, peek):
+        from tqdm import tqdm
+
+        if not self.quiet:
+            tqdm.write(f"  epoch {peek.epoch} at {peek.images:,} images: validation {peek.sample_accuracy:7.2%} "
+                       f"on a {peek.sample_size:,}-image sample")
 
     def close(self):
         if self.bar is not None:

@@ -3,6 +3,7 @@
     POST /api/predict    Recogniser.predict(body)   the same preprocessing and numbers as `predict --json`
     GET  /api/model      Recogniser.model_info()    what the model panel shows
     POST /api/evaluate   Recogniser.evaluate()      accuracy on the MNIST test split, one run at a time
+    (read_upload: the upload as /api/predict reads it, for /api/explain and /api/teach in inside.py)
 
 The network is only read after loading (``Network.feedforward`` allocates its
 own arrays), so any number of request threads may call ``predict`` at once.
@@ -70,6 +71,12 @@ class Recogniser:
         """{"digit", "confidence", "scores", "input"} for an image file's bytes; 400 when unusable."""
         return predict_image(self.network, body, self.pool)
 
+    @property
+    def learning_rate(self) -> float | None:
+        """The training --eta the checkpoint records (None for a textbook JSON network): /api/teach's default."""
+        hyper = self.checkpoint.metadata.get("hyperparameters")
+        return _number_or_none(hyper.get("learning_rate")) if isinstance(hyper, dict) else None
+
     # -- GET /api/model ---------------------------------------------------------------------
 
     def model_info(self) -> dict:
@@ -91,7 +98,7 @@ class Recogniser:
             "weights": self.weights,
             "epoch": _number_or_none(epoch),
             "epochs": _number_or_none(meta.get("epochs_completed")),
-            "learning_rate": _number_or_none(hyper.get("learning_rate")),
+            "learning_rate": self.learning_rate,
             "batch_size": _number_or_none(hyper.get("batch_size")),
             "test_accuracy": _number_or_none(recorded),
             "test_data": self.test_data_present(),
@@ -128,12 +135,19 @@ class Recogniser:
 def predict_image(network: Network, body: bytes, pool=None) -> dict:
     """What /api/predict answers for an image file's bytes with ``network`` (in ``pool``'s worker
     processes if given, else in this thread); 400 when unusable."""
+    return read_upload(network, body, pool).to_dict(with_input=True)
+
+
+def read_upload(network: Network, body: bytes, pool=None) -> predict.Prediction:
+    """An upload read as /api/predict reads it (the routes that look inside the network use the same):
+    ``.image`` is the 784 inputs fed to ``network``, ``.warnings`` the notes, and
+    ``.to_dict(with_input=True)["input"]`` the 28x28 it answers with; 400 with predict's message when unusable."""
     if not body:
         raise ApiError(400, "empty body: send the bytes of an image file (PNG, JPEG, ...)")
     prediction = pool.predict(body) if pool is not None else predict.predict_bytes(network, body)
     if prediction.error is not None:
         raise ApiError(400, prediction.error)
-    return prediction.to_dict(with_input=True)
+    return prediction
 
 
 def _number_or_none(value):

@@ -5,6 +5,9 @@
     POST /api/models/select          Models.select(id)    serve another one (new requests use it)
     GET  /api/models/download?id=ID  Models.path_of(id)   the file, as an attachment
 
+Networks kept from POST /api/teach/keep (``runs/taught-<model>-<n>.npz``) are listed like the others,
+with "taught": what they were taught from and how many steps.
+
 A model is named by the id the listing gave it (``runs/2026-11-29_00-15-03.npz``, ``model.npz``);
 an id is only ever looked up in a fresh listing, so the client cannot name a path of its own.
 The served ``Recogniser`` is replaced whole: a request holds the one it started with and finishes
@@ -116,6 +119,7 @@ class Models:
                              if k in hyper},
                 "resumable": state is not None and not meta.get("stopped") and isinstance(done, int),
                 "complete": isinstance(done, int) and isinstance(planned, int) and done >= planned,
+                "taught": _taught(meta.get("taught")),
             }
         with self._lock:
             self._summaries[key] = summary
@@ -157,3 +161,15 @@ class Models:
             raise ApiError(409, f"the run's checkpoint cannot be read right now: {e}") from None
         self._training_network = (key, network)
         return network
+
+
+def _taught(record) -> dict | None:
+    """A network kept from POST /api/teach/keep: {"from": file, "steps": n, "labels": [...]} (metadata is
+    untrusted: plain values only), or None for a trained one."""
+    if not isinstance(record, dict):
+        return None
+    labels = record.get("labels") if isinstance(record.get("labels"), list) else []
+    steps = record.get("steps")
+    return {"from": str(record.get("from", ""))[:200],
+            "steps": steps if isinstance(steps, int) and not isinstance(steps, bool) else None,
+            "labels": [d for d in labels[-100:] if isinstance(d, int) and not isinstance(d, bool)]}

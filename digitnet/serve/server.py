@@ -1,5 +1,5 @@
 """The HTTP side of `digitnet serve`: the standard library's ThreadingHTTPServer answering the
-API's twelve routes (``API_ROUTES``) and the page's files.  A local server is still a server, so:
+API's routes (``API_ROUTES``) and the page's files.  A local server is still a server, so:
 
 - it binds 127.0.0.1 unless told otherwise, and while bound to a loopback address it answers only
   requests whose Host is a loopback name (a DNS-rebinding page gets 403);
@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from digitnet import signals
 from digitnet.serve import training as train_api
 from digitnet.serve.api import ApiError, Recogniser, predict_image
+from digitnet.serve.inside import Inside
 from digitnet.serve.models import Models
 
 MB = 1024 * 1024
@@ -63,6 +64,12 @@ API_ROUTES = {
     "/api/train/stop": {"POST": "_train_stop"},
     "/api/train/resume": {"POST": "_train_resume"},
     "/api/train/events": {"GET": "_train_events"},
+    "/api/train/weights.png": {"GET": "_train_weights", "HEAD": "_train_weights"},
+    "/api/explain": {"POST": "_explain"},
+    "/api/explain/weights.png": {"GET": "_explain_weights", "HEAD": "_explain_weights"},
+    "/api/teach": {"POST": "_teach"},
+    "/api/teach/keep": {"POST": "_teach_keep"},
+    "/api/teach/forget": {"POST": "_teach_forget"},
 }
 # Everything the page needs comes from this server; images it shows are drawn into canvases.
 SECURITY_HEADERS = {
@@ -130,6 +137,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     models: Models
     training: "train_api.TrainingRuns | None" = None
+    inside: Inside  # the taught networks' sessions
     static: dict[str, tuple[bytes, str]]
     routes: dict[str, dict[str, str]]  # API_ROUTES and the static files: built once per server
     max_upload: int = DEFAULT_MAX_UPLOAD
@@ -222,6 +230,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._send(200, data, "application/octet-stream", cache="no-store",
                    extra={"Content-Disposition": f'attachment; filename="{_safe_filename(file.name)}"'})
 
+    # -- inside the network: inside.py answers (explain, the weight atlas, taught sessions) -----
+
+    def _explain(self, path: str) -> None:
+        body = self._read_body()
+        self._send_json(200, self.inside.explain(self.recogniser, body, self._query()))
+
+    def _explain_weights(self, path: str) -> None:
+        atlas = self.inside.atlas(self.recogniser, self._query())
+        same = self.headers.get("If-None-Match") == atlas.etag
+        self._send(304 if same else 200, b"" if same else atlas.png, "image/png", cache="no-cache",
+                   extra={"ETag": atlas.etag, "X-Atlas-Columns": str(atlas.columns)})
+
+    def _teach(self, path: str) -> None:
+        body = self._read_body()
+        self._send_json(200, self.inside.teach(self.recogniser, body, self._query()))
+
+    def _teach_keep(self, path: str) -> None:
+        self._send_json(200, self.inside.keep(self.recogniser, self._read_json()))
+
+    def _teach_forget(self, path: str) -> None:
+        self._send_json(200, self.inside.forget(self._read_json()))
+
     # -- training -------------------------------------------------------------------------------
 
     def _runs(self) -> "train_api.TrainingRuns":
@@ -247,7 +277,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _train_resume(self, path: str) -> None:
         runs = self._runs()
         body = self._read_json()
-        self._send_json(202, runs.resume(self.models.path_of(body.get("id")), body.get("epochs")))
+        self._send_json(202, runs.resume(self.models.path_of(body.get("id")), body.get("epochs"), body.get("settings")))
+
+    def _train_weights(self, path: str) -> None:
+        """The first-layer weight atlas of the run's latest saved epoch (404 JSON before one is saved)."""
+        png, columns, epoch = self._runs().weights_png()
+        self._send(200, png, "image/png", cache="no-store",
+                   extra={"X-Atlas-Columns": str(columns), "X-Epoch": str(epoch)})
 
     def _train_events(self, path: str) -> None:
         """Server-Sent Events: the training status now, then each time it changes (an epoch ends, a
@@ -463,7 +499,7 @@ def make_server(recogniser: Recogniser | None, host: str = "127.0.0.1", port: in
                         data_dir=recogniser.data_dir if recogniser is not None else None)
     handler = type("BoundHandler", (Handler,), {
         "models": models, "training": training, "static": static, "routes": routes, "max_upload": max_upload,
-        "check_host": is_loopback(host), "timeout": timeout,
+        "check_host": is_loopback(host), "timeout": timeout, "inside": Inside(models.runs_dir),
     })
     server_class = Server6 if ":" in host else Server
     try:

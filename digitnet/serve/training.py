@@ -12,11 +12,16 @@ everyone waiting for a change (the Server-Sent Events stream).
 - A child that dies without its final line (``kill -9``, out of memory) is reported as killed; its
   checkpoint holds the last complete epoch (every save is atomic), so the run can be resumed.
 - The client never sends a path: run files are named here, under ``--runs-dir``.
+- For a class: the page's runs look inside the first epochs (``PAGE_SETTINGS``: --peek-every), its
+  "Slow" toggle pauses between mini-batches (``SLOW_SETTINGS``: --pause-ms), the status carries epoch 0
+  (``untrained``), the peeks and the run's ``guessing`` verdict, and ``weights_png`` is the first
+  layer's weight atlas of the latest saved epoch (GET /api/train/weights.png).
 """
 
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import signal
@@ -27,7 +32,9 @@ import time
 from collections import deque
 from pathlib import Path
 
-from digitnet import checkpoint, runs, signals
+from PIL import Image
+
+from digitnet import checkpoint, inside, runs, signals
 from digitnet.config import TrainConfig
 from digitnet.serve.api import ApiError
 from digitnet.settings import default_of, settings_of
@@ -43,6 +50,11 @@ STOP_GRACE = 30.0            # seconds the child gets to finish writing after SI
 
 # The main settings shown on the page (the rest keep their defaults unless a recipe sets them).
 MAIN_SETTINGS = ("hidden_sizes", "epochs", "learning_rate", "batch_size", "cost", "init", "l2", "augment", "seed")
+# What the page adds to every run it starts: validation peeks within the first epochs (the jump from
+# 10% to 90% happens in the first few thousand images), and with "Slow (for a class)" a pause between
+# mini-batches (50 ms: an epoch of 5,000 mini-batches takes about 4 minutes, a peek every 25 s).
+PAGE_SETTINGS = {"peek_every": 5000}
+SLOW_SETTINGS = {"pause_ms": 50}
 
 
 def train_arguments(config: TrainConfig) -> list[str]:
@@ -84,6 +96,7 @@ def describe() -> dict:
     """What the page's form needs: every setting (option, help, default, range), the main ones,
     the recipes and the caps."""
     return {"settings": describe_settings(TrainConfig), "main": list(MAIN_SETTINGS), "recipes": RECIPES,
+            "page": PAGE_SETTINGS, "slow": SLOW_SETTINGS,
             "caps": {"hidden_units": MAX_HIDDEN_UNITS, "hidden_layers": MAX_HIDDEN_LAYERS, "epochs": MAX_EPOCHS}}
 
 
@@ -145,6 +158,8 @@ class TrainingRuns:
         self._status = self._idle()
         self.closed = False
         self._reader: threading.Thread | None = None
+        self._atlas_lock = threading.Lock()
+        self._atlas: tuple[tuple, tuple[bytes, int, int]] | None = None  # (file key, weights_png's answer)
 
     # -- what the page sees ---------------------------------------------------------------------
 
@@ -153,7 +168,7 @@ class TrainingRuns:
         return {"state": "idle", "running": False, "run": None, "message": "", "settings": None,
                 "epochs": None, "epochs_completed": 0, "start_epoch": 0, "history": [], "progress": None,
                 "started": None, "finished": None, "test_accuracy": None, "resumable": False,
-                "command": None, "saved_epoch": None}
+                "command": None, "saved_epoch": None, "untrained": None, "peeks": [], "guessing": ""}
 
     def status(self) -> dict:
         with self._changed:
@@ -205,6 +220,27 @@ class TrainingRuns:
             out = self._status.get("out")
         return Path(out) if out and Path(out).is_file() else None
 
+    def weights_png(self) -> tuple[bytes, int, int]:
+        """(PNG bytes, columns, epoch): ``inside.weight_atlas`` of the latest saved epoch of the run shown
+        (its last weights), grey levels (mode "L"); made once per saved file.  404 before a first epoch."""
+        path = self.current_file()
+        if path is None:
+            raise ApiError(404, "no run has saved an epoch yet: the weight pictures come once the first ends")
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with self._atlas_lock:
+            if self._atlas is not None and self._atlas[0] == key:
+                return self._atlas[1]
+            try:
+                saved = checkpoint.load(path)
+            except checkpoint.CheckpointError as e:
+                raise ApiError(409, f"the run's checkpoint cannot be read right now: {e}") from None
+            pixels, columns = inside.weight_atlas(saved.network)
+            buffer = io.BytesIO()
+            Image.fromarray(pixels, mode="L").save(buffer, "PNG")
+            self._atlas = (key, (buffer.getvalue(), columns, int(saved.metadata.get("epochs_completed") or 0)))
+            return self._atlas[1]
+
     # -- start, stop, resume --------------------------------------------------------------------
 
     def new_run_path(self) -> Path:
@@ -229,23 +265,29 @@ class TrainingRuns:
             self._launch(arguments, out, settings=config.to_dict(), epochs=config.epochs, start_epoch=0)
             return self._snapshot()
 
-    def resume(self, path: Path, epochs: int | None = None) -> dict:
-        """Continue the run in ``path`` (a file the server listed), to ``epochs`` or its own plan."""
+    def resume(self, path: Path, epochs: int | None = None, settings: dict | None = None) -> dict:
+        """Continue the run in ``path`` (a file the server listed), to ``epochs`` or its own plan;
+        ``settings`` may change those a resumed run may (--pause-ms: Slow on or off, --peek-every)."""
         if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs > MAX_EPOCHS):
             raise ApiError(400, f"--epochs must be a whole number of at most {MAX_EPOCHS}, got {epochs!r}")
+        changes = _resume_changes(settings)
         with self._changed:
             self._refuse_if_running()
             try:
-                config, state = runs.resumed_config(checkpoint.load(path), epochs)
+                config, state = runs.resumed_config(checkpoint.load(path), epochs, changes)
             except runs.ResumeError as e:
                 raise ApiError(400, str(e)) from None
             except checkpoint.CheckpointError as e:
                 raise ApiError(400, str(e)) from None
-            arguments = ["--resume", str(path), "--out", str(path)]
+            problems = config.problems()
+            if problems:
+                raise ApiError(400, "; ".join(problems))
+            arguments = ["--resume", str(path), "--out", str(path), *_options(changes)]
             if epochs is not None:
                 arguments += ["--epochs", str(epochs)]
             self._launch(arguments, path, settings=config.to_dict(), epochs=config.epochs,
                          start_epoch=state.epochs_completed, history=list(state.history))
+            self._status.update(untrained=state.untrained, peeks=list(state.peeks))
             return self._snapshot()
 
     def stop(self) -> dict:
@@ -342,7 +384,14 @@ class TrainingRuns:
                 self._update(state="running", message="training", training_began=time.time(),
                              epochs=event["epochs"], epochs_completed=event["epochs_completed"],
                              start_epoch=event["epochs_completed"], history=event["history"],
-                             settings=event["settings"])
+                             settings=event["settings"], untrained=event.get("untrained"),
+                             peeks=event.get("peeks") or [])
+            elif kind == "untrained":
+                self._update(untrained={k: v for k, v in event.items() if k != "event"})
+            elif kind == "peek":
+                with self._changed:
+                    peeks = self._status["peeks"] + [{k: v for k, v in event.items() if k != "event"}]
+                self._update(peeks=peeks)
             elif kind == "progress":
                 self._update(progress={k: event[k] for k in ("epoch", "images", "total")})
             elif kind == "epoch":
@@ -363,7 +412,9 @@ class TrainingRuns:
         if end is not None:
             outcome = end["outcome"]
             saved = end.get("saved_epoch") or 0
-            if outcome == "finished":
+            if outcome == "finished" and end.get("guessing"):  # not "finished: 10.95%" as if it were fine
+                message = f"finished, but not learning: test accuracy {end['test_accuracy']:.2%}. {end['guessing']}"
+            elif outcome == "finished":
                 message = (f"finished: test accuracy {end['test_accuracy']:.2%}"
                            + (f" ({end['stopped']})" if end.get("stopped") else ""))
             elif outcome == "interrupted":
@@ -372,8 +423,11 @@ class TrainingRuns:
             else:  # diverged or write_failed: told as the CLI tells it
                 message = runs.failure_message(outcome, end["error"], saved, name if saved else None,
                                                end.get("learning_rate"))
+            if outcome == "interrupted" and end.get("guessing"):
+                message += f". {end['guessing']}"
             changes = dict(state=outcome, test_accuracy=end.get("test_accuracy"), saved_epoch=saved or None,
-                           resumable=bool(saved) and outcome in ("interrupted", "write_failed"))
+                           resumable=bool(saved) and outcome in ("interrupted", "write_failed"),
+                           guessing=end.get("guessing") or "")
         elif code < 0:
             message = (f"the training process was killed ({signals.name(-code)}); " +
                        (f"epoch {done} is intact in {name}: Resume continues it" if status.get("saved_epoch")
@@ -386,3 +440,16 @@ class TrainingRuns:
             changes = dict(state="failed", resumable=False)
         print(f"digitnet serve: training ended: {message}", file=self.log, flush=True)
         self._update(running=False, finished=time.time(), progress=None, message=message, **changes)
+
+
+def _resume_changes(settings: object) -> dict:
+    """The settings a resume from the page may change (those marked ``resume_may_change``, but the
+    planned total, which is ``epochs``); ApiError(400) naming them for any other.  Their values are
+    checked with the run's other settings (``TrainConfig.problems``) by ``resume``."""
+    if settings is None:
+        return {}
+    specs = settings_of(TrainConfig)
+    allowed = [name for name, spec in specs.items() if spec.resume_may_change and name != "epochs"]
+    if not isinstance(settings, dict) or set(settings) - set(allowed):
+        raise ApiError(400, f"a resumed run may change only {', '.join(specs[n].option for n in allowed)}")
+    return dict(settings)

@@ -1,4 +1,5 @@
 // The network's answer: the digit, its confidence and any doubt, the ten bars, the 28x28 input.
+// The inside panel follows every answer, and paints the card itself while it alters the network.
 
 import { byId, fromTemplate, say } from "./dom.js";
 
@@ -16,7 +17,30 @@ export function buildBars() {
   }
 }
 
+// Who follows the answers (the inside panel), and whether it paints the answer itself for now
+// (while it shows the network with units switched off, or a taught copy).
+const followers = [];
+let held = () => false;
+
+// ``follower(answer)`` hears every answer (null when the pad is empty or the server refused);
+// while ``hold()`` is true, /api/predict's answers are not painted: the follower paints its own.
+export function followAnswers(follower, hold) {
+  followers.push(follower);
+  held = hold;
+}
+
+function tell(answer) {
+  for (const follower of followers) follower(answer);
+}
+
 export function showAnswer(answer) {
+  if (held()) drawSeen(answer.input); else paintAnswer(answer);
+  tell(answer);
+}
+
+// /api/predict's answer on the card, telling no follower (the inside panel restores it this way).
+export function paintAnswer(answer) {
+  byId("answer-card").classList.remove("altered");
   showDigit(String(answer.digit), `confidence ${answer.confidence.toFixed(3)}`);
   byId("error").hidden = true;
   say(byId("doubt"), doubtOf(answer));
@@ -24,15 +48,33 @@ export function showAnswer(answer) {
   drawSeen(answer.input);
 }
 
+// /api/explain's answer for an altered network (``note`` says how), in place of /api/predict's.
+export function paintAltered({ answer, outputs, input }, note) {
+  byId("answer-card").classList.add("altered");
+  showDigit(String(answer), note);
+  byId("doubt").hidden = true;
+  byId("error").hidden = true;
+  showBars(outputs, answer);
+  drawSeen(input);
+}
+
 export function showEmpty() {
+  byId("answer-card").classList.remove("altered");
   showDigit("?", READY);
   byId("doubt").hidden = true;
   byId("error").hidden = true;
   showBars(null, null);
   drawSeen(null);
+  tell(null);
 }
 
 export function showError(message) {
+  paintError(message);
+  tell(null);
+}
+
+export function paintError(message) {
+  byId("answer-card").classList.remove("altered");
   showDigit("?", "");
   byId("doubt").hidden = true;
   say(byId("error"), message);

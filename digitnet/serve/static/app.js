@@ -1,10 +1,11 @@
 // digitnet serve: the page's entry module.  It makes the parts (the pad, the answer, the model
-// panel, the training panel) and wires them to the page's buttons, keys and drops.
+// panel, the inside panel, the training panel) and wires them to the page's buttons, keys and drops.
 // Plain modern JavaScript as ES modules, no build step.
 
 import { buildBars, showEmpty, showError } from "./answer.js";
 import { Asker } from "./asker.js";
 import { byId } from "./dom.js";
+import { InsidePanel } from "./inside.js";
 import { ModelPanel } from "./model.js";
 import { Pad } from "./pad.js";
 import { TrainingPanel } from "./train.js";
@@ -16,13 +17,24 @@ function setUp() {
   const pad = new Pad(byId("pad"));
   const asker = new Asker(pad, byId("use-training"));
   pad.onDraw({ moving: () => asker.soon(), finished: () => asker.now() });
-  const page = { pad, asker, modelPanel };
+  const page = { pad, asker, modelPanel, file: null };
+  let training = null;
+  page.inside = new InsidePanel({
+    image: () => answeredImage(page), useTraining: byId("use-training"), kept: () => training.models.load(),
+  });
   wireTools(page);
   wireKeys(page);
   wireDrops(page);
   modelPanel.load();
-  new TrainingPanel(modelPanel, () => reask(page)).start();
+  training = new TrainingPanel(modelPanel, () => { page.inside.modelMayHaveChanged(); reask(page); });
+  training.start();
   publish(page);
+}
+
+// The picture the answer is about: the strokes on the pad, else the file opened (null: nothing).
+function answeredImage({ pad, file }) {
+  if (pad.hasStrokes) return pad.exportBlob();
+  return file;
 }
 
 // Drop the last stroke (or the image shown) and ask again, or show the empty answer.
@@ -33,7 +45,9 @@ function undo(page) {
   if (pad.hasStrokes) asker.now(); else showEmpty();
 }
 
-function clear({ pad, asker }) {
+function clear(page) {
+  const { pad, asker } = page;
+  page.file = null;
   asker.forget();
   pad.clear();
   showEmpty();
@@ -44,8 +58,10 @@ function reask({ pad, asker }) {
   if (pad.hasStrokes) asker.now();
 }
 
-async function openFile({ pad, asker, modelPanel }, file) {
+async function openFile(page, file) {
+  const { pad, asker, modelPanel } = page;
   if (!file) return;
+  page.file = file;
   await pad.showFile(file);
   const problem = modelPanel.uploadProblem(file);
   if (problem) showError(problem); else await asker.file(file);

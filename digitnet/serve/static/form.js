@@ -1,6 +1,8 @@
 // The training form, built from GET /api/train/settings: the settings `digitnet train` derives its
 // options from, so its defaults, ranges and names are the CLI's.  The server checks every value
-// again and answers 400 with the CLI's messages.
+// again and answers 400 with the CLI's messages.  Every run the page starts also looks inside its
+// first epochs (the server's "page" settings: --peek-every), and "Slow (for a class)" adds its "slow"
+// settings (--pause-ms), which a resume may switch on or off.
 
 import { byId, element } from "./dom.js";
 
@@ -14,6 +16,11 @@ export class TrainingForm {
     this.main = described.main;         // the settings the form shows, in order
     this.recipes = described.recipes;
     this.extras = {};                   // settings a recipe sets beyond the form (e.g. --patience-eta)
+    this.page = described.page || {};   // what every run from the page adds (peeks within the first epochs)
+    this.slow = described.slow || {};   // what "Slow (for a class)" adds (a pause between mini-batches)
+    const pause = this.slow.pause_ms;
+    byId("t-slow-row").title = `${this.specs.pause_ms.option} ${pause}: ${this.specs.pause_ms.help}`;
+    byId("t-slow-note").textContent = pause ? `(${pause} ms between mini-batches)` : "";
     const fields = byId("t-fields");
     for (const name of this.main) fields.append(field(this.specs[name]));
     const select = byId("t-recipe");
@@ -32,16 +39,24 @@ export class TrainingForm {
     byId("t-recipe-command").textContent = `Same as: ${recipe.command}`;
   }
 
-  // The settings to send: the form's text as typed, and the recipe's extras.
+  // The settings to send: the form's text as typed, the recipe's extras, the page's own and Slow's.
   settings() {
-    const settings = { ...this.extras };
+    const settings = { ...this.page, ...this.extras };
     for (const name of this.main) settings[name] = byId(`t-${name}`).value.trim();
-    return settings;
+    if (Number(settings.validation_size) === 0 && !("peek_every" in this.extras)) delete settings.peek_every;
+    return { ...settings, ...this.resumeSettings() };
+  }
+
+  // What a resume may change: Slow on (its settings) or off (their defaults).
+  resumeSettings() {
+    const slow = byId("t-slow").checked;
+    return Object.fromEntries(Object.entries(this.slow).map(([name, value]) => [name, slow ? value : this.specs[name].default]));
   }
 
   setEnabled(enabled) {
     for (const name of this.main) byId(`t-${name}`).disabled = !enabled;
     byId("t-recipe").disabled = !enabled;
+    byId("t-slow").disabled = !enabled;
   }
 }
 

@@ -1,5 +1,6 @@
 // The run as the training panel shows it: the Train/Stop button, the state line, the progress bar,
-// the times, the message and the curve.  Each function shows one part of a status from the server.
+// the times, the message (plain words when the network is only guessing) and the curve from epoch 0.
+// Each function shows one part of a status from the server.
 
 import { drawCurve } from "./curve.js";
 import { byId, svgElement } from "./dom.js";
@@ -26,8 +27,9 @@ export class RunView {
     showProgress(status);
     showTimes(status);
     showMessage(status);
-    // Progress events come several times a second, the curve changes once an epoch: redraw then.
-    const curveKey = `${status.run}|${status.history.length}|${status.epochs || 0}`;
+    // Progress events come several times a second, the curve changes once an epoch (or a peek): redraw then.
+    const curveKey = `${status.run}|${status.history.length}|${status.epochs || 0}|${Boolean(status.untrained)}`
+      + `|${(status.peeks || []).length}`;
     if (curveKey !== this.drawnCurve) {
       this.drawnCurve = curveKey;
       this.redrawCurve();
@@ -35,7 +37,9 @@ export class RunView {
   }
 
   redrawCurve() {
-    drawCurve(byId("t-curve"), this.status.history, this.status.epochs || 0);
+    const { history, epochs, untrained, peeks } = this.status;
+    drawCurve(byId("t-curve"), history, epochs || 0, untrained || null, peeks || []);
+    showSampleKey(peeks || []);
   }
 }
 
@@ -54,9 +58,9 @@ function showButtons(status) {
 // "Training · runs/2026-11-29_00-15-03.npz · epoch 3 of 30"
 function showState(status) {
   const state = byId("t-state");
-  const words = STATE_WORDS[status.state] || status.state;
+  const words = status.guessing ? "Guessing" : STATE_WORDS[status.state] || status.state;
   state.textContent = `${words} · ${status.run} · epoch ${status.epochs_completed || 0} of ${status.epochs || 0}`;
-  state.className = `run-state ${status.state}`;
+  state.className = `run-state ${status.state}${status.guessing ? " guessing" : ""}`;
 }
 
 // How far the epoch in progress is (full once the run has finished).
@@ -78,7 +82,13 @@ function showTimes(status) {
 function showMessage(status) {
   const message = byId("t-message");
   message.textContent = status.message;
-  message.className = `small ${FAILED.includes(status.state) ? "error" : ""}`;
+  message.className = `small ${FAILED.includes(status.state) ? "error" : status.guessing ? "guessing" : ""}`;
+}
+
+// The legend's key for the peeks, with the sample's size: "validation, 1,000-image sample".
+function showSampleKey(peeks) {
+  byId("t-sample-key").hidden = !peeks.length;
+  if (peeks.length) byId("t-sample-size").textContent = peeks[0].sample_size.toLocaleString("en");
 }
 
 // "42 s", "3 min 05 s", "1 h 02 min".

@@ -1,4 +1,4 @@
-// The training panel: start, stop and resume a run, follow it, and switch the served model.
+// The training panel: start, stop and resume a run, follow it (curve, weight pictures), and switch the served model.
 // One `digitnet train` runs at a time on the server; this page shows it and steers it.
 
 import { getJSON, postJSON } from "./api.js";
@@ -7,6 +7,7 @@ import { follow } from "./events.js";
 import { TrainingForm } from "./form.js";
 import { ModelsList } from "./models.js";
 import { RunView } from "./run.js";
+import { TrainingWeights } from "./weights.js";
 
 export class TrainingPanel {
   // ``modelPanel``: the served model's panel (reloaded when the model changes);
@@ -19,6 +20,7 @@ export class TrainingPanel {
     this.lastState = "";
     this.form = null;
     this.view = new RunView();
+    this.weights = new TrainingWeights();
     this.models = new ModelsList({
       use: (id) => this.use(id), resume: (id) => this.resume(id), running: () => this.running,
     });
@@ -58,6 +60,7 @@ export class TrainingPanel {
     if (this.status && next.version < this.status.version) return;   // older than what is shown
     this.status = next;
     this.view.show(next);
+    if (next.state !== "idle") this.weights.show(next);
     this.form?.setEnabled(!next.running);
     this.showToggle();
     if (next.state !== "idle") this.noticeChanges();
@@ -93,7 +96,7 @@ export class TrainingPanel {
   }
 
   async resume(id) {
-    await this.act(() => postJSON("/api/train/resume", { id }));
+    await this.act(() => postJSON("/api/train/resume", { id, settings: this.form.resumeSettings() }));
   }
 
   // Send a request that answers with the new status; show the server's refusal if it says no.
