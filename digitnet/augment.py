@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitnet.augment_spec import Augmentation, AugmentError, parse  # noqa: F401  (augment.parse reads --augment)
+from digitnet.augment_spec import Augmentation
 
 SIDE = 28
 # Images resampled at a time: bounds the temporaries (about 20 float32 arrays of

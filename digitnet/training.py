@@ -20,8 +20,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from digitnet import augment as augmenting
-from digitnet import batches, schedules
+from digitnet import augment_spec, batches, schedules
 from digitnet.config import NUM_CLASSES, PEEK_EPOCHS, PEEK_SAMPLE, TrainConfig
 from digitnet.data import MNIST, to_float
 from digitnet.network import Network
@@ -142,7 +141,7 @@ class Trainer:
         self.best_network = best_network
         self.state = state
         self.state.rng_state = self.rng.bit_generator.state
-        self.augmentation = augmenting.parse(config.augment)
+        self.augmentation = augment_spec.parse(config.augment)
         self.optimizer = SGD(network, max(1, len(data.training)), l2=config.l2, l1=config.l1,
                              momentum=config.momentum, velocities=velocities)
         dtype = np.dtype(config.dtype)

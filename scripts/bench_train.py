@@ -40,7 +40,7 @@ import numpy as np
 
 from threadpoolctl import threadpool_limits
 
-from digitnet import augment, checkpoint
+from digitnet import augment, augment_spec, checkpoint
 from digitnet.data import load_mnist, resolve_data_dir, to_float
 from digitnet.config import TrainConfig
 from digitnet.training import Trainer
@@ -103,7 +103,7 @@ def elastic(data, epochs: int) -> dict:
     with threadpool_limits(limits=1, user_api="blas"):
         started = time.perf_counter()
         for start in range(0, len(images), 2000):
-            augment.distort(images[start:start + 2000].copy(), augment.parse("elastic=34:4"), rng, out)
+            augment.distort(images[start:start + 2000].copy(), augment_spec.parse("elastic=34:4"), rng, out)
         alone = time.perf_counter() - started
     no_augment = time_sgd(data, epochs, 1, **dict(settings, augment=""))
     return {"sgd_background": background, "sgd_inline": inline, "distortions_alone": round(alone, 2),

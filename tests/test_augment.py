@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from digitnet import augment
-from digitnet.augment import distort, parse, shift_images
+from digitnet.augment import distort, shift_images
+from digitnet.augment_spec import parse
 
 
 def digit_images(n=6, seed=0):

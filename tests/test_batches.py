@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from digitnet import batches
-from digitnet.augment import parse
+from digitnet.augment_spec import parse
 from digitnet.config import TrainConfig
 from digitnet.data import Split, load_mnist, to_float
 from digitnet.training import Trainer

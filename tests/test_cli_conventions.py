@@ -17,7 +17,7 @@ from helpers import TRAIN_SHORT, run_cli as run, write_mnist
 from digitnet import checkpoint, data, download as fetching
 from digitnet.cli import main
 
-MODEL_COMMANDS = ["evaluate", "info", "report", "predict"]
+MODEL_COMMANDS = ["evaluate", "info", "report", "predict", "explain"]
 
 
 @pytest.fixture(scope="module")

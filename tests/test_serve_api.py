@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from helpers import run_cli, write_mnist
 from digitnet import checkpoint, metrics, predict
+from digitnet.serve import guards
 from digitnet.data import load_pair
 from digitnet.network import Network
 from digitnet.serve import api
@@ -361,9 +362,9 @@ def test_no_cors_headers(server):
 
 
 def test_loopback_names():
-    assert all(map(serving.is_loopback, ["127.0.0.1", "127.8.0.1", "::1", "localhost", "LOCALHOST", "a.localhost"]))
-    assert not any(map(serving.is_loopback, ["0.0.0.0", "::", "192.168.0.2", "example.com", "localhost.evil.com"]))
-    assert serving.host_name("localhost:80") == "localhost" and serving.host_name("[::1]:80") == "::1"
+    assert all(map(guards.is_loopback, ["127.0.0.1", "127.8.0.1", "::1", "localhost", "LOCALHOST", "a.localhost"]))
+    assert not any(map(guards.is_loopback, ["0.0.0.0", "::", "192.168.0.2", "example.com", "localhost.evil.com"]))
+    assert guards.host_name("localhost:80") == "localhost" and guards.host_name("[::1]:80") == "::1"
 
 
 # ---------------------------------------------------------------------------

@@ -26,10 +26,6 @@ def curve(driver, what) -> str:
     return driver.find_element(By.ID, "t-curve").get_attribute(f"data-{what}") or ""
 
 
-def state_text(driver) -> str:
-    return driver.find_element(By.ID, "t-state").text
-
-
 def test_the_curve_starts_at_epoch_0_peeks_are_marked_and_the_weight_pictures_follow(driver, training_server):
     driver.set_window_size(1200, 900)
     driver.get(training_server.url + "/")

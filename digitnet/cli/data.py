@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import shlex
 import sys
-from pathlib import Path
 
 import click
 
 from digitnet.cli.errors import stops_cleanly, user_errors
-from digitnet.cli.options import FiniteFloatRange, WebURL, data_dir_option
+from digitnet import augment_spec
+from digitnet.cli.options import FiniteFloatRange, WebURL, data_dir_option, png_to_write
 
 
 def load_data(data_dir, validation_size, quiet=False, parts=("train", "t10k")):
@@ -102,18 +102,13 @@ def augment(spec, preview, rows, columns, scale, seed, force, data_dir):
     import numpy as np
 
     from digitnet import augment as augmenting
-    from digitnet.atomic import atomic_path, check_writable
+    from digitnet.atomic import atomic_path
 
     try:
-        augmentation = augmenting.parse(spec)
-    except augmenting.AugmentError as e:
+        augmentation = augment_spec.parse(spec)
+    except augment_spec.AugmentError as e:
         raise click.BadParameter(str(e), param_hint="--augment") from None
-    preview = Path(preview)
-    if preview.suffix.lower() != ".png":
-        raise click.BadParameter(f"{preview} does not end in .png", param_hint="--preview")
-    check_writable(preview)  # a missing folder, a file where the folder should be, a read-only disk
-    if preview.exists() and not force:
-        raise click.ClickException(f"{preview} already exists: choose another --preview, or pass --force to replace it")
+    preview = png_to_write(preview, force, "--preview")
     training = load_data(data_dir, 0, parts=("train",)).training
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(training), size=min(rows, len(training)), replace=False)

@@ -8,22 +8,10 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from digitnet.cli import predict as predict_command
 from digitnet.cli.errors import stops_cleanly, user_errors
-from digitnet.cli.options import model_option, pick_digit_reader, weights_option
+from digitnet.cli.options import invert_option, model_option, pick_digit_reader, png_to_write, weights_option
 
 DEFAULT_TOP = 5
-
-
-def _predict_option(name):
-    """The option ``name`` exactly as `digitnet predict` declares it (one declaration, two commands)."""
-    option = next(p for p in predict_command.predict.params if p.name == name)
-
-    def decorate(command):
-        command.__click_params__ = [*getattr(command, "__click_params__", []), option]
-        return command
-
-    return decorate
 
 
 @click.command(short_help="Show why the network gives its answer for one picture.")
@@ -49,7 +37,7 @@ def _predict_option(name):
               help='One JSON object: {"image"} and what POST /api/explain answers for the same picture '
                    '("digit", "answer", "outputs", "z", "bias", "off", "contributions", "layers", '
                    '"saliency", "input", "notes").')
-@_predict_option("invert")
+@invert_option
 @stops_cleanly  # with --out it writes a picture
 @user_errors
 @click.pass_context
@@ -99,17 +87,7 @@ def explain(ctx, image, model, weights, digit, off_text, top, out, force, as_jso
 
 def _checked_out(out, force) -> Path | None:
     """--out as a path that can be written (checked before anything is computed), or None."""
-    if out is None:
-        return None
-    from digitnet.atomic import check_writable
-
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise click.BadParameter(f"{out} does not end in .png", param_hint="--out")
-    check_writable(out)  # a missing folder, a file where the folder should be, a read-only disk
-    if out.exists() and not force:
-        raise click.ClickException(f"{out} already exists: choose another --out, or pass --force to replace it")
-    return out
+    return None if out is None else png_to_write(out, force, "--out")
 
 
 def units_by_side(explanation, top: int) -> tuple[list[int], list[int]]:

@@ -91,6 +91,26 @@ def weights_option(command):
                         help="The best validation epoch's weights (when the checkpoint has them) or the last epoch's.")(command)
 
 
+def invert_option(command):
+    return click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto",
+                        help="Is the picture dark ink on a light background (yes: invert it to MNIST's white on "
+                             "black) or light on dark (no)? auto decides from the picture.")(command)
+
+
+def png_to_write(path, force: bool, option: str) -> Path:
+    """``path`` (given as ``option``) as a PNG file that can be written, checked before any work is done:
+    it ends in .png, its folder is writable, and it is only replaced with --force."""
+    from digitnet.atomic import check_writable
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise click.BadParameter(f"{path} does not end in .png", param_hint=option)
+    check_writable(path)  # a missing folder, a file where the folder should be, a read-only disk
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} already exists: choose another {option}, or pass --force to replace it")
+    return path
+
+
 def pick_digit_reader(ckpt, weights, model):
     """The chosen weights (``ckpt.weights``: the network and "best" or "last"), refused (exit 1,
     naming the file) unless they map 28x28 pixels to 10 digits."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from digitnet.cli.errors import user_errors
-from digitnet.cli.options import model_option, pick_digit_reader, weights_option
+from digitnet.cli.options import invert_option, model_option, pick_digit_reader, weights_option
 
 
 @click.command(short_help="Recognise the digits in your own pictures.")
@@ -20,9 +20,7 @@ from digitnet.cli.options import model_option, pick_digit_reader, weights_option
                    'or {"path", "error"}.')
 @click.option("--top-k", type=click.IntRange(1, 10), default=1, help="Show the K most likely digits.")
 @click.option("--show", is_flag=True, help="Also print the 28x28 image the network saw, as terminal art.")
-@click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto",
-              help="Is the picture dark ink on a light background (yes: invert it to MNIST's white on "
-                   "black) or light on dark (no)? auto decides from the picture.")
+@invert_option
 @click.option("--recursive", "-r", is_flag=True, help="Also read the image files in the folders' subfolders.")
 @user_errors
 def predict(images, model, weights, as_json, top_k, show, invert, recursive):

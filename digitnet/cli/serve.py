@@ -35,7 +35,7 @@ def serve(model, weights, host, port, open_browser, max_upload, workers, runs_di
     Ctrl-C (exit status 130) or SIGTERM (143) stops it, and a run going stops as on Ctrl-C.
     """
     from digitnet import checkpoint
-    from digitnet.serve import api
+    from digitnet.serve import api, guards
     from digitnet.serve import server as serving
     from digitnet.serve.models import Models
     from digitnet.serve.training import TrainingRuns
@@ -44,13 +44,13 @@ def serve(model, weights, host, port, open_browser, max_upload, workers, runs_di
         recogniser = api.Recogniser(checkpoint.load(model), str(model), weights, data_dir) if model else None
         training = TrainingRuns(runs_dir, data_dir)
         models = Models(recogniser, runs_dir, ".", data_dir, training, workers=workers)
-        httpd = serving.make_server(recogniser, host, port, max_upload=int(max_upload * serving.MB),
+        httpd = serving.make_server(recogniser, host, port, max_upload=int(max_upload * guards.MB),
                                     models=models, training=training)
     except (api.ModelError, serving.ServerError) as e:
         raise click.ClickException(str(e)) from None
     if recogniser is not None:
         recogniser.start_workers(workers)
-    if not serving.is_loopback(host):
+    if not guards.is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine on the network can use "
                    "the page and the API (there is no login)", err=True)
     address = serving.url(httpd, host)

@@ -5,8 +5,11 @@
     models.py    the checkpoints the page can switch between, and the one served now
     training.py  training from the page: one `digitnet train` child process at a time, watched
     workers.py   the processes that compute predictions side by side
-    server.py    the HTTP side: routing, the page's static files, and the guards a local server
-                 still needs (Host/Origin checks, size limits, timeouts, JSON errors)
+    inside.py    "Inside the network": explain and teach (digitnet.inside) on the uploaded picture,
+                 the sessions of taught copies with their bounds, keep and forget
+    guards.py    what every request passes first: Host/Origin checks, body limits before reading,
+                 deadlines on slow clients
+    server.py    the HTTP side: routing, the page's static files, JSON errors
     static/      the page, shipped as package data: index.html, style.css, favicon.svg, and its
                  JavaScript as ES modules (app.js, the entry, imports the rest)
 """

@@ -21,7 +21,6 @@ everyone waiting for a change (the Server-Sent Events stream).
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import os
 import signal
@@ -32,11 +31,10 @@ import time
 from collections import deque
 from pathlib import Path
 
-from PIL import Image
-
-from digitnet import checkpoint, inside, runs, signals
+from digitnet import checkpoint, runs, signals
 from digitnet.config import TrainConfig
 from digitnet.serve.api import ApiError
+from digitnet.serve.inside import atlas_png
 from digitnet.settings import default_of, settings_of
 from digitnet.settings import describe as describe_settings
 
@@ -235,10 +233,8 @@ class TrainingRuns:
                 saved = checkpoint.load(path)
             except checkpoint.CheckpointError as e:
                 raise ApiError(409, f"the run's checkpoint cannot be read right now: {e}") from None
-            pixels, columns = inside.weight_atlas(saved.network)
-            buffer = io.BytesIO()
-            Image.fromarray(pixels, mode="L").save(buffer, "PNG")
-            self._atlas = (key, (buffer.getvalue(), columns, int(saved.metadata.get("epochs_completed") or 0)))
+            png, columns = atlas_png(saved.network)
+            self._atlas = (key, (png, columns, int(saved.metadata.get("epochs_completed") or 0)))
             return self._atlas[1]
 
     # -- start, stop, resume --------------------------------------------------------------------
