@@ -84,10 +84,11 @@ def test_model_of_the_wrong_shape(tmp_path):
 
 
 def test_non_loopback_host_prints_a_warning(model_file, monkeypatch):
+    from digitnet.serve import guards
     from digitnet.serve import server as serving
 
-    # Listen on 127.0.0.1 as tests must, but have it judged a public address.
-    monkeypatch.setattr(serving, "is_loopback", lambda host: False)
+    # Listen on 127.0.0.1 as tests must, but have the command judge it a public address.
+    monkeypatch.setattr(guards, "is_loopback", lambda host: False)
     monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.server_close() or 2)
     result = run_cli("serve", "--model", model_file, "--port", 0, expect=130)
     assert "warning: listening on 127.0.0.1: anyone who can reach this machine" in result.stderr

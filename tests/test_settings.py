@@ -34,9 +34,9 @@ def test_train_help_lists_every_setting_with_its_range():
 
 
 def test_only_the_planned_total_may_change_on_resume():
-    # ... and the two settings that change how a run is watched or where its work is done, never its weights.
+    # ... and the settings that change how a run is watched, its pace or where its work is done, never its weights.
     assert [name for name, s in settings_of(TrainConfig).items() if s.resume_may_change] == [
-        "epochs", "exact_cost", "augment_inline"]
+        "epochs", "exact_cost", "augment_inline", "peek_every", "pause_ms"]
     config = TrainConfig(hidden_sizes=(10,), learning_rate=3.0)
     assert runs.conflicts(config, {"hidden_sizes": (20,), "learning_rate": 3, "epochs": 99}) == [
         "--hidden was 10, you gave 20"]

@@ -76,13 +76,15 @@ class StopSignals:
     An exception raised by a handler lands wherever the main thread happens to be, and inside a
     weakref callback or a finaliser (SQLAlchemy's connection pool has both) Python prints
     "Exception ignored" and swallows it: the sweep then ran on as if nothing had been pressed
-    (seen once in four Ctrl-C test runs).  ``follow`` looks at ``signum`` between polls instead.
+    (seen once in four Ctrl-C test runs).  ``follow`` looks at ``signum`` between polls instead,
+    and the workers are told at once (``workers``): a trial must not run on for the launcher's poll.
     A signal the launcher was started ignoring (a script's background job) stays ignored.
     """
 
-    def __init__(self):
+    def __init__(self, workers: list[subprocess.Popen]):
         self.signum = 0
         self._previous = {}
+        self._workers = workers
 
     def __enter__(self) -> "StopSignals":
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -91,7 +93,11 @@ class StopSignals:
         return self
 
     def _note(self, signum, frame) -> None:
-        self.signum = self.signum or signum
+        if not self.signum:
+            self.signum = signum
+            for w in self._workers:  # os.kill only: nothing here waits or allocates much
+                if w.returncode is None:
+                    w.send_signal(signum)
 
     def __exit__(self, *exc) -> None:
         for signum, handler in self._previous.items():
@@ -142,7 +148,7 @@ def run(study, storage, spec: WorkerSpec, jobs: int, params: list, quiet: bool) 
     if counts(study)["done"] >= target(study):
         return outcome  # nothing left to train (e.g. `--final` on a finished study)
     workers = start_workers(spec, jobs)
-    with StopSignals() as stop:
+    with StopSignals(workers) as stop:
         follow(study, results.value_widths(params), workers, quiet, stop)
     outcome.interrupted = stop.signum
     if outcome.interrupted:
