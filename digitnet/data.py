@@ -118,7 +118,8 @@ def parse_idx(path: str | os.PathLike, kind: str) -> np.ndarray:
 
 @dataclass
 class Split:
-    """Images as stored (uint8, one row of 784 pixels per image) and their labels."""
+    """Images as stored (uint8, one row of 784 pixels per image) and their labels (for other data:
+    rows of features, uint8 pixels or numbers, and labels 0..k-1)."""
 
     name: str
     images: np.ndarray
@@ -133,7 +134,13 @@ class Split:
 
 
 def to_float(images: np.ndarray, dtype=np.float32, out: np.ndarray | None = None) -> np.ndarray:
-    """uint8 pixels 0..255 -> floats in [0, 1]."""
+    """uint8 pixels 0..255 -> floats in [0, 1]; rows of other numbers (features a caller has
+    scaled already, as the scikit-learn estimator passes them) are only cast to ``dtype``."""
+    if images.dtype != np.uint8:
+        if out is None:
+            return np.array(images, dtype=dtype)
+        np.copyto(out, images, casting="unsafe")
+        return out
     return np.multiply(images, np.asarray(1 / 255, dtype=dtype), out=out, dtype=dtype, casting="unsafe")
 
 

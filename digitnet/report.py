@@ -16,7 +16,8 @@ start without matplotlib.  Every file is written through
 ``digitnet.atomic.atomic_path``: a failure never leaves a half-written file under
 its final name.  Text from the checkpoint is untrusted: it is escaped in the
 HTML and never drawn into the pictures (matplotlib would parse ``$...$`` in it).
-The page is the template ``digitnet/templates/report.html``, filled in here.
+The page is the template ``digitnet/templates/report.html``, filled in by
+``digitnet.report_page``.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from digitnet.data import Split
 from digitnet.figures import new_figure, save_figure, tile_figure
 from digitnet.network import Network
 from digitnet.metrics import CHUNK, NUM_CLASSES, classification_report, confusion_matrix, predicted_digits
-from digitnet import templates
-from digitnet.text import escape_html, percent
+from digitnet.report_page import render_html
+from digitnet.runs import COST_MEANING
 
 IMAGE_SIDE = 28
 MAX_MISTAKES = 100
@@ -131,6 +132,27 @@ def has_curves(series: dict[str, np.ndarray]) -> bool:
     return bool(np.isfinite(series["training_cost"]).any() or np.isfinite(series["validation_accuracy"]).any())
 
 
+def cost_words(history: list[dict], series: dict[str, np.ndarray]) -> str:
+    """What the history's training cost is, in the words `digitnet train` prints (``runs.COST_MEANING``);
+    with the epochs of each kind when a resumed run changed --exact-cost.
+
+    A history from before ``cost_source`` was recorded came from an end-of-epoch pass: there was no other way.
+    """
+    spans: list[list] = []  # [meaning, first epoch, last epoch]
+    for h, epoch, cost in zip(history, series["epoch"], series["training_cost"]):
+        if not np.isfinite(cost):
+            continue
+        # Anything else in the file is untrusted text: never drawn (matplotlib parses $...$).
+        meaning = COST_MEANING.get(h.get("cost_source", "exact"), "measured in a way this digitnet does not know")
+        if spans and spans[-1][0] == meaning:
+            spans[-1][2] = epoch
+        else:
+            spans.append([meaning, epoch, epoch])
+    if len(spans) <= 1:
+        return spans[0][0] if spans else COST_MEANING["exact"]
+    return "; ".join(f"{meaning} (epoch{f' {a:g}' if a == b else f's {a:g}–{b:g}'})" for meaning, a, b in spans)
+
+
 def best_epoch(metadata: dict, series: dict[str, np.ndarray]) -> int | None:
     """The checkpoint's best epoch if it is one of the history's epochs, else None."""
     best = metadata.get("best_epoch")
@@ -143,11 +165,12 @@ def best_epoch(metadata: dict, series: dict[str, np.ndarray]) -> int | None:
 # Pictures (each returns a matplotlib Figure; save_figure writes it)
 
 
-def plot_curves(series: dict[str, np.ndarray], best: int | None) -> Figure:
+def plot_curves(series: dict[str, np.ndarray], best: int | None, cost_is: str = COST_MEANING["exact"]) -> Figure:
     """Training cost, validation accuracy and (when it changed) learning rate per epoch.
 
     One panel each, sharing the epoch axis; the best epoch is a dashed line
-    across all panels and a star on the accuracy curve.
+    across all panels and a star on the accuracy curve.  ``cost_is`` says what
+    the cost is (``cost_words``), in the cost panel's title.
     """
     epochs = series["epoch"]
     cost = series["training_cost"]
@@ -171,7 +194,8 @@ def plot_curves(series: dict[str, np.ndarray], best: int | None) -> Figure:
         if panel == "cost":
             ax.plot(epochs, cost, marker=marker, markersize=3, color="tab:blue")
             ax.set_ylabel("training cost C")
-            ax.set_title("Training cost (mean over the training set, incl. any L2 term)", fontsize=11)
+            ax.set_title(f"Training cost: {cost_is} (incl. any L1/L2 term)" if "; " not in cost_is
+                         else "Training cost (incl. any L1/L2 term):\n" + cost_is.replace("; ", ";\n"), fontsize=11)
         elif panel == "accuracy":
             ax.plot(epochs, accuracy, marker=marker, markersize=3, color="tab:green")
             ax.set_ylabel("validation accuracy (%)")
@@ -325,100 +349,6 @@ def write_text(path: Path, text: str) -> Path:
 
 
 # ---------------------------------------------------------------------------
-# HTML (the template digitnet/templates/report.html, filled in)
-
-
-def _recorded_percent(value) -> str:
-    """A fraction from the checkpoint's metadata as a percentage; anything else there is shown as it is, escaped."""
-    number = _number(value)
-    if math.isnan(number):
-        return "—" if value is None else escape_html(value)
-    return percent(number)
-
-
-def _summary(metadata: dict, seed, evaluation: dict, split_name: str, weights_used: str) -> list[tuple[str, str]]:
-    """The summary table's rows: the network, this report's accuracy, what the checkpoint recorded (as HTML)."""
-    sizes = metadata.get("sizes")
-    sizes_text = "-".join(map(str, sizes)) if isinstance(sizes, list) else sizes
-    summary = [
-        ("network", escape_html(f"{sizes_text} {metadata.get('activation', 'sigmoid')}, {metadata.get('cost')} "
-                                f"cost, {metadata.get('dtype', 'float32')}")),
-        (f"accuracy on the {split_name} split (this report)",
-         f"{percent(evaluation['accuracy'])} ({evaluation['correct']:,} of {evaluation['total']:,})"),
-        ("weights in this report", escape_html(weights_used)),
-        ("test accuracy recorded in the checkpoint", _recorded_percent(metadata.get("test_accuracy"))),
-        ("best validation accuracy", _recorded_percent(metadata.get("best_validation_accuracy"))),
-        ("best epoch", escape_html(metadata.get("best_epoch", "—"))),
-        ("epochs completed", escape_html(metadata.get("epochs_completed", "—"))),
-        ("seed", escape_html(metadata.get("seed", seed))),
-        ("dataset", escape_html(metadata.get("dataset") or "—")),
-        ("saved at", escape_html(metadata.get("saved_at") or "—")),
-    ]
-    if metadata.get("stopped"):
-        summary.append(("stopped early", escape_html(metadata["stopped"])))
-    return summary
-
-
-def _captions(split_name: str, mistakes_caption: str) -> dict[str, str]:
-    return {
-        "curves.png": "Training cost and validation accuracy per epoch (and the learning rate when it "
-                      "changed), from the checkpoint history; the dashed line marks the best validation epoch.",
-        "confusion.png": f"Confusion matrix on the {split_name} split: rows are the true digit, columns the "
-                         "predicted digit; colour is the count on a log scale.",
-        "mistakes.png": mistakes_caption,
-        "hidden.png": "Incoming weights of the first layer's units as 28×28 images, on one colour scale "
-                      "symmetric around 0 (red positive, blue negative). Pixels that are blank in every "
-                      "training image get no gradient, so there the weights keep their random initial values.",
-    }
-
-
-def _per_class_rows(per_class: list[dict]) -> str:
-    def cell(v):
-        return "—" if v is None else f"{v:.1%}"
-
-    return "\n".join(
-        f"<tr><th>{r['digit']}</th><td>{cell(r['precision'])}</td><td>{cell(r['recall'])}</td>"
-        f"<td>{r['support']:,}</td></tr>" for r in per_class)
-
-
-def _confusion_rows(matrix: list[list[int]]) -> str:
-    """One row per true digit, the diagonal (the correct answers) marked."""
-    return "\n".join(
-        f"<tr><th>{d}</th>" + "".join(
-            f'<td class="diag">{v}</td>' if p == d else f"<td>{v}</td>" for p, v in enumerate(row)) + "</tr>"
-        for d, row in enumerate(matrix))
-
-
-def _record_rows(pairs) -> str:
-    """(name, value) pairs from the metadata as table rows, or one row saying none were recorded."""
-    return templates.rows((k, escape_html(v)) for k, v in pairs) or "<tr><td>(none recorded)</td></tr>"
-
-
-def render_html(*, model_name: str, metadata: dict, evaluation: dict, split_name: str, weights_used: str,
-                pictures: list[str], notes: list[str], mistakes_caption: str) -> str:
-    """The report page: metadata tables, the pictures (relative links), per-digit numbers.
-
-    ``model_name``, ``metadata`` and ``notes`` may hold anything: all of it is escaped.
-    """
-    hyper = metadata.get("hyperparameters")
-    hyper = hyper if isinstance(hyper, dict) else {}
-    versions = metadata.get("versions")
-    versions = versions if isinstance(versions, dict) else {}
-    return templates.fill(
-        "report.html",
-        model=escape_html(model_name),
-        notes=templates.notes(notes),
-        summary=templates.rows(_summary(metadata, hyper.get("seed", "—"), evaluation, split_name, weights_used)),
-        hyperparameters=_record_rows((k, json.dumps(v) if isinstance(v, (list, dict)) else v)
-                                     for k, v in hyper.items()),
-        figures=templates.figures(pictures, _captions(split_name, mistakes_caption)),
-        split=escape_html(split_name),
-        per_class=_per_class_rows(evaluation["per_class"]),
-        confusion=_confusion_rows(evaluation["confusion_matrix"]),
-        versions=_record_rows(versions.items()))
-
-
-# ---------------------------------------------------------------------------
 # The whole report
 
 
@@ -449,12 +379,13 @@ def create_report(ckpt: Checkpoint, split: Split, out_dir: str | Path, *, model_
     analysis = analyse(network, split)
     series = history_series(ckpt.history)
     best = best_epoch(metadata, series)
+    cost_is = cost_words(ckpt.history, series)
     n_wrong = int(analysis.evaluation["total"] - analysis.evaluation["correct"])
     n_shown = min(n_wrong, MAX_MISTAKES)
 
     figures = {}
     if has_curves(series):
-        figures["curves.png"] = plot_curves(series, best)
+        figures["curves.png"] = plot_curves(series, best, cost_is)
     elif not len(series["epoch"]):
         notes.append("the checkpoint has no training history, so there is no curves.png")
     else:
@@ -476,11 +407,12 @@ def create_report(ckpt: Checkpoint, split: Split, out_dir: str | Path, *, model_
                         f"Caption: true digit → predicted digit, confidence; {CONFIDENCE_NOTE}.")
     summary = dict(analysis.evaluation, model=model_name, split=split.name, weights=weights,
                    weights_used=weights_used, mistakes_shown=n_shown, confidence=CONFIDENCE_NOTE,
+                   training_cost=cost_is,
                    files=[p.name for p in result.files] + ["report.json", "index.html"], notes=notes)
     result.files.append(write_text(out_dir / "report.json", json.dumps(summary, indent=2) + "\n"))
     page = render_html(model_name=model_name, metadata=metadata, evaluation=analysis.evaluation,
                        split_name=split.name, weights_used=weights_used,
                        pictures=[name for name in PICTURES if name in figures], notes=notes,
-                       mistakes_caption=mistakes_caption)
+                       mistakes_caption=mistakes_caption, cost_is=cost_is)
     result.files.append(write_text(out_dir / "index.html", page))
     return result

@@ -33,6 +33,12 @@ from digitnet.settings import settings_of
 from digitnet.training import EpochStats, Peek, Trainer, TrainingDiverged, TrainState
 
 DEFAULT_OUT = "model.npz"
+# What the training cost in a run's history is, by ``EpochStats.cost_source``: the words `digitnet train`
+# prints before the first epoch and the report writes over its curve, defined once.
+COST_MEANING = {
+    "sgd": "mean over the epoch's mini-batches, as SGD saw them",
+    "exact": "the training set's, from a pass at the end of each epoch",
+}
 
 
 class ResumeError(Exception):

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from digitnet import augment_spec, batches, schedules
-from digitnet.config import NUM_CLASSES, PEEK_EPOCHS, PEEK_SAMPLE, TrainConfig
+from digitnet.config import PEEK_EPOCHS, PEEK_SAMPLE, TrainConfig
 from digitnet.data import MNIST, to_float
 from digitnet.network import Network
 from digitnet.optim import SGD
@@ -123,16 +123,21 @@ class Trainer:
     then shuffles the training data and draws the distortions every epoch, so a
     seed fixes the run.  Resumed run: pass the network, best network, state and
     momentum velocities from a checkpoint.
+
+    Other data than MNIST (the scikit-learn estimator's): ``sizes`` gives a fresh
+    network's layers instead of ``config.sizes()`` (784, hidden, 10), e.g.
+    ``[64, 30, 3]``; the splits' labels are then 0..k-1 for k outputs and their
+    rows are uint8 pixels (scaled by 1/255) or numbers used as they are (``data.to_float``).
     """
 
     def __init__(self, data: MNIST, config: TrainConfig, network: Network | None = None,
                  state: TrainState | None = None, best_network: Network | None = None,
-                 velocities: tuple[list, list] | None = None):
+                 velocities: tuple[list, list] | None = None, sizes: list[int] | None = None):
         self.data = data
         self.config = config
         self.rng = np.random.default_rng(config.seed)
         if network is None:
-            network = Network(config.sizes(), cost=config.cost, init=config.init,
+            network = Network(sizes or config.sizes(), cost=config.cost, init=config.init,
                               rng=self.rng, dtype=config.dtype)
             state = TrainState(learning_rate=config.learning_rate)
         else:
@@ -145,8 +150,8 @@ class Trainer:
         self.optimizer = SGD(network, max(1, len(data.training)), l2=config.l2, l1=config.l1,
                              momentum=config.momentum, velocities=velocities)
         dtype = np.dtype(config.dtype)
-        # One-hot targets: row k is the desired output for digit k.
-        self._targets = np.eye(NUM_CLASSES, dtype=dtype)
+        # One-hot targets: row k is the desired output for digit (class) k.
+        self._targets = np.eye(network.sizes[-1], dtype=dtype)
         self._validation_x = (to_float(data.validation.images, dtype) if len(data.validation) else None)
         self._eval_x = None
         self._outputs = None
@@ -255,13 +260,13 @@ class Trainer:
         # run's generator serves the distortions alone and can be handed to the producer.
         masks_rng = np.random.default_rng(self.rng.integers(2 ** 63)) if dropout else None
         chunk_size = m * max(1, batches.CHUNK_EXAMPLES // m)
+        network, optimizer, targets = self.network, self.optimizer, self._targets
         if self._outputs is None or len(self._outputs) != n:
-            self._outputs = np.empty((n, NUM_CLASSES), dtype=self.network.dtype)
+            self._outputs = np.empty((n, len(targets)), dtype=self.network.dtype)
             self._output_labels = np.empty(n, dtype=self.data.training.labels.dtype)
         outputs, output_labels = self._outputs, self._output_labels
-        network, optimizer, targets = self.network, self.optimizer, self._targets
         background = not self.config.augment_inline and bool(self.augmentation)
-        y = np.empty((chunk_size, NUM_CLASSES), dtype=self.network.dtype)
+        y = np.empty((chunk_size, len(targets)), dtype=self.network.dtype)
         position = 0
         pause = self.config.pause_ms / 1000
         epoch = self.state.epochs_completed + 1

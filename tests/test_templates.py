@@ -29,7 +29,7 @@ def test_setup_cfg_ships_them():
 @pytest.mark.parametrize("name", PAGES)
 def test_every_page_has_the_viewport_tag_and_the_inlined_stylesheet(name):
     """Opened from disk on a phone: laid out at the phone's width, with the narrow-screen rules in the page."""
-    placeholders = {"study", "notes", "summary", "figures", "trials", "evaluate", "model", "hyperparameters",
+    placeholders = {"study", "notes", "summary", "figures", "trials", "evaluate", "model", "settings",
                     "split", "per_class", "confusion", "versions"}
     page = templates.fill(name, **dict.fromkeys(placeholders, ""))
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page

@@ -10,6 +10,7 @@ Each command parses its options, calls the library and prints; no math here.
     model.py     evaluate, info, report, gradcheck
     predict.py   predict
     explain.py   explain (why the network answers: digitnet.inside)
+    export.py    export (ONNX, the textbook's JSON: digitnet.export)
     serve.py     serve
     sweep.py     sweep
 
@@ -25,7 +26,7 @@ import sys
 import click
 
 from digitnet import __version__
-from digitnet.cli import data, explain, model, predict, serve, sweep, train
+from digitnet.cli import data, explain, export, model, predict, serve, sweep, train
 from digitnet.cli.output import ReaderGone, ReaderTolerantStdout
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
@@ -67,6 +68,6 @@ def main():
 
 
 for command in (data.download, data.augment, train.train, model.evaluate, model.info, model.report,
-                model.gradcheck, predict.predict, explain.explain, serve.serve, sweep.sweep):
+                model.gradcheck, predict.predict, explain.explain, export.export, serve.serve, sweep.sweep):
     main.add_command(command)
 del command

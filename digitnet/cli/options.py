@@ -97,18 +97,25 @@ def invert_option(command):
                              "black) or light on dark (no)? auto decides from the picture.")(command)
 
 
-def png_to_write(path, force: bool, option: str) -> Path:
-    """``path`` (given as ``option``) as a PNG file that can be written, checked before any work is done:
-    it ends in .png, its folder is writable, and it is only replaced with --force."""
+def output_path(path, force: bool, option: str, suffix: str) -> Path:
+    """``path`` (given as ``option``) as a file that can be written, checked before any work is done:
+    it ends in ``suffix`` (".png"), its folder is writable, and it is only replaced with --force."""
     from digitnet.atomic import check_writable
 
     path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise click.BadParameter(f"{path} does not end in .png", param_hint=option)
+    if path.suffix.lower() != suffix:
+        raise click.BadParameter(f"{path} does not end in {suffix}", param_hint=option)
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a folder", param_hint=option)
     check_writable(path)  # a missing folder, a file where the folder should be, a read-only disk
     if path.exists() and not force:
         raise click.ClickException(f"{path} already exists: choose another {option}, or pass --force to replace it")
     return path
+
+
+def png_to_write(path, force: bool, option: str) -> Path:
+    """``output_path`` for a PNG picture (explain --out, augment --preview)."""
+    return output_path(path, force, option, ".png")
 
 
 def pick_digit_reader(ckpt, weights, model):

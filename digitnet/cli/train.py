@@ -110,9 +110,10 @@ class _TrainOutput:
             click.echo(f"training {'-'.join(map(str, trainer.network.sizes))} ({config.cost} cost, {config.init} "
                        f"init, eta {config.learning_rate:g}, batch {config.batch_size}, seed {config.seed}) on "
                        f"{len(trainer.data.training):,} images{start}; checkpoint: {plan.out}")
-            click.echo("cost: " + ("the training set's, from a pass at the end of each epoch" if config.exact_cost
-                                   else "mean over the epoch's mini-batches, as SGD saw them (--exact-cost for "
-                                        "an end-of-epoch pass)"))
+            from digitnet.runs import COST_MEANING
+
+            click.echo("cost: " + (COST_MEANING["exact"] if config.exact_cost
+                                   else f"{COST_MEANING['sgd']} (--exact-cost for an end-of-epoch pass)"))
 
     def progress(self, epoch, images, total):
         from digitnet.progress import progress_bar

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from digitnet.images.errors import ImageError
+from digitnet.images.light import even_light, light_is_uneven, lighting_to_blame, local_residual
 from digitnet.images.paper import (MIN_PAPER_TOLERANCE, _channel_max, _flat_paper, _smooth, denoise, fit_paper,
                                    ink_is_dark, ink_signal, paper_noise, threshold_ink)
 
@@ -57,10 +58,18 @@ def find_ink(flattened: np.ndarray, dark_ink: bool | None = None) -> tuple[np.nd
         return ink, dark_ink
     paper, is_paper = fit_paper(flattened)
     residual = flattened - paper
+    told = dark_ink
     if dark_ink is None:
         dark_ink = ink_is_dark(residual)
+    if light_is_uneven(residual, dark_ink):  # a shadow's edge, a vignette: the surface misses the paper
+        if told is None:  # judged against a surface that misses the paper, the side may be wrong too
+            dark_ink = ink_is_dark(local_residual(flattened))
+        evened = even_light(flattened, dark_ink)
+        paper, is_paper = fit_paper(evened)
+        residual = evened - paper
     signal = denoise(ink_signal(residual, dark_ink))
-    return keep_digit(threshold_ink(signal, paper_noise(signal, is_paper))), dark_ink
+    noise = paper_noise(signal, is_paper)
+    return keep_digit(threshold_ink(signal, noise, lambda: lighting_to_blame(residual, noise))), dark_ink
 
 
 def _ink_on_flat_paper(flattened: np.ndarray, colour: np.ndarray, same: np.ndarray, dark_ink: bool | None,

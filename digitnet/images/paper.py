@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from digitnet.images.errors import ImageError
@@ -219,7 +221,7 @@ def paper_noise(signal: np.ndarray, is_paper: np.ndarray) -> float:
     return float(np.percentile(paper, 95)) if paper.size else 0.0
 
 
-def threshold_ink(signal: np.ndarray, noise: float) -> np.ndarray:
+def threshold_ink(signal: np.ndarray, noise: float, lighting: Callable[[], bool] | None = None) -> np.ndarray:
     """Soft threshold: 0 up to the noise ceiling, rising to 1 at the strokes' typical strength.
 
     Paper texture, JPEG noise and what is left of the lighting sit below
@@ -233,7 +235,10 @@ def threshold_ink(signal: np.ndarray, noise: float) -> np.ndarray:
     candidates = signal[signal > max(noise_ceiling, MIN_CONTRAST / 2)]
     strength = float(np.percentile(candidates, 90)) if candidates.size else 0.0
     if strength < max(MIN_CONTRAST, 2 * noise_ceiling):
-        if noise_ceiling >= MIN_CONTRAST / 2:  # the paper itself varies a lot: noise or texture, not blank
+        if noise_ceiling >= MIN_CONTRAST / 2:  # the paper itself varies a lot: not blank
+            if lighting is not None and lighting():
+                raise ImageError("no digit found: the light varies too much across the picture (shadows or glare) "
+                                 "to tell ink from paper; take it again in even light")
             raise ImageError("no digit found: nothing stands out from the picture's noise or texture")
         raise ImageError("no ink found: the image is blank (or its ink is too faint to tell from the paper)")
     low = max(noise_ceiling, 0.1 * strength)

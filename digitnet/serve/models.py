@@ -4,6 +4,8 @@
                                                           --runs-dir and the working directory
     POST /api/models/select          Models.select(id)    serve another one (new requests use it)
     GET  /api/models/download?id=ID  Models.path_of(id)   the file, as an attachment
+         ...&format=onnx             Models.onnx_of(id)   its best weights as ONNX (digitnet.export.onnx),
+                                                          converted on request, kept while the file is unchanged
 
 Networks kept from POST /api/teach/keep (``runs/taught-<model>-<n>.npz``) are listed like the others,
 with "taught": what they were taught from and how many steps.
@@ -16,6 +18,7 @@ with it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -25,6 +28,7 @@ from digitnet.serve.api import ApiError, ModelError, Recogniser
 
 MAX_LISTED = 200  # files listed per folder (newest first): a folder of thousands stays quick
 MODEL_SUFFIXES = (".npz", ".json")  # .json: network2.py's save(), which textbook readers have
+ONNX_CACHED = 4  # ONNX conversions kept (a 784-800-10 network is 2.5 MB of ONNX)
 
 
 class Models:
@@ -38,6 +42,7 @@ class Models:
         self.workers = workers  # serve --workers: each served model gets its own prediction processes
         self._lock = threading.Lock()
         self._summaries: dict[tuple[str, int, int], dict] = {}  # (path, mtime_ns, size) -> summary
+        self._onnx: dict[tuple[str, int, int], bytes] = {}  # (path, mtime_ns, size) -> ONNX file, newest first
         self._training_network: tuple[tuple, object] | None = None
 
     # -- listing --------------------------------------------------------------------------------
@@ -92,7 +97,7 @@ class Models:
                                    and path.resolve() == training_file.resolve())
             models.append(summary)
         return {"models": models, "served": served.model_name if served is not None else None,
-                "runs_dir": str(self.runs_dir)}
+                "runs_dir": str(self.runs_dir), "onnx": importlib.util.find_spec("onnx") is not None}
 
     def _summary(self, path: Path) -> dict:
         stat = path.stat()
@@ -124,6 +129,34 @@ class Models:
         with self._lock:
             self._summaries[key] = summary
         return summary
+
+    def onnx_of(self, model_id) -> tuple[bytes, str]:
+        """The model's best weights as an ONNX file, and the file's name (``model.onnx`` for ``model.npz``):
+        400 for a file that is not a usable model, 501 when the onnx package is not installed."""
+        from digitnet.export import ExportError
+        from digitnet.export.onnx import to_onnx
+
+        path = self.path_of(model_id)
+        try:
+            stat = path.stat()
+        except OSError as e:  # removed since it was listed
+            raise ApiError(404, f"cannot read {path.name}: {e.strerror or e}") from None
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            cached = self._onnx.get(key)
+        if cached is None:
+            try:
+                ckpt = checkpoint.load(path)
+                network, used = ckpt.weights("best")
+                cached = to_onnx(network, ckpt.metadata, used).SerializeToString()
+            except checkpoint.CheckpointError as e:
+                raise ApiError(400, str(e)) from None
+            except ExportError as e:
+                raise ApiError(501, str(e)) from None
+            with self._lock:
+                older = [item for item in self._onnx.items() if item[0] != key][:ONNX_CACHED - 1]
+                self._onnx = dict([(key, cached), *older])
+        return cached, path.stem + ".onnx"
 
     # -- switching ------------------------------------------------------------------------------
 

@@ -195,13 +195,20 @@ class Handler(GuardedHandler):
         self._send_json(200, self.models.select(body.get("id"), body.get("weights", "best")))
 
     def _download(self, path: str) -> None:
-        file = self.models.path_of(self._query().get("id"))
-        try:
-            data = file.read_bytes()
-        except OSError as e:
-            raise ApiError(404, f"cannot read {file.name}: {e.strerror or e}") from None
+        """The model's file as it is, or with ?format=onnx its best weights as ONNX (Models.onnx_of)."""
+        query = self._query()
+        if query.get("format") == "onnx":
+            data, name = self.models.onnx_of(query.get("id"))
+        elif "format" in query:
+            raise ApiError(400, f"format must be onnx (or absent, for the file itself), got {query['format'][:40]!r}")
+        else:
+            file = self.models.path_of(query.get("id"))
+            try:
+                data, name = file.read_bytes(), file.name
+            except OSError as e:
+                raise ApiError(404, f"cannot read {file.name}: {e.strerror or e}") from None
         self._send(200, data, "application/octet-stream", cache="no-store",
-                   extra={"Content-Disposition": f'attachment; filename="{_safe_filename(file.name)}"'})
+                   extra={"Content-Disposition": f'attachment; filename="{_safe_filename(name)}"'})
 
     # -- inside the network: inside.py answers (explain, the weight atlas, taught sessions) -----
 

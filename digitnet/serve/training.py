@@ -7,8 +7,10 @@ same weights as `digitnet train` by construction.  The child writes one JSON obj
 (`train --progress json`); a reader thread turns them into the status the page shows and wakes
 everyone waiting for a change (the Server-Sent Events stream).
 
-- **Stop** sends the child SIGINT: exactly Ctrl-C on `digitnet train` (the epoch in progress is
-  abandoned, every complete one is in the checkpoint).  **Resume** runs `train --resume`.
+- **Stop** sends the child SIGTERM, which `digitnet train` handles exactly as Ctrl-C (the epoch in
+  progress is abandoned, every complete one is in the checkpoint).  Not SIGINT: a server started as a
+  script's background job (`digitnet serve &`, nohup, a notebook's `!digitnet serve &`) ignores SIGINT,
+  its child inherits that, and Stop would do nothing.  **Resume** runs `train --resume`.
 - A child that dies without its final line (``kill -9``, out of memory) is reported as killed; its
   checkpoint holds the last complete epoch (every save is atomic), so the run can be resumed.
 - The client never sends a path: run files are named here, under ``--runs-dir``.
@@ -44,7 +46,10 @@ MAX_HIDDEN_UNITS = 4096      # per hidden layer (784-4096-10 is 13 MB of float32
 MAX_HIDDEN_LAYERS = 4
 MAX_EPOCHS = 1000
 NICE = 5                     # the child runs a little behind the server's request threads
-STOP_GRACE = 30.0            # seconds the child gets to finish writing after SIGINT on server shutdown
+STOP_GRACE = 30.0            # seconds the child gets after Stop (or the server's shutdown) before it is killed
+# How Stop reaches the child: SIGTERM is a clean stop in `digitnet train` (digitnet.signals) and, unlike
+# SIGINT, is not ignored when the server was started in the background (SIG_IGN is inherited).
+STOP_SIGNAL = signal.SIGTERM
 
 # The main settings shown on the page (the rest keep their defaults unless a recipe sets them).
 MAIN_SETTINGS = ("hidden_sizes", "epochs", "learning_rate", "batch_size", "cost", "init", "l2", "augment", "seed")
@@ -147,6 +152,7 @@ class TrainingRuns:
         self.data_dir = data_dir
         self.log = log or sys.stderr
         self.python = python
+        self.stop_grace = STOP_GRACE
         self._changed = threading.Condition()
         # Versions grow across restarts too (milliseconds since 1970 to start with), so a page that
         # outlived a restarted server takes the new server's answers as newer, not as stale.
@@ -287,13 +293,23 @@ class TrainingRuns:
             return self._snapshot()
 
     def stop(self) -> dict:
-        """Ctrl-C for the run: SIGINT; the child keeps every complete epoch and says so."""
+        """Ctrl-C for the run (``STOP_SIGNAL``); the child keeps every complete epoch and says so.
+        A child still going ``stop_grace`` seconds later (one started with SIGTERM ignored too) is
+        killed: every save is atomic, so its checkpoint holds the last complete epoch either way."""
         with self._changed:
             if not self.running:
                 raise ApiError(409, "no training run is going")
-            self._process.send_signal(signal.SIGINT)
+            process = self._process
+            process.send_signal(STOP_SIGNAL)
+            threading.Thread(target=self._kill_unless_gone, args=(process,), daemon=True).start()
             self._update(state="stopping", message="stopping: the epoch in progress is abandoned")  # an RLock
             return self._snapshot()
+
+    def _kill_unless_gone(self, process: subprocess.Popen) -> None:
+        try:
+            process.wait(self.stop_grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
     def shutdown(self) -> dict | None:
         """On server exit: stop a running child as Ctrl-C would, wait for it, return the final status."""
@@ -302,8 +318,8 @@ class TrainingRuns:
             self.close()
             return None
         try:
-            process.send_signal(signal.SIGINT)
-            process.wait(STOP_GRACE)
+            process.send_signal(STOP_SIGNAL)
+            process.wait(self.stop_grace)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -5,8 +5,9 @@
     params.png      best validation accuracy against each searched setting: where is it good?
     curves.png      every trial's validation accuracy per epoch, pruned trials faded:
                     what the pruner saw when it stopped them
-    importance.png  how much of the variation in accuracy each setting explains
-                    (Optuna's default importance evaluator, PED-ANOVA)
+    importance.png  how much of the variation in accuracy each setting explains beyond the
+                    others (digitnet.sweep.importance), once there are enough complete trials;
+                    before, the page says so in words
 
 matplotlib draws with the Agg canvas, never pyplot (digitnet.figures, as in digitnet.report).
 """
@@ -14,17 +15,16 @@ matplotlib draws with the Agg canvas, never pyplot (digitnet.figures, as in digi
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
-import optuna
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from digitnet import templates
 from digitnet.figures import new_figure, save_figure
 from digitnet.report import write_text
+from digitnet.sweep import importance
 from digitnet.sweep.results import Row, best_row, format_value
 from digitnet.sweep.space import Param
 from digitnet.text import escape_html, percent
@@ -38,9 +38,12 @@ CAPTIONS = {
     "params.png": "Best validation accuracy against each searched setting (pruned trials faded; "
                   "lists are spread sideways a little so that points do not hide each other).",
     "curves.png": "Validation accuracy per epoch of every trial: pruned trials faded, the best trial in red.",
-    "importance.png": "How much of the variation in validation accuracy among the complete trials each "
-                      "setting explains (Optuna's PED-ANOVA importance; the bars add up to 1). Pruned trials "
-                      "are left out, so a setting the pruner already decided can show little importance.",
+    "importance.png": "How much of the variation in best validation accuracy among the complete trials each "
+                      "setting explains beyond the other searched settings: an analysis of variance of the "
+                      "trials (a range split into three groups of as many trials), less what chance alone "
+                      "would explain; the grey bar is what they explain together without telling which. The rest "
+                      "is the trials' noise. Pruned trials are left out, so a setting the pruner already decided can show "
+                      "little importance.",
 }
 
 
@@ -145,8 +148,11 @@ def plot_curves(ranked: list[Row], best: Row | None) -> Figure:
     if best is not None:
         ax.plot([e for e, _ in best.curve], [a * 100 for _, a in best.curve], color=BEST_COLOUR, linewidth=2.2,
                 label=f"best: trial {best.number}")
-    ax.plot([], [], color=COMPLETE_COLOUR, label="complete")
-    ax.plot([], [], color=PRUNED_COLOUR, marker="x", label="pruned (x: where it stopped)")
+    drawn = {row.state for row in ranked if row.curve}
+    if "complete" in drawn:
+        ax.plot([], [], color=COMPLETE_COLOUR, label="complete")
+    if "pruned" in drawn:  # the legend lists only the kinds of trial there are
+        ax.plot([], [], color=PRUNED_COLOUR, marker="x", label="pruned (x: where it stopped)")
     _finish(ax, floor, "epoch", "validation accuracy (%)", "Learning curves of all trials")
     return fig
 
@@ -162,27 +168,19 @@ def _finish(ax, floor: float, xlabel: str, ylabel: str, title: str) -> None:
     ax.set_title(title, fontsize=11)
 
 
-def importances(study) -> dict[str, float]:
-    """Optuna's parameter importances, or {} while there are too few complete trials to tell."""
-    try:
-        with warnings.catch_warnings():  # "importances will be equal" for a handful of trials: shown as such
-            warnings.simplefilter("ignore")
-            return optuna.importance.get_param_importances(study)
-    except (ValueError, RuntimeError, ZeroDivisionError):
-        return {}
-
-
-def plot_importance(values: dict[str, float]) -> Figure:
+def plot_importance(values: dict[str, float], trials: int) -> Figure:
+    """A bar per setting (``importance.importances``), and a grey one for the part they explain together."""
     fig = _figure(8, 1.2 + 0.5 * len(values), left=0.3 + 0.08 * max(len(name) for name in values))
     ax = fig.subplots()
     names = list(values)[::-1]
-    ax.barh(names, [values[n] for n in names], color=COMPLETE_COLOUR)
+    ax.barh(names, [values[n] for n in names],
+            color=[PRUNED_COLOUR if n == importance.SHARED else COMPLETE_COLOUR for n in names])
     for y, name in enumerate(names):
         ax.text(values[name], y, f" {values[name]:.2f}", va="center", fontsize=9)
-    ax.set_xlim(0, max(1e-9, max(values.values())) * 1.15)
-    ax.set_xlabel("importance (share of the variation in validation accuracy)")
+    ax.set_xlim(0, min(1.0, max(values.values()) * 1.15))
+    ax.set_xlabel("share of the variation in best validation accuracy it explains beyond the others")
     ax.grid(True, axis="x", alpha=0.3)
-    ax.set_title("Parameter importances", fontsize=11)
+    ax.set_title(f"Parameter importances, from {trials} complete trials", fontsize=11)
     return fig
 
 
@@ -218,7 +216,8 @@ def render(*, study_name: str, summary: list[tuple[str, str]], ranked: list[Row]
 
 def write_page(study, ranked: list[Row], params: list[Param], out_dir: Path, *, study_name: str,
                summary: list[tuple[str, str]], evaluate: str) -> list[Path]:
-    """The pictures and index.html in out_dir; returns the files written."""
+    """The pictures and index.html in out_dir; returns the files written.  Everything drawn comes from
+    ``ranked`` (``results.rows(study)``): ``study`` itself is no longer read."""
     notes, figures = [], {}
     if any(r.best is not None for r in ranked):
         best = best_row(ranked)
@@ -226,11 +225,10 @@ def write_page(study, ranked: list[Row], params: list[Param], out_dir: Path, *, 
         if params:
             figures["params.png"] = plot_params(ranked, params)
         figures["curves.png"] = plot_curves(ranked, best)
-        values = importances(study) if len(params) > 1 else {}
-        if values:
-            figures["importance.png"] = plot_importance(values)
-        elif len(params) > 1:
-            notes.append("parameter importances need more complete trials; importance.png is left out")
+        if len(params) > 1:
+            values, notes = importance.importances(ranked, params)
+            if values:
+                figures["importance.png"] = plot_importance(values, sum(r.state == "complete" for r in ranked))
     written = [save_figure(fig, out_dir / name) for name, fig in figures.items()]
     for name in CAPTIONS:  # a picture from an earlier, larger state of the study would mislead
         if name not in figures and (out_dir / name).is_file():

@@ -67,5 +67,7 @@ export class Asker {
     if (sequence !== this.sequence || sequence < this.shown) return;   // the pad has changed since
     this.shown = sequence;
     if (refusal !== null) showError(refusal); else showAnswer(answer);
+    // Once it is on screen (the next frame): the end of pointer-up -> answer (pad.js marks the start).
+    requestAnimationFrame(() => performance.mark("digitnet:answer-painted"));
   }
 }

@@ -1,5 +1,5 @@
 // The models list: the checkpoints in the runs folder and the working directory, each with its
-// facts and what can be done with it (Use, Resume, Download).
+// facts and what can be done with it (Use, Resume, Download, Download as ONNX).
 
 import { getJSON } from "./api.js";
 import { byId, element, fromTemplate } from "./dom.js";
@@ -12,6 +12,7 @@ export class ModelsList {
   constructor({ use, resume, running }) {
     this.actions = { use, resume, running };
     this.timer = 0;
+    this.onnx = false;            // the server can convert to ONNX (its onnx package is installed)
   }
 
   soon() {
@@ -30,6 +31,7 @@ export class ModelsList {
     byId("models-note").textContent = listing.models.length
       ? `Runs from this page are saved in ${listing.runs_dir}/; checkpoints in the working directory are listed too.`
       : `No checkpoints yet: runs from this page are saved in ${listing.runs_dir}/.`;
+    this.onnx = Boolean(listing.onnx);
     byId("models").replaceChildren(...listing.models.map((model) => this.item(model)));
   }
 
@@ -44,6 +46,7 @@ export class ModelsList {
     download.href = `/api/models/download?id=${encodeURIComponent(model.id)}`;
     download.download = model.name;
     download.before(...this.buttons(model));
+    if (this.onnx && !model.error) download.after(onnxLink(model));
     return item;
   }
 
@@ -72,6 +75,16 @@ function factsOf(model) {
     parts.push(`validation ${(100 * model.best_validation_accuracy).toFixed(2)}%`);
   }
   return parts.join(" · ");
+}
+
+// "Download as ONNX": the server converts the file's best weights (digitnet.export.onnx).
+function onnxLink(model) {
+  const stem = model.name.replace(/\.[^.]*$/, "");
+  return element("a", {
+    className: "button-link onnx", textContent: "Download as ONNX", download: `${stem}.onnx`,
+    href: `/api/models/download?id=${encodeURIComponent(model.id)}&format=onnx`,
+    title: "The network as an ONNX file, for onnxruntime and the programs that read ONNX",
+  });
 }
 
 function badge(text, className) {
