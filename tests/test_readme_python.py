@@ -7,7 +7,8 @@ format), ``seven.png`` (a drawn 7) and ``data/`` (small synthetic MNIST files
 with room for the textbook's 10,000 validation images, so the examples need no
 settings for small data).
 
-The README read is the repository's README.md, or the file named by the
+The pages read are the repository's README.md and docs/python.md (the longer examples); for
+the README, the file named by the
 environment variable DIGITNET_README (to try a section before it is merged:
 ``DIGITNET_README=/path/to/section.md pytest tests/test_readme_python.py``).
 The test is skipped, saying so, when the README has no "## From Python" section.
@@ -67,8 +68,12 @@ def folder(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def test_the_from_python_examples_run_as_written(folder):
-    path = readme()
+DOCS_PAGE = README.parent / "docs" / "python.md"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/python.md"])
+def test_the_from_python_examples_run_as_written(folder, page):
+    path = readme() if page == "README.md" else DOCS_PAGE
     blocks = python_blocks(path.read_text(encoding="utf-8"))
     if not blocks:
         pytest.skip(f"{path} has no {HEADING!r} section with ```python blocks")
