@@ -56,6 +56,10 @@ bench-serve-training: $(STAMP)
 bench-sweep: $(STAMP)
 	$(BIN)/python scripts/bench_sweep.py
 
+# Removes what make and the tests build (and the reports, which `make report` redraws); keeps your work.
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache report-*
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	@kept=$$(ls -dp *.npz runs sweep-* 2>/dev/null | tr '\n' ' '); \
+	if ls data/*.gz >/dev/null 2>&1; then kept="$${kept}data/ "; fi; \
+	if [ -n "$$kept" ]; then echo "kept: $${kept}(your models, runs, sweeps and MNIST: remove them by hand)"; fi

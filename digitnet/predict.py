@@ -25,6 +25,8 @@ IMAGE_SUFFIXES = frozenset({
     ".webp", ".pgm", ".ppm", ".pbm", ".pnm", ".tga", ".ico", ".qoi", ".pcx",
 })
 BATCH_SIZE = 256
+STDIN = "-"  # the argument that names standard input, as Unix tools take it (when ``run`` is given a reader)
+DOUBT_NOTE = "this does not look like a digit: "  # then the verdict's doubt (predict's text output)
 ART_RAMP = " .:-=+*#%@"  # dark to bright: the 28x28 input as terminal art
 
 
@@ -37,6 +39,7 @@ class Prediction:
     image: np.ndarray | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # read, but with a doubt (two digits side by side)
+    verdict: images.Verdict = images.Verdict()  # whether the picture looks like a digit at all (images.verdict)
 
     @property
     def digit(self) -> int:
@@ -64,7 +67,9 @@ class Prediction:
     def to_dict(self, with_input: bool = False) -> dict:
         """The answer as JSON-ready data, shared by `predict --json` and the server's API.
 
-        {"path"?, "digit", "confidence", "scores"[, "warnings"][, "input"]} or {"path"?, "error"}; "path"
+        {"path"?, "digit", "confidence", "scores", "looks_like_a_digit"[, "doubt"][, "warnings"][, "input"]}
+        or {"path"?, "error"}; "looks_like_a_digit" is judged from the picture, not from the scores (a dot,
+        an X or a scribble is false, and "doubt" says why in a few words); "path"
         only when there is one (uploads have none), "input" (the 28x28 image the network saw,
         28 rows of 28 numbers in [0, 1]) only when asked for.  Numbers are rounded to 6
         decimals (4 for the input pixels) so both give the same text for the same picture.
@@ -74,7 +79,10 @@ class Prediction:
             record["error"] = self.error
             return record
         record.update(digit=self.digit, confidence=round(self.confidence, 6),
-                      scores=[round(float(s), 6) for s in self.scores])
+                      scores=[round(float(s), 6) for s in self.scores],
+                      looks_like_a_digit=self.verdict.looks_like_a_digit)
+        if not self.verdict.looks_like_a_digit:
+            record["doubt"] = self.verdict.doubt
         if self.warnings:
             record["warnings"] = list(self.warnings)
         if with_input:
@@ -142,8 +150,9 @@ def predict_bytes(network: Network, data: bytes, invert: str = "auto") -> Predic
 def _read(path: str | None, invert: str, source=None) -> Prediction:
     """The 28x28 input for one file (or the file object ``source``), or the reason it cannot be used."""
     try:
-        image, notes = images.preprocess_with_notes(images.open_image(path if source is None else source), invert)
-        return Prediction(path, image=image, warnings=notes)
+        image, notes, verdict = images.preprocess_with_verdict(
+            images.open_image(path if source is None else source), invert)
+        return Prediction(path, image=image, warnings=notes, verdict=verdict)
     except images.ImageError as e:
         return Prediction(path, error=e.reason)
     except MemoryError:
@@ -151,15 +160,28 @@ def _read(path: str | None, invert: str, source=None) -> Prediction:
 
 
 def predict_files(network: Network, inputs: Iterable[tuple[str, str | None]], invert: str = "auto",
-                  batch_size: int = BATCH_SIZE) -> Iterator[Prediction]:
-    """Predictions in input order; the images of each batch go through the network in one call."""
+                  batch_size: int = BATCH_SIZE, stdin: Callable[[], bytes] | None = None) -> Iterator[Prediction]:
+    """Predictions in input order; the images of each batch go through the network in one call.
+    With ``stdin`` (it returns the bytes of standard input), the path ``-`` is the picture read from it."""
     batch: list[Prediction] = []
     for path, error in inputs:
-        batch.append(Prediction(path, error=error) if error else _read(path, invert))
+        if error:
+            batch.append(Prediction(path, error=error))
+        elif path == STDIN and stdin is not None:
+            batch.append(_read_bytes(stdin(), invert))
+        else:
+            batch.append(_read(path, invert))
         if len(batch) == batch_size:
             yield from _score(network, batch)
             batch = []
     yield from _score(network, batch)
+
+
+def _read_bytes(data: bytes, invert: str) -> Prediction:
+    """The picture that came on standard input, named ``-``."""
+    if not data:
+        return Prediction(STDIN, error="nothing came on standard input (pipe a picture in: - < digit.png)")
+    return _read(STDIN, invert, source=io.BytesIO(data))
 
 
 def _score(network: Network, batch: list[Prediction]) -> list[Prediction]:
@@ -198,8 +220,9 @@ def terminal_art(image: np.ndarray) -> str:
 
 def run(network: Network, arguments: Iterable[str], *, invert: str = "auto", as_json: bool = False,
         top_k: int = 1, show: bool = False, recursive: bool = False, out: Callable[[str], None] = print,
-        err: Callable[[str], None] = print) -> tuple[int, int, int]:
+        err: Callable[[str], None] = print, stdin: Callable[[], bytes] | None = None) -> tuple[int, int, int]:
     """Predict every image and print one answer per image; return (images, failures, empty folders).
+    With ``stdin``, the argument ``-`` is the picture on standard input (``predict_files``).
 
     Answers go to ``out`` as they are ready (a batch at a time).  In JSON mode
     an image that cannot be used is a {"path", "error"} line on ``out``; in
@@ -207,7 +230,7 @@ def run(network: Network, arguments: Iterable[str], *, invert: str = "auto", as_
     no image files is reported (``no image files in DIR``) but is not an image.
     """
     count = failures = empty = 0
-    for prediction in predict_files(network, expand_inputs(arguments, recursive), invert):
+    for prediction in predict_files(network, expand_inputs(arguments, recursive), invert, stdin=stdin):
         if prediction.error == NO_IMAGE_FILES:
             empty += 1
             if as_json:
@@ -228,6 +251,8 @@ def run(network: Network, arguments: Iterable[str], *, invert: str = "auto", as_
         if not as_json:
             for warning in prediction.warnings:
                 err(f"{prediction.path}: warning: {warning}")
+            if not prediction.verdict.looks_like_a_digit:
+                err(f"{prediction.path}: warning: {DOUBT_NOTE}{prediction.verdict.doubt}")
         if show:
             out(terminal_art(prediction.image))
     return count, failures, empty

@@ -18,7 +18,6 @@ from digitnet.settings import settings_of
 from digitnet.text import escape_html, percent
 
 
-
 def _recorded_percent(value) -> str:
     """A fraction from the checkpoint's metadata as a percentage; anything else there is shown as it is, escaped."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):

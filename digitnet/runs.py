@@ -33,6 +33,7 @@ from digitnet.settings import settings_of
 from digitnet.training import EpochStats, Peek, Trainer, TrainingDiverged, TrainState
 
 DEFAULT_OUT = "model.npz"
+MNIST_TRAINING_IMAGES = 60_000  # the images in MNIST's training file (``digitnet download`` checks its checksum)
 # What the training cost in a run's history is, by ``EpochStats.cost_source``: the words `digitnet train`
 # prints before the first epoch and the report writes over its curve, defined once.
 COST_MEANING = {
@@ -210,19 +211,27 @@ def output_path(out: str | os.PathLike | None, resume: str | os.PathLike | None 
 
 def prepare(config: TrainConfig, out: str | os.PathLike | None, load_data: Callable[[], MNIST], *,
             resume_from: str | os.PathLike | None = None, force: bool = False,
-            requested: dict | None = None) -> Plan:
-    """Check the output, then the settings, then load the data and build the Trainer, in that
-    order: a typo in the output path or a refused resume fails in a second, before the data is read.
+            requested: dict | None = None, expected_size: int | None = MNIST_TRAINING_IMAGES) -> Plan:
+    """Check the settings as far as they can be without data, then the output, then load the data and
+    build the Trainer, in that order: a mistake in what was typed is told as that (``SettingsError``)
+    before any problem with a file, and a typo in the output path or a refused resume fails in a
+    second, before the data is read.
 
     ``load_data()`` returns the MNIST splits with the whole training file as
     training images; the run's validation split is cut from it here, after
     ``config.problems`` has checked the settings against the data's size
-    (``SettingsError``).  With ``resume_from``, that checkpoint continues with
+    (``SettingsError``).  A fresh run's settings are first checked against
+    ``expected_size``, the size of MNIST's training file (None: not before
+    the data is loaded), so ``--validation-size 60000`` is refused before
+    ``model.npz already exists``.  With ``resume_from``, that checkpoint continues with
     its own settings to ``requested["epochs"]`` (or its planned total);
     ``requested`` holds the settings the user gave, which must agree with the
     run's (``ResumeConflict``, see ``resumed_config``).
     """
     requested = requested or {}
+    problems = config.problems(training_file_size=expected_size if resume_from is None else None)
+    if problems:
+        raise SettingsError("; ".join(problems))
     if resume_from is not None and not Path(resume_from).is_file():
         raise RunError(f"{resume_from}: no such file")
     out = output_path(out, resume_from, force)

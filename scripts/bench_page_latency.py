@@ -25,8 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.actions import interaction
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.actions.pointer_input import PointerInput
@@ -42,14 +40,16 @@ STROKES = [[(0.5, 0.15), (0.5, 0.85)], [(0.28, 0.2), (0.74, 0.2), (0.46, 0.84)],
 # Added before the page's own scripts: times every pointer-up, every /api/predict request and its
 # answer, and the first animation frame after the answer card changed.
 INSTRUMENT = """
-window.__latency = {ups: [], sent: [], answered: [], painted: []};
+window.__latency = {ups: [], requests: [], painted: []};
 addEventListener("pointerup", () => __latency.ups.push(performance.now()), true);
 const originalFetch = window.fetch;
 window.fetch = function (url, options) {
-  const predict = String(url).includes("/api/predict");
-  if (predict) __latency.sent.push(performance.now());
   const result = originalFetch.apply(this, arguments);
-  if (predict) result.then(() => __latency.answered.push(performance.now()), () => {});
+  if (String(url).includes("/api/predict")) {
+    const request = {sent: performance.now(), answered: null};
+    __latency.requests.push(request);
+    result.then(() => { request.answered = performance.now(); }, () => {});
+  }
   return result;
 };
 addEventListener("DOMContentLoaded", () => {
@@ -61,14 +61,21 @@ addEventListener("DOMContentLoaded", () => {
 """
 
 
+# [pointer-up, that request sent, answered, the first frame painted after it], once all four happened.
+AFTER_UP = """
+const l = __latency, up = l.ups.at(-1);
+const request = l.requests.find((r) => r.sent >= up);
+if (up === undefined || !request || request.answered === null) return false;
+const painted = l.painted.find((t) => t >= request.answered);
+return painted === undefined ? false : [up, request.sent, request.answered, painted];
+"""
+
+
 def browser(width: int = 1280, height: int = 900):
-    os.environ.setdefault("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--force-device-scale-factor=1", "--hide-scrollbars"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    """screenshot_serve's headless Chromium, with the page's timings added to every page it loads."""
+    from screenshot_serve import browser as headless
+
+    driver = headless()
     driver.set_window_size(width, height)
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": INSTRUMENT})
     return driver
@@ -99,17 +106,10 @@ def measure(driver, url: str, strokes: int) -> dict[str, list[float]]:
         driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "digit").text == "?")
         time.sleep(0.15)  # the clear's own repaint is over
-        before = driver.execute_script("const l = __latency; return [l.painted.length, l.answered.length]")
         stroke(driver, STROKES[n % len(STROKES)])
-        WebDriverWait(driver, 10, poll_frequency=0.02).until(lambda d: d.execute_script(
-            "return __latency.answered.length > arguments[0] && __latency.painted.length > arguments[1]"
-            " && __latency.painted.at(-1) > __latency.answered.at(-1)", before[1], before[0]))
-        time.sleep(0.1)
-        up, sent, answered, painted = driver.execute_script(
-            "const l = __latency, up = l.ups.at(-1);"
-            "const after = (list) => list.find((t) => t >= up);"
-            "const answered = after(l.answered);"
-            "return [up, after(l.sent), answered, l.painted.find((t) => t >= answered)]")
+        # The first request sent after the pen lifted (one sent mid-stroke may answer before or after it).
+        up, sent, answered, painted = WebDriverWait(driver, 10, poll_frequency=0.02).until(
+            lambda d: d.execute_script(AFTER_UP))
         figures["painted"].append(painted - up)
         figures["sent"].append(sent - up)
         figures["round trip"].append(answered - sent)

@@ -3,7 +3,8 @@
 
     python scripts/screenshot_serve.py --model model.npz --data-dir ../shared/mnist --out docs/
 
-writes serve-desktop.png (1100 px wide) and serve-phone.png (375 px wide), each the full page.
+writes serve-desktop.png (1100 px wide) and serve-phone.png (375 px wide), each the full page
+(--desktop-width, --phone-width: other widths, e.g. 1280 and 390).
 
     python scripts/screenshot_serve.py --train --data-dir ../shared/mnist --out docs/
 
@@ -61,6 +62,8 @@ def main() -> None:
     parser.add_argument("--model", default="model.npz")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="docs", type=Path)
+    parser.add_argument("--desktop-width", type=int, default=WIDTHS["desktop"], help="serve-desktop.png's width")
+    parser.add_argument("--phone-width", type=int, default=WIDTHS["phone"], help="serve-phone.png's width")
     parser.add_argument("--train", action="store_true", help="the training panel instead (see above)")
     parser.add_argument("--epochs-shown", type=int, default=8, help="with --train: epochs on the curve")
     parser.add_argument("--inside", action="store_true", help="the inside-the-network panel instead (see above)")
@@ -80,7 +83,7 @@ def main() -> None:
     url = server.stdout.readline().split(" on ", 1)[1].split(" ", 1)[0]
     driver = browser()
     try:
-        for name, width in WIDTHS.items():
+        for name, width in {"desktop": args.desktop_width, "phone": args.phone_width}.items():
             wait = four_drawn(driver, url, width, 900, 20)
             driver.find_element(By.ID, "test").click()
             wait.until(lambda d: "%" in d.find_element(By.ID, "test-result").text)

@@ -290,3 +290,35 @@ def test_resume_into_another_existing_file_needs_force(synthetic_data_dir, tmp_p
     assert "already exists" in result.output and other.read_bytes() == b"someone's work"
     run("train", "--resume", model, "--epochs", "3", "--out", other, "--force", "--data-dir", synthetic_data_dir)
     assert checkpoint.load(other).metadata["epochs_completed"] == 3
+
+
+def test_after_training_one_line_says_what_to_do_next(synthetic_data_dir, tmp_path, monkeypatch):
+    """The real --out in the line; only model.npz, the default, goes without a name. Not with --quiet."""
+    out = tmp_path / "my model.npz"
+    result = run("train", "--hidden", "5", *TRAIN_SHORT, "--data-dir", synthetic_data_dir, "--out", out)
+    quoted = f"'{out}'"
+    assert result.output.splitlines()[-1] == (f"next: digitnet predict IMAGE -m {quoted} · digitnet serve --open "
+                                              f"-m {quoted} · digitnet report {quoted}")
+    quiet = run("train", "--hidden", "5", *TRAIN_SHORT, "--data-dir", synthetic_data_dir, "--out", out, "--force",
+                "--quiet")
+    assert "next:" not in quiet.output
+    monkeypatch.chdir(tmp_path)
+    result = run("train", "--hidden", "5", *TRAIN_SHORT, "--data-dir", synthetic_data_dir)
+    assert result.output.splitlines()[-1] == ("next: digitnet predict IMAGE · digitnet serve --open · "
+                                              "digitnet report")
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--validation-size", "60000", "--validation-size 60000 leaves no training images (the training file has "
+                                   "60,000); it must be below 60000"),
+    ("--batch-size", "50001", "--batch-size 50001 is larger than the 50000 training images"),
+])
+def test_a_mistake_in_what_was_typed_comes_before_a_file_in_the_way(tmp_path, option, value, words):
+    """With model.npz already there, a value MNIST's 60,000 training images can never take is the
+    mistake told (exit 2), before "model.npz already exists" (exit 1), and before any data is read."""
+    out = tmp_path / "model.npz"
+    out.write_bytes(b"someone's model")
+    missing = tmp_path / "no-data"  # had the data been loaded first, this would try to download it
+    result = run("train", option, value, "--data-dir", missing, "--out", out, expect=2)
+    assert words in result.output and "already exists" not in result.output
+    assert out.read_bytes() == b"someone's model" and not missing.exists()

@@ -9,23 +9,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from digitnet import checkpoint, report
 from digitnet.data import load_mnist
 from digitnet.network import Network
 from helpers import write_mnist
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="headless Chromium is not installed (/usr/bin/chromium, /usr/bin/chromedriver): "
-           "apt-get install chromium chromium-driver (.ci/run does this)")
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+from test_serve_browser import driver, pytestmark  # noqa: F401  (one headless Chromium; skipped without it)
 
 PHONE = 390
 
@@ -35,20 +24,6 @@ const boxes = [...document.querySelectorAll('.fit')];
 return {page: document.documentElement.scrollWidth, screen: window.innerWidth,
         cut: boxes.filter(b => b.scrollWidth > b.clientWidth).map(b => b.previousElementSibling.textContent)};
 """
-
-
-@pytest.fixture(scope="module")
-def driver():
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not try to download a driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--force-device-scale-factor=1", "--hide-scrollbars", "--no-first-run",
-                     "--allow-file-access-from-files"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    yield browser
-    browser.quit()
 
 
 def open_as_phone(driver, page: Path, width: int = PHONE) -> dict:

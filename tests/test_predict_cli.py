@@ -88,7 +88,7 @@ def test_json_lines(model, folder, network):
     assert len(lines) == 3
     for line in lines:
         record = json.loads(line)
-        assert set(record) == {"path", "digit", "confidence", "scores"}
+        assert set(record) == {"path", "digit", "confidence", "scores", "looks_like_a_digit"}
         assert len(record["scores"]) == 10 and all(0 <= s <= 1 for s in record["scores"])
         assert record["digit"] == int(np.argmax(record["scores"]))
         assert record["confidence"] == pytest.approx(record["scores"][record["digit"]] / sum(record["scores"]),
@@ -127,7 +127,7 @@ def test_json_reports_errors_in_line(model, folder, tmp_path):
     (tmp_path / "bad.jpg").write_text("nope")
     result = run(folder / "b.png", tmp_path / "bad.jpg", "--model", model, "--json", expect=1)
     first, second = (json.loads(line) for line in result.stdout.splitlines())
-    assert set(first) == {"path", "digit", "confidence", "scores"}
+    assert set(first) == {"path", "digit", "confidence", "scores", "looks_like_a_digit"}
     assert second == {"path": str(tmp_path / "bad.jpg"), "error": "not an image (or not a format Pillow can read)"}
 
 
@@ -251,3 +251,59 @@ def test_importing_the_cli_loads_neither_numpy_nor_pillow():
     code = "import sys, digitnet.cli; print('numpy' in sys.modules, 'PIL' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.split() == ["False", "False"]
+
+
+def run_with_stdin(data: bytes, *args, expect: int = 0):
+    """`digitnet ARGS` in-process with ``data`` on standard input."""
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], input=data)
+    assert "Traceback" not in result.output
+    assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
+    return result
+
+
+def test_a_dash_reads_the_picture_from_standard_input(model, tmp_path):
+    """`digitnet predict - < seven.png` answers as `predict seven.png` does, naming the picture -,
+    with --json, --top-k and --show too, and beside files."""
+    seven = draw(tmp_path / "seven.png", "seven")
+    piped = seven.read_bytes()
+    from_file = run_cli("predict", seven, "--model", model).stdout
+    assert run_with_stdin(piped, "predict", "-", "--model", model).stdout == from_file.replace(str(seven), "-")
+    record = json.loads(run_with_stdin(piped, "predict", "-", "--model", model, "--json").stdout)
+    assert record == dict(json.loads(run_cli("predict", seven, "--model", model, "--json").stdout), path="-")
+    top = run_with_stdin(piped, "predict", "-", "--model", model, "--top-k", 3).stdout
+    assert top == run_cli("predict", seven, "--model", model, "--top-k", 3).stdout.replace(str(seven), "-")
+    shown = run_with_stdin(piped, "predict", "-", "--model", model, "--show").stdout
+    assert shown.startswith("-: ") and len(shown.splitlines()) > 20
+    both = run_with_stdin(piped, "predict", seven, "-", "--model", model).stdout.splitlines()
+    assert [line.split(":")[0] for line in both] == [str(seven), "-"]
+
+
+def test_standard_input_that_is_empty_or_not_a_picture_or_asked_for_twice(model):
+    empty = run_with_stdin(b"", "predict", "-", "--model", model, expect=1)
+    assert "-: error: nothing came on standard input" in empty.output
+    text = run_with_stdin(b"hello\n", "predict", "-", "--model", model, expect=1)
+    assert "-: error: not an image" in text.output
+    twice = run_with_stdin(b"", "predict", "-", "-", "--model", model, expect=2)
+    assert "- (standard input) holds one picture: give it once" in twice.output
+
+
+def test_a_dot_is_answered_with_a_doubt_and_a_digit_without_one(model, tmp_path):
+    """A single dot gets its digit and confidence as before, and says it does not look like a digit:
+    "looks_like_a_digit": false and "doubt" in --json, one warning line in the text output."""
+    dot = tmp_path / "dot.png"
+    picture = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(picture).ellipse([130, 130, 152, 152], fill=0)
+    picture.save(dot)
+    seven = draw(tmp_path / "seven.png", "seven")
+    record = json.loads(run(dot, "--model", model, "--json").stdout)
+    assert record["looks_like_a_digit"] is False and record["doubt"].startswith("almost no ink")
+    assert {"path", "digit", "confidence", "scores"} <= set(record)
+    fine = json.loads(run(seven, "--model", model, "--json").stdout)
+    assert fine["looks_like_a_digit"] is True and "doubt" not in fine
+    text = run(dot, seven, "--model", model)
+    assert [LINE.match(line)["path"] for line in text.stdout.splitlines()] == [str(dot), str(seven)]
+    assert text.stderr.splitlines() == [f"{dot}: warning: this does not look like a digit: {record['doubt']}"]

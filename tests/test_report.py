@@ -244,3 +244,49 @@ def test_the_page_fits_a_phone(made):
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     assert "@media (max-width: 600px)" in page and "<link" not in page
     assert page.count('<div class="fit">\n<table') == page.count("<table") == 5
+
+
+def test_the_cost_is_named_in_the_words_train_prints(trained, tmp_path):
+    """curves.png, its caption and report.json say what the history's cost is, as `train` said it: the
+    mean over the epoch's mini-batches by default, an end-of-epoch pass with --exact-cost."""
+    from html import escape
+
+    from digitnet.runs import COST_MEANING
+
+    data_dir, model = trained
+    exact = tmp_path / "exact.npz"
+    printed = run("train", "--hidden", "5", *TRAIN_SHORT, "--exact-cost", "--data-dir", data_dir, "--out", exact)
+    assert f"cost: {COST_MEANING['exact']}\n" in printed.output
+    for path, source in ((model, "sgd"), (exact, "exact")):
+        out = tmp_path / source
+        run("report", path, "--data-dir", data_dir, "--out", out)
+        assert json.loads((out / "report.json").read_text())["training_cost"] == COST_MEANING[source]
+        assert f"Training cost ({escape(COST_MEANING[source])})" in (out / "index.html").read_text(encoding="utf-8")
+        ckpt = checkpoint.load(path)
+        series = report.history_series(ckpt.history)
+        title = report.plot_curves(series, None, report.cost_words(ckpt.history, series)).axes[0].get_title()
+        assert title == f"Training cost: {COST_MEANING[source]} (incl. any L1/L2 term)"
+        assert "training set (" not in title
+
+
+def test_a_history_that_changed_how_the_cost_was_measured_says_which_epochs():
+    from digitnet.runs import COST_MEANING
+
+    history = [{"epoch": e, "training_cost": 0.1, "cost_source": "sgd" if e <= 2 else "exact"} for e in (1, 2, 3)]
+    assert report.cost_words(history, report.history_series(history)) == (
+        f"{COST_MEANING['sgd']} (epochs 1–2); {COST_MEANING['exact']} (epoch 3)")
+    old = [{"epoch": 1, "training_cost": 0.1}]  # before cost_source was recorded: always an end-of-epoch pass
+    assert report.cost_words(old, report.history_series(old)) == COST_MEANING["exact"]
+    evil = [{"epoch": 1, "training_cost": 0.1, "cost_source": "$x$"}]
+    assert "$" not in report.cost_words(evil, report.history_series(evil))
+
+
+def test_the_settings_table_names_the_options_of_train(made):
+    """--eta and --patience-eta as the user types them, never the names the checkpoint stores them under."""
+    out, _ = made
+    page = (out / "index.html").read_text(encoding="utf-8")
+    for option, value in (("--eta", "3"), ("--patience-eta", "0"), ("--hidden", "5"), ("--exact-cost", "no"),
+                          ("--validation-size", "100")):
+        assert f"<tr><th>{option}</th><td>{value}</td></tr>" in page
+    for field in ("learning_rate", "eta_patience", "hidden_sizes", "Hyperparameters"):
+        assert field not in page

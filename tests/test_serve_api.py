@@ -181,6 +181,22 @@ def test_predict_answers_like_predict_json(server, model_file, tmp_path):
         np.testing.assert_allclose(grid, expected, atol=1e-4)
 
 
+def test_predict_says_when_the_picture_does_not_look_like_a_digit(server, model_file, tmp_path):
+    """/api/predict carries predict --json's verdict: "looks_like_a_digit", and "doubt" when false."""
+    picture = Image.new("RGBA", (280, 280), "white")
+    ImageDraw.Draw(picture).line([(70, 70), (210, 210)], fill="black", width=20)
+    ImageDraw.Draw(picture).line([(210, 70), (70, 210)], fill="black", width=20)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    (tmp_path / "x.png").write_bytes(buffer.getvalue())
+    answer = requests.post(server.url + "/api/predict", data=buffer.getvalue()).json()
+    cli = json.loads(run_cli("predict", tmp_path / "x.png", "--model", model_file, "--json").stdout)
+    assert answer["looks_like_a_digit"] is False and answer["doubt"] == cli["doubt"]
+    assert answer["doubt"].startswith("two crossing strokes")
+    seven = requests.post(server.url + "/api/predict", data=drawing("seven")).json()
+    assert seven["looks_like_a_digit"] is True and "doubt" not in seven
+
+
 def test_model_info(server):
     info = requests.get(server.url + "/api/model").json()
     assert info["file"] == "model.npz" and info["sizes"] == [784, 20, 10]

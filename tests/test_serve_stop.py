@@ -60,7 +60,8 @@ def wait_for(url: str, condition, seconds: float = 60) -> dict:
         if condition(status):
             return status
         time.sleep(0.05)
-    raise AssertionError(f"timed out; last status {status}")
+    brief = {key: status.get(key) for key in ("state", "running", "message", "epochs_completed", "pid")}
+    raise AssertionError(f"timed out after {seconds} s; last status {brief}")
 
 
 def ended(status: dict) -> bool:
@@ -172,3 +173,49 @@ def test_a_run_that_ignores_the_stop_signal_too_is_killed_after_the_grace_keepin
     assert "Resume continues it" in status["message"]
     kept = checkpoint.load(tmp_path / status["run"]).metadata["epochs_completed"]
     assert 1 <= kept < 400
+
+
+def test_stop_at_once_after_start_says_stopped_not_killed(tmp_path, data_dir):
+    from digitnet.serve.training import TrainingRuns, config_from_json
+
+    training = TrainingRuns(tmp_path / "runs", data_dir, log=io.StringIO())
+    try:
+        training.start(config_from_json({"settings": LONG}))
+        training.stop()  # the child is still importing: Python's default for SIGTERM ends it
+        status = training.status()
+        deadline = time.monotonic() + 30
+        while status["running"] and time.monotonic() < deadline:
+            status = training.wait_for_change(status["version"], 5) or status
+    finally:
+        training.shutdown()
+    assert status["state"] == "interrupted" and not status["resumable"], status
+    assert status["message"] == "stopped before the first epoch finished: nothing was saved"
+
+
+def test_a_resumed_run_stopped_at_once_stays_resumable(tmp_path, data_dir):
+    # Stop right after Resume reaches the child before `digitnet train` has set its handlers: SIGTERM's
+    # default ends it at once, and the page must still say the file keeps its epochs.
+    from digitnet.serve.training import TrainingRuns, config_from_json
+
+    training = TrainingRuns(tmp_path / "runs", data_dir, log=io.StringIO())
+
+    def until(condition):
+        status = training.status()
+        deadline = time.monotonic() + 60
+        while not condition(status) and time.monotonic() < deadline:
+            status = training.wait_for_change(status["version"], 5) or status
+        return status
+
+    try:
+        training.start(config_from_json({"settings": LONG}))
+        until(lambda s: s["epochs_completed"] >= 1)
+        training.stop()
+        first = until(lambda s: not s["running"])
+        assert first["state"] == "interrupted" and first["resumable"], first
+        training.resume(tmp_path / first["run"])
+        training.stop()
+        second = until(lambda s: not s["running"])
+    finally:
+        training.shutdown()
+    assert second["state"] == "interrupted" and second["resumable"], second
+    assert f"epoch {first['saved_epoch']} is saved" in second["message"]

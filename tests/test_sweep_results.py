@@ -86,3 +86,78 @@ def test_a_page_before_any_trial_finished(tmp_path):
     assert [f.name for f in files] == ["index.html"]
     assert not (tmp_path / "curves.png").exists(), "a picture of an earlier state would mislead"
     assert "no finished trials yet" in (tmp_path / "index.html").read_text()
+
+
+HIDDEN_SPACE = SearchSpace.parse(["eta=log:0.1..5", "hidden=30,100", "cost=quadratic,cross-entropy"], [], 3, 0)
+HIDDEN_DISTRIBUTIONS = dict(DISTRIBUTIONS, hidden=CategoricalDistribution((30, 100)))
+
+
+def hidden_decides(n: int, seed: int = 0, pruned: int = 0, hidden=(30, 100)):
+    """A study of ``n`` complete trials (and ``pruned`` pruned ones) in which the hidden size alone decides:
+    100 hidden units reach about 95%, 30 about 90%, whatever eta and the cost."""
+    import numpy as np
+
+    quiet_optuna()
+    rng = np.random.default_rng(seed)
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(DEFINITION_KEY, Definition(HIDDEN_SPACE, n + pruned, "median").to_dict())
+    for i in range(n + pruned):
+        params = {"eta": float(np.exp(rng.uniform(np.log(0.1), np.log(5)))), "hidden": hidden[i % len(hidden)],
+                  "cost": str(rng.choice(["quadratic", "cross-entropy"]))}
+        top = (0.95 if params["hidden"] == 100 else 0.90) + rng.normal(0, 0.004)
+        state = TrialState.PRUNED if i >= n else TrialState.COMPLETE
+        curve = [top - 0.04, top] if state == TrialState.COMPLETE else [0.5]
+        study.add_trial(create_trial(params=params, distributions=HIDDEN_DISTRIBUTIONS, state=state,
+                                     value=max(curve) if state == TrialState.COMPLETE else None,
+                                     intermediate_values=dict(enumerate(curve, 1))))
+    return study
+
+
+def test_too_few_complete_trials_get_words_not_an_importance_chart(tmp_path):
+    """4 complete trials, the top two sharing hidden 100: Optuna drew hidden 0.00 and cost 0.00; the page now
+    says there are too few trials to tell, and leaves importance.png out."""
+    study = hidden_decides(4, pruned=3)
+    ranked = results.rows(study)
+    assert {r.params["hidden"] for r in ranked[:2]} == {100}
+    (tmp_path / "importance.png").write_bytes(b"from an earlier state")
+    files = page.write_page(study, ranked, HIDDEN_SPACE.params, tmp_path, study_name="s", summary=[], evaluate="")
+    assert "importance.png" not in {f.name for f in files} and not (tmp_path / "importance.png").exists()
+    html = (tmp_path / "index.html").read_text()
+    assert ("parameter importances need at least 8 complete trials and there are 4: too few to tell which "
+            "setting matters, so importance.png is left out") in html
+
+
+def test_the_setting_that_decided_comes_first_with_the_tens_of_trials_a_class_runs(tmp_path):
+    """Optuna's PED-ANOVA put eta first in every one of these studies; the page's analysis of variance
+    finds the hidden size, and gives the settings that did nothing next to nothing."""
+    from digitnet.sweep import importance
+
+    for seed in range(10):
+        values, notes = importance.importances(results.rows(hidden_decides(10, seed)), HIDDEN_SPACE.params)
+        assert next(iter(values)) == "hidden" and notes == [], (seed, values)
+        assert max(values["cost"], values["eta"]) < 0.05 and values["hidden"] > 0.3, (seed, values)
+    study = hidden_decides(10, pruned=2)
+    files = page.write_page(study, results.rows(study), HIDDEN_SPACE.params, tmp_path, study_name="s", summary=[],
+                            evaluate="")
+    assert "importance.png" in {f.name for f in files}
+
+
+def test_a_setting_that_never_changed_is_named_and_left_out():
+    from digitnet.sweep import importance
+
+    values, notes = importance.importances(results.rows(hidden_decides(12, hidden=(100,))), HIDDEN_SPACE.params)
+    assert "hidden" not in values and set(values) <= {"eta", "cost", importance.SHARED}
+    assert notes == ["hidden had one value (100) in every complete trial, so its importance cannot be told; "
+                     "it is left out of importance.png",
+                     "no searched setting explains more of the variation in accuracy among the 12 complete "
+                     "trials than chance would: importance.png is left out"]  # eta and cost did nothing
+
+
+def test_the_curves_legend_lists_only_the_kinds_of_trial_there_are():
+    def legend(study):
+        ranked = results.rows(study)
+        figure = page.plot_curves(ranked, results.best_row(ranked))
+        return [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+
+    assert legend(hidden_decides(4)) == ["best: trial 1", "complete"]
+    assert legend(made_study()) == ["best: trial 1", "complete", "pruned (x: where it stopped)"]

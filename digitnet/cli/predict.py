@@ -24,7 +24,8 @@ from digitnet.cli.options import invert_option, model_option, pick_digit_reader,
 @click.option("--recursive", "-r", is_flag=True, help="Also read the image files in the folders' subfolders.")
 @user_errors
 def predict(images, model, weights, as_json, top_k, show, invert, recursive):
-    """Recognise the digit in each IMAGE: image files, or folders of them (their image files, sorted).
+    """Recognise the digit in each IMAGE: image files, or folders of them (their image files, sorted);
+    - reads one picture from standard input (`digitnet predict - < digit.png`), named - in the answer.
 
     Any picture Pillow reads, of one digit in any colours: it is flattened,
     cleaned, cropped, scaled and centred the way MNIST's digits were.  Exits
@@ -38,10 +39,18 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive):
     for image in images:
         if Path(image).suffix.lower() in (".npz", ".json") and not Path(image).is_dir():
             raise click.UsageError(f"{image} looks like a model, not an image: did you mean --model {image}?")
+    stdin = getattr(sys.stdin, "buffer", None)  # the bytes under the text; None when there is no stdin at all
+    if images.count(predicting.STDIN) > 1:
+        raise click.UsageError("- (standard input) holds one picture: give it once")
+    if predicting.STDIN in images and (stdin is None or stdin.isatty()):
+        where = "there is none" if stdin is None else "which is this terminal"
+        raise click.UsageError(f"- reads the picture from standard input, {where}: pipe one in, "
+                               "e.g. digitnet predict - < digit.png")
     network, _ = pick_digit_reader(checkpoint.load(model), weights, model)
     count, failures, empty = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k,
                                             show=show, recursive=recursive, out=click.echo,
-                                            err=lambda line: click.echo(line, err=True))
+                                            err=lambda line: click.echo(line, err=True),
+                                            stdin=None if stdin is None else stdin.read)
     if failures:
         click.echo(f"{failures} of {count} image(s) could not be used", err=True)
     if failures or empty:

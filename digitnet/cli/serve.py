@@ -31,7 +31,7 @@ def serve(model, weights, host, port, open_browser, max_upload, workers, runs_di
     Routes: GET / (the page), POST /api/predict (body: an image file's bytes; answers like
     `predict --json`, plus the 28x28 input), GET /api/model, POST /api/evaluate (accuracy on the
     MNIST test split of --data-dir). Training from the page: /api/train/... and /api/models/...
-    (see the README). Without a model (no model.npz here) the page offers to train one.
+    (see docs/serve.md). Without a model (no model.npz here) the page offers to train one.
     Ctrl-C (exit status 130) or SIGTERM (143) stops it, and a run going stops as on Ctrl-C.
     """
     from digitnet import checkpoint

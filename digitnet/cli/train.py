@@ -9,7 +9,7 @@ import click
 
 from digitnet.cli.data import load_data
 from digitnet.cli.errors import stops_cleanly, user_errors
-from digitnet.cli.options import data_dir_option, train_settings, typed_settings
+from digitnet.cli.options import DEFAULT_MODEL, data_dir_option, train_settings, typed_settings
 from digitnet.cli.output import keep_going_without_reader
 from digitnet.config import TrainConfig
 
@@ -42,10 +42,7 @@ def train(ctx, out, resume, force, data_dir, quiet, progress, **settings):
     keep_going_without_reader()
     values, given = typed_settings(ctx, settings)
     config = TrainConfig(**values)
-    problems = config.problems()
-    if problems:
-        raise click.UsageError("; ".join(problems))
-    try:
+    try:  # what was typed is checked first, then the files, then the data (runs.prepare)
         plan = runs.prepare(config, out, lambda: load_data(data_dir, 0, quiet), resume_from=resume,
                             force=force, requested=given)
     except (runs.SettingsError, runs.ResumeConflict) as e:  # mistakes on the command line: exit 2
@@ -96,6 +93,18 @@ def _print_result(result, quiet):
                f"{result.test_accuracy_last_epoch:.2%}); saved {result.out}")
     if result.guessing:
         click.echo(result.guessing)
+    elif not quiet:
+        click.echo(next_steps(result.out))
+
+
+def next_steps(model) -> str:
+    """The line after a finished run: what to do with the model (its own name only when not the default)."""
+    import shlex
+
+    name = shlex.quote(str(model))
+    use = "" if str(model) == DEFAULT_MODEL else f" -m {name}"
+    report = "" if str(model) == DEFAULT_MODEL else f" {name}"
+    return f"next: digitnet predict IMAGE{use} · digitnet serve --open{use} · digitnet report{report}"
 
 
 class _TrainOutput:

@@ -13,15 +13,18 @@ module per stage:
     ink.py         shrink_for_detection, find_ink (paper.py's steps, then keep_digit), crop_to_ink, refine,
                    digit_groups: where the digit is
     normalise.py   normalise_strokes, fit_to_box, centre_by_mass: MNIST's normalisation
-    pipeline.py    preprocess, preprocess_with_notes, load_image: the stages in order
+    verdict.py     judge: whether the ink looks like a digit at all (a dot, an X, a line, a scribble do not)
+    pipeline.py    preprocess, preprocess_with_notes, preprocess_with_verdict, load_image: the stages in order
     errors.py      ImageError, the one error (a one-line message)
 
-Callers need only the five names exported here; each step is importable from its
+Callers need only the names exported here; each step is importable from its
 module.  Nothing here prints.
 """
 
 from digitnet.images.decode import open_image
 from digitnet.images.errors import ImageError
-from digitnet.images.pipeline import load_image, preprocess, preprocess_with_notes
+from digitnet.images.pipeline import load_image, preprocess, preprocess_with_notes, preprocess_with_verdict
+from digitnet.images.verdict import Verdict
 
-__all__ = ["ImageError", "load_image", "open_image", "preprocess", "preprocess_with_notes"]
+__all__ = ["ImageError", "Verdict", "load_image", "open_image", "preprocess", "preprocess_with_notes",
+           "preprocess_with_verdict"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from digitnet.images.errors import ImageError
-from digitnet.images.light import even_light, light_is_uneven, lighting_to_blame, local_residual
+from digitnet.images.light import even_light, light_is_uneven, lighting_to_blame
+from digitnet.images.lines import remove_lines
 from digitnet.images.paper import (MIN_PAPER_TOLERANCE, _channel_max, _flat_paper, _smooth, denoise, fit_paper,
                                    ink_is_dark, ink_signal, paper_noise, threshold_ink)
 
@@ -61,13 +62,18 @@ def find_ink(flattened: np.ndarray, dark_ink: bool | None = None) -> tuple[np.nd
     told = dark_ink
     if dark_ink is None:
         dark_ink = ink_is_dark(residual)
+    signal = ink_signal(residual, dark_ink)
+    unlined = remove_lines(signal)  # ruled lines, a grid, a margin line: before the light is judged
+    if unlined is not signal:
+        moved = (signal - unlined)[:, :, None]
+        residual = residual + moved if dark_ink else residual - moved
     if light_is_uneven(residual, dark_ink):  # a shadow's edge, a vignette: the surface misses the paper
-        if told is None:  # judged against a surface that misses the paper, the side may be wrong too
-            dark_ink = ink_is_dark(local_residual(flattened))
-        evened = even_light(flattened, dark_ink)
+        # Judged against a surface that misses the paper, the ink's side may be wrong too: judged again.
+        evened, dark_ink = even_light(flattened, told)
         paper, is_paper = fit_paper(evened)
         residual = evened - paper
-    signal = denoise(ink_signal(residual, dark_ink))
+        unlined = remove_lines(ink_signal(residual, dark_ink))
+    signal = denoise(unlined)
     noise = paper_noise(signal, is_paper)
     return keep_digit(threshold_ink(signal, noise, lambda: lighting_to_blame(residual, noise))), dark_ink
 

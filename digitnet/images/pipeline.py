@@ -18,6 +18,7 @@ from digitnet.images.ink import (DETECT_SIDE, _ink_on_flat_paper, crop_to_ink, d
                                  require_digit_size, shrink_for_detection)
 from digitnet.images.normalise import FIELD_SIZE, FINE_SIDE, centre_by_mass, fit_to_box, normalise_strokes
 from digitnet.images.paper import _flat_paper
+from digitnet.images.verdict import Verdict, judge
 
 _INVERT_CHOICES = {"auto": None, "yes": True, "no": False, None: None, True: True, False: False}
 
@@ -35,6 +36,20 @@ def preprocess(image, invert: str | bool | None = "auto") -> np.ndarray:
 def preprocess_with_notes(image, invert: str | bool | None = "auto") -> tuple[np.ndarray, list[str]]:
     """``preprocess``, and warnings about the picture that do not stop it being read
     (it seems to hold several digits side by side: only one answer is given)."""
+    seen, notes, _ = _preprocess(image, invert)
+    return seen, notes
+
+
+def preprocess_with_verdict(image, invert: str | bool | None = "auto") -> tuple[np.ndarray, list[str], Verdict]:
+    """``preprocess_with_notes``, and whether the ink looks like a digit at all (``verdict.judge``:
+    a dot, an X, a line lying down or a scribble does not)."""
+    seen, notes, (cropped, shaped, box_share) = _preprocess(image, invert)
+    return seen, notes, judge(cropped, shaped, seen, box_share)
+
+
+def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray, np.ndarray, float]]:
+    """The stages in order: the input, the notes, and what ``verdict.judge`` reads (the ink cropped
+    to its box, the same with its strokes reshaped, the box's longer side over the picture's shorter)."""
     if invert not in _INVERT_CHOICES:
         raise ValueError(f"invert must be 'auto', 'yes' or 'no', got {invert!r}")
     if isinstance(image, Image.Image):
@@ -57,13 +72,15 @@ def preprocess_with_notes(image, invert: str | bool | None = "auto") -> tuple[np
         notes.append(f"the picture seems to hold {groups} digits side by side; only one answer is given "
                      "(crop each digit into a picture of its own)")
     cropped = crop_to_ink(ink)
+    box_share = max(cropped.shape) / min(small.shape[:2])
     if factor > 1 and max(cropped.shape) < FINE_SIDE:  # the full-size picture has detail the copy lost
         try:
             cropped = refine(flattened, ink, factor, dark_ink)
         except ImageError:
             pass  # the small copy's answer stands
     reshaped = normalise_strokes(require_digit_size(cropped))
-    return centre_by_mass(fit_to_box(cropped if reshaped is None else reshaped)), notes
+    shaped = cropped if reshaped is None else reshaped
+    return centre_by_mass(fit_to_box(shaped)), notes, (cropped, shaped, box_share)
 
 
 def _find_ink_as_told(small: np.ndarray, dark_ink: bool | None,

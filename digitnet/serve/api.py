@@ -68,7 +68,8 @@ class Recogniser:
     # -- POST /api/predict ------------------------------------------------------------------
 
     def predict(self, body: bytes) -> dict:
-        """{"digit", "confidence", "scores", "input"} for an image file's bytes; 400 when unusable."""
+        """{"digit", "confidence", "scores", "looks_like_a_digit"[, "doubt"], "input"} for an image file's bytes
+        (``predict.Prediction.to_dict``); 400 when unusable."""
         return predict_image(self.network, body, self.pool)
 
     @property

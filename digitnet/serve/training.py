@@ -440,6 +440,11 @@ class TrainingRuns:
             changes = dict(state=outcome, test_accuracy=end.get("test_accuracy"), saved_epoch=saved or None,
                            resumable=bool(saved) and outcome in ("interrupted", "write_failed"),
                            guessing=end.get("guessing") or "")
+        elif code == -STOP_SIGNAL and status["state"] == "stopping":  # Stop came before train's handlers were set
+            kept = status.get("saved_epoch") or status["start_epoch"]  # a resumed run's file keeps its epochs
+            message = (f"stopped; epoch {kept} is saved in {name}: Resume continues it" if kept
+                       else "stopped before the first epoch finished: nothing was saved")
+            changes = dict(state="interrupted", resumable=bool(kept), saved_epoch=kept or None)
         elif code < 0:
             message = (f"the training process was killed ({signals.name(-code)}); " +
                        (f"epoch {done} is intact in {name}: Resume continues it" if status.get("saved_epoch")

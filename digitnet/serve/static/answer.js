@@ -1,4 +1,6 @@
 // The network's answer: the digit, its confidence and any doubt, the ten bars, the 28x28 input.
+// One number is written: the confidence (as `digitnet predict` prints it); the bars' heights are the
+// output activations, with no figures of their own.  A picture that does not look like a digit greys it all.
 // The inside panel follows every answer, and paints the card itself while it alters the network.
 
 import { byId, fromTemplate, say } from "./dom.js";
@@ -41,6 +43,7 @@ export function showAnswer(answer) {
 // /api/predict's answer on the card, telling no follower (the inside panel restores it this way).
 export function paintAnswer(answer) {
   byId("answer-card").classList.remove("altered");
+  byId("answer-card").classList.toggle("doubtful", answer.looks_like_a_digit === false);
   showDigit(String(answer.digit), `confidence ${answer.confidence.toFixed(3)}`);
   byId("error").hidden = true;
   say(byId("doubt"), doubtOf(answer));
@@ -51,6 +54,7 @@ export function paintAnswer(answer) {
 // /api/explain's answer for an altered network (``note`` says how), in place of /api/predict's.
 export function paintAltered({ answer, outputs, input }, note) {
   byId("answer-card").classList.add("altered");
+  byId("answer-card").classList.remove("doubtful");
   showDigit(String(answer), note);
   byId("doubt").hidden = true;
   byId("error").hidden = true;
@@ -59,7 +63,7 @@ export function paintAltered({ answer, outputs, input }, note) {
 }
 
 export function showEmpty() {
-  byId("answer-card").classList.remove("altered");
+  byId("answer-card").classList.remove("altered", "doubtful");
   showDigit("?", READY);
   byId("doubt").hidden = true;
   byId("error").hidden = true;
@@ -73,11 +77,13 @@ export function showError(message) {
   tell(null);
 }
 
+// The refused picture's message, and nothing left of the previous picture's answer.
 export function paintError(message) {
-  byId("answer-card").classList.remove("altered");
+  byId("answer-card").classList.remove("altered", "doubtful");
   showDigit("?", "");
   byId("doubt").hidden = true;
   say(byId("error"), message);
+  showBars(null, null);
   drawSeen(null);
 }
 
@@ -95,22 +101,24 @@ function showDigit(digit, confidence) {
 }
 
 // Why the answer may be wrong, or "" when nothing suggests it.
-function doubtOf({ confidence, scores, warnings }) {
+function doubtOf({ confidence, scores, warnings, looks_like_a_digit: looks, doubt }) {
   const [first, second] = scores.map((s, d) => [s, d]).sort((a, b) => b[0] - a[0]);
+  if (looks === false) return `This does not look like a digit: ${doubt}.`;   // judged from the picture
   if (warnings && warnings.length) return `Careful: ${warnings[0]}.`;   // e.g. several digits side by side
   if (first[0] > 0 && second[0] >= CLOSE_SHARE * first[0]) return `Not sure: it could be a ${second[1]}.`;
   if (confidence < 0.5) return "Not sure: nothing stands out.";
   return "";
 }
 
-// Each bar's height is its output activation; no scores empties them.
+// Each bar's height is its output activation (its figure only in the tooltip); no scores empties them.
 function showBars(scores, winner) {
   [...byId("bars").children].forEach((item, d) => {
     const score = scores ? scores[d] : 0;
     item.querySelector(".bar-fill").style.height = `${Math.max(0, Math.min(1, score)) * 100}%`;
-    item.querySelector(".bar-value").textContent = scores && score >= 0.01 ? score.toFixed(2) : "";
     item.classList.toggle("winner", d === winner);
-    if (scores) item.setAttribute("aria-label", `${d}: ${score.toFixed(3)}`);
+    const label = scores ? `${d}: activation ${score.toFixed(3)}` : String(d);
+    item.setAttribute("aria-label", label);
+    item.title = scores ? label : "";
   });
 }
 

@@ -15,7 +15,7 @@ function setUp() {
   showEmpty();
   const modelPanel = new ModelPanel();
   const pad = new Pad(byId("pad"));
-  const asker = new Asker(pad, byId("use-training"));
+  const asker = new Asker(pad, byId("use-training"), () => modelPanel.present === false);
   pad.onDraw({ moving: () => asker.soon(), finished: () => asker.now() });
   const page = { pad, asker, modelPanel, file: null };
   let training = null;

@@ -5,12 +5,17 @@ import { showAnswer, showError } from "./answer.js";
 
 const DEBOUNCE_MS = 120;        // while drawing, ask again this long after the pen last moved
 const UNREACHABLE = "cannot reach the server (is `digitnet serve` still running?)";
+// The server's refusal without a model names its API routes (for API clients): the page names its buttons.
+const NO_MODEL = "No model yet: press Train under \u201cTrain a network\u201d below, " +
+  "or Use beside a model under \u201cModels here\u201d.";
 
 export class Asker {
-  // ``useTraining``: the checkbox that sends the question to the model being trained instead.
-  constructor(pad, useTraining) {
+  // ``useTraining``: the checkbox that sends the question to the model being trained instead;
+  // ``noModel()``: whether the server is known to serve no model.
+  constructor(pad, useTraining, noModel = () => false) {
     this.pad = pad;
     this.useTraining = useTraining;
+    this.noModel = noModel;
     this.timer = 0;
     this.sequence = 0;          // answers to older requests than the newest shown one are dropped
     this.shown = 0;
@@ -66,7 +71,8 @@ export class Asker {
     }
     if (sequence !== this.sequence || sequence < this.shown) return;   // the pad has changed since
     this.shown = sequence;
-    if (refusal !== null) showError(refusal); else showAnswer(answer);
+    if (refusal !== null) showError(this.noModel() && !url.includes("model=training") ? NO_MODEL : refusal);
+    else showAnswer(answer);
     // Once it is on screen (the next frame): the end of pointer-up -> answer (pad.js marks the start).
     requestAnimationFrame(() => performance.mark("digitnet:answer-painted"));
   }
