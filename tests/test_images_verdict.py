@@ -33,6 +33,8 @@ NOT_DIGITS = {
     "a dot": (pad_drawing(fills=[("ellipse", [130, 130, 152, 152])]), "almost no ink"),
     "a dot near a corner": (pad_drawing(fills=[("ellipse", [40, 200, 64, 224])]), "almost no ink"),
     "a short dash": (pad_drawing([(120, 140), (136, 146)]), "a straight line lying down"),
+    "a speck": (pad_drawing([(200, 60), (206, 66)], width=6), "almost no ink"),
+    "a flick": (pad_drawing([(60, 200), (70, 205)], width=8), "almost no ink"),
     "an X": (pad_drawing([(70, 70), (210, 210)], [(210, 70), (70, 210)]), "two crossing strokes"),
     "a small X": (pad_drawing([(110, 100), (170, 170)], [(170, 100), (110, 170)]), "two crossing strokes"),
     "a filled disc": (pad_drawing(fills=[("ellipse", [60, 60, 220, 220])]), "a filled blob"),

@@ -155,7 +155,7 @@ def test_evaluate_predict_report_take_json(tmp_path, json_model, synthetic_data_
     ImageDraw.Draw(picture).line([(30, 10), (30, 70)], fill=0, width=6)
     picture.save(tmp_path / "one.png")
     answer = json.loads(run_cli("predict", tmp_path / "one.png", "--model", json_model, "--json").output)
-    assert set(answer) == {"path", "digit", "confidence", "scores"}
+    assert set(answer) == {"path", "digit", "confidence", "scores", "looks_like_a_digit"}
     out = tmp_path / "report"
     run_cli("report", json_model, "--data-dir", synthetic_data_dir, "--out", out)
     assert (out / "index.html").is_file()

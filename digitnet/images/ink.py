@@ -2,6 +2,7 @@
 
     shrink_for_detection  the digit is found on a copy at most 256 px across (then ``refine``)
     find_ink            paper.py's steps and keep_digit: the clean ink map of a flattened picture
+                        (find_ink_and_light: and whether light.py had to even out the light first)
     keep_digit          drop specks: keep the connected blobs that carry real ink mass
     crop_to_ink         the ink's bounding box
     refine              a small digit on a big picture is found again at full size around it
@@ -51,12 +52,20 @@ def find_ink(flattened: np.ndarray, dark_ink: bool | None = None) -> tuple[np.nd
     Paper surface, ink polarity (unless given), ink signal, denoising, soft
     threshold and speck removal, at the picture's own resolution.
     """
+    return find_ink_and_light(flattened, dark_ink)[:2]
+
+
+def find_ink_and_light(flattened: np.ndarray, dark_ink: bool | None = None,
+                       uneven: bool | None = None) -> tuple[np.ndarray, bool, bool]:
+    """``find_ink``, and whether the light was uneven (a shadow's edge, a vignette: light.even_light
+    ran).  ``uneven`` None judges it here; True or False takes the detection copy's judgement
+    (refine: around a digit that fills the window, a marker's blob looks like a patch of shade)."""
     flat = _flat_paper(flattened)
     if flat is not None:
         window, dark_ink, (top, left) = _ink_on_flat_paper(flattened, *flat, dark_ink)
         ink = np.zeros(flattened.shape[:2], dtype=np.float32)
         ink[top:top + window.shape[0], left:left + window.shape[1]] = window
-        return ink, dark_ink
+        return ink, dark_ink, False
     paper, is_paper = fit_paper(flattened)
     residual = flattened - paper
     told = dark_ink
@@ -67,15 +76,18 @@ def find_ink(flattened: np.ndarray, dark_ink: bool | None = None) -> tuple[np.nd
     if unlined is not signal:
         moved = (signal - unlined)[:, :, None]
         residual = residual + moved if dark_ink else residual - moved
-    if light_is_uneven(residual, dark_ink):  # a shadow's edge, a vignette: the surface misses the paper
+    if uneven is None:
+        uneven = light_is_uneven(residual, dark_ink)
+    if uneven:  # a shadow's edge, a vignette: the surface misses the paper
         # Judged against a surface that misses the paper, the ink's side may be wrong too: judged again.
-        evened, dark_ink = even_light(flattened, told)
+        # And evened without the lines: a grid's thin squares of paper would look like light marks.
+        evened, dark_ink = even_light(flattened if unlined is signal else paper + residual, told)
         paper, is_paper = fit_paper(evened)
         residual = evened - paper
         unlined = remove_lines(ink_signal(residual, dark_ink))
     signal = denoise(unlined)
     noise = paper_noise(signal, is_paper)
-    return keep_digit(threshold_ink(signal, noise, lambda: lighting_to_blame(residual, noise))), dark_ink
+    return keep_digit(threshold_ink(signal, noise, lambda: uneven and lighting_to_blame(residual, noise))), dark_ink, uneven
 
 
 def _ink_on_flat_paper(flattened: np.ndarray, colour: np.ndarray, same: np.ndarray, dark_ink: bool | None,
@@ -221,19 +233,21 @@ def require_digit_size(cropped: np.ndarray) -> np.ndarray:
     return cropped
 
 
-def refine(flattened: np.ndarray, small_ink: np.ndarray, factor: int, dark_ink: bool) -> np.ndarray:
+def refine(flattened: np.ndarray, small_ink: np.ndarray, factor: int, dark_ink: bool,
+           uneven: bool | None = None) -> np.ndarray:
     """The digit's ink at full resolution, when it was small on the detection copy.
 
     The region around the digit found on the small copy (plus a margin of
     paper) is cut from the full-size picture and its ink found again there,
-    with the same polarity: a small digit on a big page keeps its detail.
+    with the same polarity (and ``uneven``: the copy's judgement of the light,
+    see find_ink_and_light): a small digit on a big page keeps its detail.
     """
     top, bottom, left, right = ink_bounds(small_ink)
     margin = max(2, (max(bottom - top, right - left) + 3) // 4)
     height, width = flattened.shape[:2]
     region = flattened[max(0, (top - margin) * factor):min(height, (bottom + margin) * factor),
                        max(0, (left - margin) * factor):min(width, (right + margin) * factor)]
-    ink, _ = find_ink(region, dark_ink)
+    ink = find_ink_and_light(region, dark_ink, uneven)[0]
     return crop_to_ink(ink)
 
 

@@ -44,7 +44,7 @@ def light_is_uneven(residual: np.ndarray, dark_ink: bool, threshold: float = UNE
     coarse = block_mean(grey, max(1, -(-max(grey.shape) // COARSE_SIDE)))
     if min(coarse.shape) < 3:
         return False
-    paper = close_strokes(coarse, dark_ink)
+    paper = close_strokes(coarse, dark_ink, DETECT_SHARE)
     # Against the paper's typical level, not the surface itself: ruled lines or a grid darken every
     # block alike, and that is no unevenness of the light.
     return float(np.abs(paper - np.median(paper)).max()) > threshold
@@ -100,14 +100,14 @@ def _ink_is_dark_by_envelope(means: np.ndarray) -> bool:
 
 def lighting_to_blame(residual: np.ndarray, noise: float) -> bool:
     """Whether the paper's spread towards the ink (``noise``: paper.paper_noise) comes from large
-    patches of light and shade rather than from grain: pixel noise of that size would make
-    neighbouring pixels differ about as much, and here they differ far less."""
+    patches of light and shade -- which block means on a 16-cell grid keep -- rather than from
+    grain, texture or the lines of a grid, which they average away."""
     grey = residual[:, :, 0] if residual.shape[2] == 1 else residual.mean(axis=2)
-    if min(grey.shape) < 2:
+    if min(grey.shape) < 16:
         return False
-    neighbours = np.abs(np.diff(grey, axis=1))
-    grain = 1.4826 * float(np.median(neighbours)) / np.sqrt(2)  # the pixel noise's standard deviation
-    return noise > 4 * max(grain, 1e-3)
+    patches = block_mean(grey, max(1, min(grey.shape) // 16))
+    spread = float(np.percentile(np.abs(patches - np.median(patches)), 90))
+    return spread >= 0.5 * noise
 
 
 # ---------------------------------------------------------------------------

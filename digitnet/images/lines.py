@@ -99,16 +99,18 @@ def _length_inside(count: int, slope: float, shift: int, height: int, width: int
 
 def _line_bands(core: np.ndarray, profile: np.ndarray, thickest: int) -> list[tuple[int, int]]:
     """A line around each bin of ``core`` that holds more ink than its neighbours: the bins around it
-    holding at least half as much (a stroke lying along the line holds less), kept when no thicker
+    holding most of its ink above the baseline (a stroke lying along the line holds less), kept when no thicker
     than ``thickest`` and widened each side for the anti-aliased fringe: (first, last) bins."""
     padded = np.concatenate([[0], profile, [0]])
     peaks = np.flatnonzero(core & (profile >= padded[:-2]) & (profile > padded[2:]))
+    baseline = float(np.median(profile))  # what crossing lines (a grid) and the digit add to every bin
     bands = []
     for peak in peaks:
         first = last = int(peak)
-        while first > 0 and profile[first - 1] >= profile[peak] / 2 and peak - first < thickest:
+        level = baseline + 0.6 * (profile[peak] - baseline)
+        while first > 0 and profile[first - 1] >= level and peak - first < thickest:
             first -= 1
-        while last < len(profile) - 1 and profile[last + 1] >= profile[peak] / 2 and last - peak < thickest:
+        while last < len(profile) - 1 and profile[last + 1] >= level and last - peak < thickest:
             last += 1
         if last - first < thickest:
             fringe = 1 + (last - first + 1) // 3  # anti-aliasing: wider for a line drawn wider

@@ -14,8 +14,8 @@ from PIL import Image
 
 from digitnet.images.decode import _standard_mode, composite, open_image, shrink_early, to_float_channels
 from digitnet.images.errors import ImageError
-from digitnet.images.ink import (DETECT_SIDE, _ink_on_flat_paper, crop_to_ink, digit_groups, find_ink, refine,
-                                 require_digit_size, shrink_for_detection)
+from digitnet.images.ink import (DETECT_SIDE, _ink_on_flat_paper, crop_to_ink, digit_groups, find_ink_and_light,
+                                 refine, require_digit_size, shrink_for_detection)
 from digitnet.images.normalise import FIELD_SIZE, FINE_SIDE, centre_by_mass, fit_to_box, normalise_strokes
 from digitnet.images.paper import _flat_paper
 from digitnet.images.verdict import Verdict, judge
@@ -62,10 +62,10 @@ def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray,
         # ink once at full size (on the window around it) is cheaper than finding it on the
         # copy and again at full size (refine).  The window holds all the ink.
         small, factor = flattened, 1
-        ink, dark_ink = _find_ink_as_told(small, _INVERT_CHOICES[invert], flat)
+        ink, dark_ink, uneven = _find_ink_as_told(small, _INVERT_CHOICES[invert], flat)
     else:
         small, factor = shrink_for_detection(flattened)
-        ink, dark_ink = _find_ink_as_told(small, _INVERT_CHOICES[invert])
+        ink, dark_ink, uneven = _find_ink_as_told(small, _INVERT_CHOICES[invert])
     notes = []
     groups = digit_groups(ink)
     if groups > 1:
@@ -75,7 +75,7 @@ def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray,
     box_share = max(cropped.shape) / min(small.shape[:2])
     if factor > 1 and max(cropped.shape) < FINE_SIDE:  # the full-size picture has detail the copy lost
         try:
-            cropped = refine(flattened, ink, factor, dark_ink)
+            cropped = refine(flattened, ink, factor, dark_ink, uneven)
         except ImageError:
             pass  # the small copy's answer stands
     reshaped = normalise_strokes(require_digit_size(cropped))
@@ -84,12 +84,12 @@ def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray,
 
 
 def _find_ink_as_told(small: np.ndarray, dark_ink: bool | None,
-                      flat: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, bool]:
-    """``find_ink``; when a forced polarity finds nothing but the other would, say so.
+                      flat: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, bool, bool]:
+    """``find_ink_and_light``; when a forced polarity finds nothing but the other would, say so.
     With ``flat`` (``_flat_paper(small)``), the ink of the window around the digit only."""
 
-    def find(dark: bool | None) -> tuple[np.ndarray, bool]:
-        return find_ink(small, dark) if flat is None else _ink_on_flat_paper(small, *flat, dark)[:2]
+    def find(dark: bool | None) -> tuple[np.ndarray, bool, bool]:
+        return find_ink_and_light(small, dark) if flat is None else (*_ink_on_flat_paper(small, *flat, dark)[:2], False)
 
     try:
         return find(dark_ink)
