@@ -1,4 +1,4 @@
-"""digitnet.images.lines: ruled lines, a graph paper's grid and a red margin line taken out before the digit is cut out."""
+"""digitnet.images.lines: ruled lines, a graph paper's grid and a red margin line taken out before the cut."""
 
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ def find_ink_and_light(flattened: np.ndarray, dark_ink: bool | None = None,
         unlined = remove_lines(ink_signal(residual, dark_ink))
     signal = denoise(unlined)
     noise = paper_noise(signal, is_paper)
-    return keep_digit(threshold_ink(signal, noise, lambda: uneven and lighting_to_blame(residual, noise))), dark_ink, uneven
+    return keep_digit(threshold_ink(signal, noise, lambda: lighting_to_blame(residual, noise))), dark_ink, uneven
 
 
 def _ink_on_flat_paper(flattened: np.ndarray, colour: np.ndarray, same: np.ndarray, dark_ink: bool | None,

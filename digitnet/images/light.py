@@ -100,14 +100,20 @@ def _ink_is_dark_by_envelope(means: np.ndarray) -> bool:
 
 def lighting_to_blame(residual: np.ndarray, noise: float) -> bool:
     """Whether the paper's spread towards the ink (``noise``: paper.paper_noise) comes from large
-    patches of light and shade -- which block means on a 16-cell grid keep -- rather than from
-    grain, texture or the lines of a grid, which they average away."""
+    patches of light and shade rather than from grain, texture or the lines of a grid.
+
+    Block means on a 16-cell grid keep patches of light and average the rest away: grain of the
+    pixels' own deviation (estimated from neighbours' differences) leaves their spread about
+    cell times smaller, a grid's lines darken every block alike.
+    """
     grey = residual[:, :, 0] if residual.shape[2] == 1 else residual.mean(axis=2)
     if min(grey.shape) < 16:
         return False
-    patches = block_mean(grey, max(1, min(grey.shape) // 16))
+    cell = max(1, min(grey.shape) // 16)
+    patches = block_mean(grey, cell)
     spread = float(np.percentile(np.abs(patches - np.median(patches)), 90))
-    return spread >= 0.5 * noise
+    grain = 1.4826 * float(np.median(np.abs(np.diff(grey, axis=1)))) / np.sqrt(2)
+    return spread >= max(0.5 * noise, 3 * 1.645 * grain / cell)
 
 
 # ---------------------------------------------------------------------------

@@ -7,15 +7,18 @@ the digit and the network reads a different one (a 1 on three rules is an 8).  W
 apart is their shape: a printed line is long (it crosses the whole picture), thin (a few pixels)
 and straight (skewed a few degrees at most in a photo); no stroke of a digit is all three.
 
-ink.find_ink calls remove_lines on the ink signal before the light blur.  It first looks at the
+ink.find_ink calls remove_lines on the ink signal, before the light is judged (light.py: rules
+darken every block alike) and before the light blur.  It first looks at the
 picture's left and right edges (top and bottom for vertical lines): unless ink reaches both,
 nothing spans the picture and the signal is returned as it is, for a few microseconds.  Otherwise
 the inked pixels are projected along each direction within MAX_SKEW degrees of the horizontal,
-in steps that keep a line within half a pixel across the picture; at the sharpest direction, a
-line is a run of at most MAX_THICKNESS bins each holding ink along LINE_SPAN of the width.  Its
-pixels (and one more on each side, its anti-aliased fringe) then keep only as much signal as the
-pixels just above and just below them share: paper on both sides, and the line goes; a stroke
-crossing it, and the stroke stays whole.
+in steps that keep a line within about a pixel across the picture; at the sharpest direction, a
+line is a peak of the profile holding ink along LINE_SPAN of its length inside the picture, at
+most MAX_THICKNESS of the height thick (a digit's bar along a line adds less ink to its bins).
+Its pixels (and its anti-aliased fringe) then keep no more signal than the fuller of the pixels
+just above and just below it: paper on both sides, and the line goes; a stroke crossing it or
+ending on it, and the stroke stays whole.  Pictures with no line pay only for the edge check
+(the 1,000-PNG folder of scripts/bench_predict.py never gets past it).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def _remove_along_rows(signal: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(signal > INKED)
     if ys.size < LINE_SPAN * width:
         return signal
-    steps = int(np.ceil(np.tan(np.radians(MAX_SKEW)) * width)) * 2 + 1  # about half a pixel apart at the far side
+    steps = int(np.ceil(np.tan(np.radians(MAX_SKEW)) * width)) * 2 + 1  # about a pixel apart at the far side
     slopes = np.linspace(-np.tan(np.radians(MAX_SKEW)), np.tan(np.radians(MAX_SKEW)), steps, dtype=np.float32)
     shift = int(np.ceil(abs(slopes[0]) * width)) + 1
     best, best_peak, best_profile = 0.0, -1, None
@@ -99,8 +102,8 @@ def _length_inside(count: int, slope: float, shift: int, height: int, width: int
 
 def _line_bands(core: np.ndarray, profile: np.ndarray, thickest: int) -> list[tuple[int, int]]:
     """A line around each bin of ``core`` that holds more ink than its neighbours: the bins around it
-    holding most of its ink above the baseline (a stroke lying along the line holds less), kept when no thicker
-    than ``thickest`` and widened each side for the anti-aliased fringe: (first, last) bins."""
+    holding most of its ink above the baseline (a stroke lying along the line holds less), kept
+    when no thicker than ``thickest`` and widened each side for the anti-aliased fringe."""
     padded = np.concatenate([[0], profile, [0]])
     peaks = np.flatnonzero(core & (profile >= padded[:-2]) & (profile > padded[2:]))
     baseline = float(np.median(profile))  # what crossing lines (a grid) and the digit add to every bin
@@ -119,8 +122,8 @@ def _line_bands(core: np.ndarray, profile: np.ndarray, thickest: int) -> list[tu
 
 
 def _erase(signal: np.ndarray, bands: list[tuple[int, int]], slope: float, shift: int) -> np.ndarray:
-    """Each band's pixels keep no more signal than both the pixel just above the band and the one
-    just below it hold (in the same column): paper beside the line wipes it, a crossing stroke stays."""
+    """Each band's pixels keep no more signal than the fuller of the pixel just above the band and the
+    one just below it (same column): paper on both sides wipes the line, a crossing stroke stays."""
     height, width = signal.shape
     rows, cols = np.mgrid[0:height, 0:width]
     bins = np.rint(rows - np.float32(slope) * cols).astype(np.int64) + shift
