@@ -206,8 +206,16 @@ def test_phone_width_and_touch(driver, server):
     tile = tiles(driver)[0]
     unit = tile.get_attribute("data-unit")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", tile)
+    def detail_shows_it(d):
+        return d.find_element(By.CSS_SELECTOR, "#unit-detail .detail-title").text.startswith(f"Unit {unit} ")
+
     touch_tap(driver, tile)          # the first tap shows it...
-    wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#unit-detail .detail-title").text.startswith(f"Unit {unit} "))
+    try:
+        wait(driver, detail_shows_it, seconds=3)
+    except AssertionError:  # on a loaded machine Chromium's gesture detector can drop a synthetic tap: once more
+        assert off_units(driver) == 0
+        touch_tap(driver, tiles(driver)[0])
+        wait(driver, detail_shows_it)
     assert off_units(driver) == 0
     touch_tap(driver, tiles(driver)[0])   # ...the second switches it off
     wait(driver, lambda d: off_units(d) == 1)
