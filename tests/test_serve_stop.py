@@ -98,6 +98,15 @@ def sigint_is_ignored(pid: int) -> bool:
     raise AssertionError("no SigIgn line")
 
 
+
+def status_once_ended(training, seconds=30) -> dict:
+    """The run's status once it is no longer running (or after ``seconds``)."""
+    status = training.status()
+    deadline = time.monotonic() + seconds
+    while status["running"] and time.monotonic() < deadline:
+        status = training.wait_for_change(status["version"], 5) or status
+    return status
+
 def test_stop_stops_a_run_of_a_server_started_with_sigint_ignored(tmp_path, data_dir):
     process, url = start_server(tmp_path, data_dir)
     try:
@@ -163,10 +172,7 @@ def test_a_run_that_ignores_the_stop_signal_too_is_killed_after_the_grace_keepin
         while status["epochs_completed"] < 1:
             status = training.wait_for_change(status["version"], 30) or status
         training.stop()
-        status = training.status()
-        deadline = time.monotonic() + 30
-        while status["running"] and time.monotonic() < deadline:
-            status = training.wait_for_change(status["version"], 5) or status
+        status = status_once_ended(training)
     finally:
         training.shutdown()
     assert status["state"] == "killed" and status["resumable"], status
@@ -182,10 +188,7 @@ def test_stop_at_once_after_start_says_stopped_not_killed(tmp_path, data_dir):
     try:
         training.start(config_from_json({"settings": LONG}))
         training.stop()  # the child is still importing: Python's default for SIGTERM ends it
-        status = training.status()
-        deadline = time.monotonic() + 30
-        while status["running"] and time.monotonic() < deadline:
-            status = training.wait_for_change(status["version"], 5) or status
+        status = status_once_ended(training)
     finally:
         training.shutdown()
     assert status["state"] == "interrupted" and not status["resumable"], status
