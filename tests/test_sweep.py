@@ -252,7 +252,9 @@ def wait_for_running_trial(launcher, url, out, epochs=2, timeout=120):
 @pytest.mark.parametrize("how, status", [("ctrl-c", 130), ("sigterm", 143)])
 def test_ctrl_c_or_sigterm_stops_the_sweep_and_fails_the_trial_it_cut_short(data_dir, tmp_path, how, status):
     out = tmp_path / "sweep"
-    args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 60, "--no-prune", "--jobs", 2, "--quiet"]
+    # --pause-ms keeps a trial running long enough to be caught mid-way (60 epochs take 0.6 s without it)
+    args = [*SMALL, "--set", "batch-size=100", "--set", "pause-ms=20", "--trials", 2, "--epochs", 60, "--no-prune",
+            "--jobs", 2, "--quiet"]
     launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
     url = storages.default_storage(out)
@@ -276,7 +278,8 @@ def test_a_sweep_that_ignores_ctrl_c_keeps_its_workers_ignoring_it_too(data_dir,
     # A script's background job runs with SIGINT ignored: a Ctrl-C to the group must not stop the workers
     # behind the launcher's back (the launcher then took their exit for a failure).
     out = tmp_path / "sweep"
-    args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 60, "--no-prune", "--jobs", 2, "--quiet"]
+    args = [*SMALL, "--set", "batch-size=100", "--set", "pause-ms=3", "--trials", 2, "--epochs", 60, "--no-prune",
+            "--jobs", 2, "--quiet"]
     launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
