@@ -195,8 +195,9 @@ def test_two_sweeps_share_a_sqlite_study(data_dir, tmp_path):
 @pytest.mark.parametrize("victim", ["worker", "launcher"])
 def test_kill_9_mid_trial_leaves_a_study_the_next_run_finishes(data_dir, tmp_path, victim):
     out = tmp_path / "sweep"
-    # Long trials (no pruning), so that the kill lands in the middle of one.
-    args = [*SMALL, "--set", "batch-size=100", "--trials", 2, "--epochs", 40, "--no-prune", "--jobs", 1, "--quiet"]
+    # Long trials (no pruning, paced by --pause-ms: unpaced, 40 epochs take 0.4 s), so that the kill lands in one.
+    args = [*SMALL, "--set", "batch-size=100", "--set", "pause-ms=4", "--trials", 2, "--epochs", 40, "--no-prune",
+            "--jobs", 1, "--quiet"]
     launcher = subprocess.Popen(sweep_command(data_dir, out, *args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     url = storages.default_storage(out)
