@@ -112,10 +112,10 @@ class Model:
         if stored is None:
             return None
         from digitnet.config import ConfigError
-        from digitnet.runs import _written_by
+        from digitnet.runs import written_by
 
         try:
-            return TrainConfig.from_dict(stored, written_by=_written_by(self.checkpoint.metadata))
+            return TrainConfig.from_dict(stored, written_by=written_by(self.checkpoint.metadata))
         except ConfigError as e:
             raise CheckpointError(f"{self.checkpoint.path}: {e}") from None
 
@@ -246,7 +246,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, validation_size: int =
 def keywords() -> dict[str, str]:
     """``"eta"`` -> ``"learning_rate"``: each setting's keyword (its option without ``--``, dashes as
     underscores) and the TrainConfig field behind it."""
-    return {spec.option.removeprefix("--").replace("-", "_"): name for name, spec in settings_of(TrainConfig).items()}
+    return {spec.keyword: name for name, spec in settings_of(TrainConfig).items()}
 
 
 def config_from(settings: dict) -> TrainConfig:

@@ -124,7 +124,7 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None = None,
     if "hyperparameters" not in metadata or "state" not in metadata:
         raise ResumeError(f"{checkpoint.path} has no training state to resume from")
     try:
-        config = TrainConfig.from_dict(metadata["hyperparameters"], written_by=_written_by(metadata))
+        config = TrainConfig.from_dict(metadata["hyperparameters"], written_by=written_by(metadata))
     except ConfigError as e:
         raise ResumeError(f"{checkpoint.path}: {e}") from None
     refused = conflicts(config, requested or {})
@@ -152,7 +152,7 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None = None,
     return config, state
 
 
-def _written_by(metadata: dict) -> str | None:
+def written_by(metadata: dict) -> str | None:
     """The digitnet version that wrote the checkpoint (``versions()``), if it says."""
     found = metadata.get("versions")
     version = found.get("digitnet") if isinstance(found, dict) else None

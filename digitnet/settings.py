@@ -43,6 +43,11 @@ class Setting:
     parse: Callable[[str], Any] | None = None  # text -> value, for values that are not a number or a choice
     show: Callable[[Any], str] | None = None   # value -> text as the user would type it
 
+    @property
+    def keyword(self) -> str:
+        """The name in Python (``digitnet.train``, the scikit-learn estimator): ``--batch-size`` -> ``batch_size``."""
+        return self.option.removeprefix("--").replace("-", "_")
+
     def range_text(self) -> str:
         """The range the way click shows it in help: ``x>=1``, ``0<x<1``."""
         if self.min is None and self.max is None:

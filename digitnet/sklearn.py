@@ -55,7 +55,7 @@ LEFT_OUT = {
 }
 SPECS = settings_of(TrainConfig)
 # Parameter -> TrainConfig field, in the table's order: --batch-size -> batch_size.
-PARAMETERS = {spec.option.lstrip("-").replace("-", "_"): name for name, spec in SPECS.items()
+PARAMETERS = {spec.keyword: name for name, spec in SPECS.items()
               if name not in REPLACED and name not in LEFT_OUT}
 # scikit-learn's own parameters after the table's, with their defaults.
 OWN_DEFAULTS = {"random_state": None, "warm_start": False, "early_stopping": False,
