@@ -9,6 +9,7 @@ floating point.  Fetching and importing the files is ``digitnet.download``'s job
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -66,19 +67,94 @@ def missing_files(data_dir: Path, names: tuple[str, ...] = FILES) -> list[str]:
 # ---------------------------------------------------------------------------
 # IDX parsing
 
+MAX_IDX_BYTES = 1 << 31          # one file's pixels or labels: MNIST's largest is 47 MB, EMNIST's 0.6 GB
+GZIP_CHECK_FROM = 16 << 20       # below this a .gz may declare any size (sorted labels compress ~1000x) ...
+MAX_GZIP_RATIO = 100             # ... above it at most 100x its compressed size (MNIST is 5x): no gzip bombs
+_READ_CHUNK = 1 << 18            # readinto pieces: GzipFile.readinto copies through bytes objects this large
 
-def _read_bytes(path: Path) -> bytes:
+
+def _idx_stream(path: Path):
+    """The stream to read, the file under it, and whether it is gzip (by its first two bytes, as
+    ``gzip`` itself checks)."""
+    f = open(path, "rb")
     try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-        if head == b"\x1f\x8b":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+        compressed = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+    except BaseException:
+        f.close()
+        raise
+    return (gzip.GzipFile(fileobj=f, mode="rb") if compressed else f), f, compressed
+
+
+def _read_exactly(f, n: int) -> bytes:
+    """Up to ``n`` bytes: fewer only at the end of the stream (GzipFile.read(n) may return fewer early)."""
+    parts, left = [], n
+    while left:
+        part = f.read(left)
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def _idx_header(path: Path, f, kind: str) -> tuple[int, ...]:
+    """The shape the header declares, checked: the right magic, no zero dimension, a size within bounds."""
+    expected_magic, ndim = {"images": (IMAGES_MAGIC, 3), "labels": (LABELS_MAGIC, 1)}[kind]
+    head = _read_exactly(f, 4)
+    if len(head) < 4:
+        raise DataError(f"{path}: too short to be an IDX file ({len(head)} bytes)")
+    (magic,) = struct.unpack(">I", head)
+    if magic != expected_magic:
+        raise DataError(f"{path}: not an IDX {kind} file (magic number 0x{magic:08x}, "
+                        f"expected 0x{expected_magic:08x})")
+    sizes = _read_exactly(f, 4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header ({4 + len(sizes)} of {4 + 4 * ndim} bytes)")
+    shape = struct.unpack(f">{ndim}I", sizes)
+    declared = " x ".join(map(str, shape))
+    if 0 in shape:
+        raise DataError(f"{path}: the IDX header declares {declared}: a dimension of 0 holds no {kind}")
+    nbytes = math.prod(shape)  # Python ints: 2^32 cubed does not wrap as np.prod's int64 did
+    if nbytes > MAX_IDX_BYTES:
+        raise DataError(f"{path}: the IDX header declares {declared} = {nbytes:,} bytes, "
+                        f"more than the {MAX_IDX_BYTES:,} this reader accepts")
+    return shape
+
+
+def _check_declared_size(path: Path, raw, compressed: bool, shape: tuple[int, ...]) -> None:
+    """Refuse before allocating: a raw file's size must be the header's; a .gz may not claim a bomb's ratio."""
+    nbytes, declared = math.prod(shape), " x ".join(map(str, shape))
+    on_disk = os.fstat(raw.fileno()).st_size
+    if not compressed:
+        found = on_disk - 4 - 4 * len(shape)
+        if found != nbytes:
+            problem = "truncated" if found < nbytes else "has trailing bytes"
+            raise DataError(f"{path}: {problem}: header says {declared} = {nbytes} bytes of data, file has {found}")
+    elif nbytes > GZIP_CHECK_FROM and nbytes > MAX_GZIP_RATIO * on_disk:
+        raise DataError(f"{path}: the IDX header declares {declared} = {nbytes:,} bytes, more than "
+                        f"{MAX_GZIP_RATIO}x the {on_disk:,}-byte gzip file: refused unread (a gzip bomb?)")
+
+
+def _read_idx(path: Path, kind: str) -> np.ndarray:
+    f, raw, compressed = _idx_stream(path)
+    with raw, f:
+        shape = _idx_header(path, f, kind)
+        _check_declared_size(path, raw, compressed, shape)
+        data = np.empty(math.prod(shape), np.uint8)
+        view, filled = memoryview(data), 0
+        while filled < len(data):
+            n = f.readinto(view[filled:filled + _READ_CHUNK])
+            if not n:
+                break
+            filled += n
+        declared = f"header says {' x '.join(map(str, shape))} = {len(data)} bytes of data"
+        if filled < len(data):
+            raise DataError(f"{path}: truncated: {declared}, file has {filled}")
+        # One byte more: the end of a .gz (its CRC and length are checked there) or trailing data.
+        if f.read(1):
+            raise DataError(f"{path}: has trailing bytes: {declared}, the file holds more")
+    return data.reshape(shape)
 
 
 def parse_idx(path: str | os.PathLike, kind: str) -> np.ndarray:
@@ -86,27 +162,23 @@ def parse_idx(path: str | os.PathLike, kind: str) -> np.ndarray:
 
     The header is big-endian: a magic number (0x00000803 for images,
     0x00000801 for labels) then one 32-bit size per dimension.
+
+    Every problem is one ``DataError`` naming the file: a wrong magic number,
+    a dimension of 0, a declared size over ``MAX_IDX_BYTES`` (2 GiB), a raw
+    file whose length is not the header's, a .gz declaring more than 100x its
+    own size (above 16 MiB), truncated or trailing data, corrupt gzip, a label
+    above 9.  Bounds: the header (at most 16 bytes) is read and checked before
+    anything is allocated or decompressed; then exactly the declared size is
+    allocated once and at most one byte more is decompressed, so memory is the
+    array itself and time is linear in it.
     """
     path = Path(path)
-    expected_magic, ndim = {"images": (IMAGES_MAGIC, 3), "labels": (LABELS_MAGIC, 1)}[kind]
-    raw = _read_bytes(path)
-    header_len = 4 + 4 * ndim
-    if len(raw) < 4:
-        raise DataError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
-    (magic,) = struct.unpack(">I", raw[:4])
-    if magic != expected_magic:
-        raise DataError(f"{path}: not an IDX {kind} file (magic number 0x{magic:08x}, "
-                        f"expected 0x{expected_magic:08x})")
-    if len(raw) < header_len:
-        raise DataError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header_len])
-    expected = int(np.prod(shape, dtype=np.int64))
-    found = len(raw) - header_len
-    if found != expected:
-        problem = "truncated" if found < expected else "has trailing bytes"
-        raise DataError(f"{path}: {problem}: header says {' x '.join(map(str, shape))} = {expected} "
-                        f"bytes of data, file has {found}")
-    array = np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(shape)
+    try:
+        array = _read_idx(path, kind)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     if kind == "labels" and array.size and array.max() > 9:
         raise DataError(f"{path}: label {int(array.max())} is outside 0..9")
     return array

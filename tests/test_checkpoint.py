@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,17 +100,14 @@ def test_file_is_plain_arrays_readable_without_pickle(tmp_path):
     assert arrays["w0"].shape == (12, 784) and arrays["b0"].shape == (12,)
 
 
-def test_load_passes_allow_pickle_false(saved, monkeypatch):
-    calls = []
-    real_load = np.load
+def test_load_never_unpickles_nor_hands_the_file_to_numpy_load(saved, monkeypatch):
+    # The loader reads the zip and the .npy headers itself (bounded); numpy.load and pickle are never reached.
+    def forbidden(*args, **kwargs):
+        raise AssertionError("called")
 
-    def spy(*args, **kwargs):
-        calls.append(kwargs)
-        return real_load(*args, **kwargs)
-
-    monkeypatch.setattr(np, "load", spy)
-    load(saved)
-    assert calls and all(kwargs.get("allow_pickle") is False for kwargs in calls)
+    for owner, name in ((np, "load"), (pickle, "load"), (pickle, "loads")):
+        monkeypatch.setattr(owner, name, forbidden)
+    assert load(saved).network.sizes == [784, 12, 10]
 
 
 def test_loads_a_checkpoint_given_as_str(saved):
@@ -419,3 +417,149 @@ def test_weights_chooses_the_best_epoch_when_kept_and_says_which():
     assert digit_reader_problem(last, "m.npz") is None
     assert digit_reader_problem(Network([4, 3, 2]), "m.npz") == (
         "m.npz: a 4-3-2 network cannot read 28x28 digits (it needs 784 inputs and 10 outputs)")
+
+
+# ---------------------------------------------------------------------------
+# Bad files from issue 21 and the fuzzer: each one CheckpointError, in bounded memory
+
+REGRESSIONS = Path(__file__).parent / "fuzz" / "regressions" / "checkpoint"
+# Each regression input (tests/fuzz/make_regressions.py builds them), what escaped before, and the words
+# of its one message now.
+REFUSED = {
+    "npz-cost-is-a-list": ("TypeError", "unknown cost ['quadratic']"),
+    "npz-cost-is-an-object": ("TypeError", "unknown cost {'name'"),
+    "npz-metadata-nested-100000-deep": ("RecursionError", "nests deeper than 32"),
+    "npz-metadata-nested-40-deep": ("", "nests deeper than 32"),
+    "npz-member-without-npy-magic": ("AttributeError", "'w0' is not a .npy array"),
+    "npz-unicode-above-10ffff": ("SystemError", "metadata is not valid unicode"),
+    "npz-declared-50GiB": ("MemoryError", "53,332,800,000 bytes", "more than this reader accepts"),
+    "npz-npy-header-syntax-error": ("SyntaxError", "'w0' has a malformed .npy header"),
+    "npz-npy-header-token-error": ("TokenError", "'w0' has a malformed .npy header"),
+    "npz-zip-version-9.9": ("NotImplementedError", "zip file version 9.9"),
+    "npz-zip-method-99": ("NotImplementedError", "compression method 99", "only stored and deflated"),
+    "npz-zip-encrypted": ("RuntimeError", "w0.npy is encrypted"),
+    "npz-zip-patched-data-flag": ("NotImplementedError", "unsupported zip features", "0x0020"),
+    "npz-corrupt-deflate": ("zlib.error", "invalid block type"),
+    "npz-deflate-bomb": ("", "would inflate to 16,778,884 bytes", "refused unread"),
+    "npz-weight-overflows-float32": ("loaded as inf", "'w1' holds nan or infinite values (as float32)"),
+    "npz-history-cost-is-text": ("info: ValueError", "'history'", "wrong type"),
+    "npz-huge-integer-accuracy": ("info: OverflowError", "'test_accuracy' must be a number"),
+    "npz-setting-of-wrong-type": ("info: TypeError", "setting 'epochs' has the wrong type"),
+    "npz-unexpected-member": ("ignored", "unexpected array 'w7'"),
+    "npz-metadata-lone-surrogate": ("info: UnicodeEncodeError", "not unicode", "lone surrogate"),
+    "npz-resume-state-of-wrong-type": ("train --resume: TypeError", "'state.epochs_completed' must be a whole"),
+    "npz-object-array": ("", "pickled python objects"),
+}
+
+
+def test_every_regression_input_has_its_message_here():
+    assert sorted(p.name for p in REGRESSIONS.iterdir()) == sorted(REFUSED)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_regression_inputs_are_refused_with_one_message(tmp_path, name):
+    path = tmp_path / "bad.npz"
+    path.write_bytes((REGRESSIONS / name).read_bytes())
+    message = refuse(path, *REFUSED[name][1:])
+    assert "\n" not in message and len(message) < 300 + len(str(path))
+
+
+def traced_peak(function, *args) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        function(*args)
+    except CheckpointError:
+        pass
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("name", ["npz-deflate-bomb", "npz-declared-50GiB", "npz-metadata-nested-100000-deep"])
+def test_bombs_cost_no_memory(tmp_path, name):
+    # Before: the deflate bomb inflated 16 MiB (1.9 GB for the issue's 1.9 MB file), the 189-byte file
+    # asked numpy for 49.7 GiB.  Now both are refused from the zip directory and the .npy header.
+    path = tmp_path / "bad.npz"
+    path.write_bytes((REGRESSIONS / name).read_bytes())
+    assert traced_peak(load, path) < 4 * 2 ** 20
+
+
+def test_memory_is_about_the_arrays_themselves(tmp_path):
+    network = make_network((784, 300, 10))
+    path = save(tmp_path / "m.npz", network, METADATA)
+    arrays = sum(a.nbytes for a in network.weights + network.biases)
+    assert traced_peak(load, path) < arrays + 2 * 2 ** 20  # plus one 1 MiB read piece and the metadata
+
+
+def test_compressed_fortran_big_endian_and_float16_arrays_load_as_numpy_reads_them(saved, tmp_path):
+    arrays = arrays_of(saved)
+    arrays["w0"] = np.asfortranarray(arrays["w0"])
+    arrays["w1"] = arrays["w1"].astype(">f8")
+    arrays["b1"] = arrays["b1"].astype(np.float16)
+    path = tmp_path / "c.npz"
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    ckpt = load(path)
+    for key, got in (("w0", ckpt.network.weights[0]), ("b0", ckpt.network.biases[0]),
+                     ("w1", ckpt.network.weights[1]), ("b1", ckpt.network.biases[1])):
+        np.testing.assert_array_equal(got, arrays[key].astype(np.float32))
+        assert got.dtype == np.float32 and got.flags.c_contiguous and got.flags.writeable
+
+
+def test_a_member_whose_crc_does_not_match_is_refused(saved):
+    content = bytearray(saved.read_bytes())
+    at = content.find(b"w1.npy") + 200  # inside w1's data, after its local header and .npy header
+    content[at] ^= 0xFF
+    saved.write_bytes(bytes(content))
+    refuse(saved, "crc")
+
+
+def test_an_incomplete_momentum_set_is_refused(tmp_path):
+    network = make_network()
+    velocities = ([np.zeros_like(w) for w in network.weights], [np.zeros_like(b) for b in network.biases])
+    arrays = arrays_of(save(tmp_path / "m.npz", network, METADATA, velocities=velocities))
+    del arrays["velocity_w0"]
+    refuse(write_npz(tmp_path / "v.npz", arrays), "velocity_w0", "missing")
+
+
+@pytest.mark.parametrize("field, value", [("best_epoch", "3"), ("epochs_completed", -1), ("versions", {"numpy": 2}),
+                                          ("dtype", ["float32"]), ("hyperparameters", []),
+                                          ("history", [{"epoch": 1, "validation_accuracy": [0.5]}]),
+                                          ("state", {"epochs_completed": "2"}), ("state", {"rng_state": {"state": 1}})])
+def test_metadata_fields_are_typed(saved, tmp_path, field, value):
+    refuse(rewrite_metadata(saved, tmp_path, **{field: value}), repr(field).strip("'"))
+
+
+def test_metadata_a_run_writes_is_accepted(saved, tmp_path):
+    # nulls where runs write them, settings this digitnet does not know (shown as text), a real RNG state
+    path = rewrite_metadata(saved, tmp_path, best_epoch=None, stopped=None, test_accuracy=None,
+                            hyperparameters={"seed": None, "epochs": 3, "learning_rate": 3, "future_option": "x"},
+                            state={"rng_state": np.random.default_rng(7).bit_generator.state, "stopped": ""})
+    assert load(path).metadata["hyperparameters"]["future_option"] == "x"
+
+
+def small_png(path):
+    from PIL import Image
+
+    Image.new("L", (28, 28), 255).save(path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["npz-cost-is-a-list", "npz-declared-50GiB", "npz-unicode-above-10ffff",
+                                  "npz-zip-encrypted", "npz-deflate-bomb", "npz-huge-integer-accuracy"])
+def test_the_commands_say_one_line_and_exit_1(tmp_path, name):
+    from click.testing import CliRunner
+
+    from digitnet.cli import main
+
+    model = tmp_path / "bad.npz"
+    model.write_bytes((REGRESSIONS / name).read_bytes())
+    image = small_png(tmp_path / "x.png")
+    for args in (["info", model], ["evaluate", "-m", model, "--data-dir", tmp_path], ["predict", "-m", model, image]):
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and str(model) in lines[0] and "Traceback" not in result.output, result.output

@@ -130,6 +130,87 @@ def test_unreadable_path_is_a_data_error(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# Bad headers and bombs: refused before allocating or decompressing (issue 21)
+
+REGRESSIONS = Path(__file__).parent / "fuzz" / "regressions" / "idx"
+# Each regression input (tests/fuzz/make_regressions.py builds them), the kind it is read as, and the words
+# of its one message.
+REFUSED = {
+    "idx-zero-dimension": ("images", "0 x 4294967295 x 4294967068", "dimension of 0"),  # was ValueError
+    "idx-zero-labels": ("labels", "dimension of 0"),
+    "idx-product-overflows-int64": ("images", "4294967295 x 4294967295 x 4294967295", "more than"),
+    "idx-gzip-bomb-trailing": ("images", "trailing"),                   # was inflated whole first
+    "idx-gzip-declares-2GB": ("images", "2,116,800,000", "gzip bomb"),  # refused unread
+    "idx-raw-declares-more-than-held": ("images", "truncated", "78400"),
+    "idx-gzip-truncated-stream": ("images", "gzip"),
+}
+
+
+def test_every_regression_input_has_its_message_here():
+    assert sorted(p.name for p in REGRESSIONS.iterdir()) == sorted(REFUSED)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_regression_inputs_are_refused_with_one_message(tmp_path, name):
+    kind, *words = REFUSED[name]
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes((REGRESSIONS / name).read_bytes())
+    with pytest.raises(DataError) as excinfo:
+        parse_idx(path, kind)
+    assert_data_error_names(excinfo, path, *(w.lower() for w in words))
+    assert "\n" not in str(excinfo.value)
+
+
+def peak_traced_bytes(function, *args) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        function(*args)
+    except DataError:
+        pass
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_gzip_bomb_is_inflated_no_further_than_its_header_says(tmp_path):
+    # One image and 16 MiB of zeros after it: the old parser inflated all 16 MiB (32 MB peak) first.
+    path = tmp_path / "bomb.gz"
+    path.write_bytes((REGRESSIONS / "idx-gzip-bomb-trailing").read_bytes())
+    assert peak_traced_bytes(parse_idx, path, "images") < 3 * 2 ** 20
+
+
+def test_memory_is_the_array_itself(tmp_path):
+    images = np.zeros((4000, 28, 28), np.uint8)  # 3.1 MB that deflates 1000x
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(idx_bytes(images)))
+    peak = peak_traced_bytes(parse_idx, path, "images")
+    assert images.nbytes <= peak < images.nbytes + 1.5 * 2 ** 20  # plus a few 256 KiB read pieces
+
+
+def test_small_files_may_compress_well_but_large_declared_sizes_may_not(tmp_path):
+    labels = np.zeros(2_000_000, np.uint8)  # 2 MB of sorted labels deflate ~1000x: below the 16 MiB threshold
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(idx_bytes(labels)))
+    assert parse_idx(path, "labels").shape == (2_000_000,)
+    path.write_bytes(gzip.compress(struct.pack(">IIII", 0x803, 30_000, 28, 28)))  # 23.5 MB declared, 40 bytes
+    with pytest.raises(DataError) as excinfo:
+        parse_idx(path, "images")
+    assert_data_error_names(excinfo, path, "100x", "refused unread")
+
+
+def test_a_raw_file_is_checked_against_its_header_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "x"
+    path.write_bytes(struct.pack(">IIII", 0x803, 100_000, 28, 28) + bytes(784))
+    monkeypatch.setattr(np, "empty", lambda *a, **k: pytest.fail("allocated before the size was checked"))
+    with pytest.raises(DataError) as excinfo:
+        parse_idx(path, "images")
+    assert_data_error_names(excinfo, path, "truncated", "78400000")
+
+
+# ---------------------------------------------------------------------------
 # load_mnist: cross-file checks
 
 

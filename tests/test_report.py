@@ -171,11 +171,21 @@ def test_untrusted_metadata_is_escaped(trained, tmp_path):
     model = tmp_path / "evil.npz"
     evil = '<script>alert("x")</script>'
     checkpoint.save(model, Network([784, 5, 10], rng=np.random.default_rng(0)), metadata={
-        "dataset": evil, "hyperparameters": {evil: evil}, "seed": "$\\frac{1}{0}$", "best_epoch": "$x$",
-        "history": [{"epoch": 1, "training_cost": 0.1, "validation_accuracy": "$y$", "learning_rate": evil}]})
+        "dataset": evil, "hyperparameters": {evil: evil}, "stopped": evil, "saved_at": "$\\frac{1}{0}$",
+        "versions": {evil: evil}, "history": [{"epoch": 1, "training_cost": 0.1, "validation_accuracy": None,
+                                               "learning_rate": 3.0, "cost_source": evil}]})
     run("report", model, "--data-dir", data_dir, "--out", tmp_path / "r")
     page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_metadata_of_the_wrong_type_is_refused_in_one_line(trained, tmp_path):
+    """A field a reader does arithmetic on (``best_epoch``) holding text is refused at load, in one line."""
+    data_dir, _ = trained
+    model = tmp_path / "typed.npz"
+    checkpoint.save(model, Network([784, 5, 10], rng=np.random.default_rng(0)), metadata={"best_epoch": "$x$"})
+    result = run("report", model, "--data-dir", data_dir, "--out", tmp_path / "r", expect=1)
+    assert "'best_epoch' must be a whole number" in result.output
 
 
 def test_a_failed_write_leaves_no_partial_picture(trained, tmp_path, monkeypatch):
