@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Extra options for `make train`, e.g. make train TRAIN_ARGS="--force --epochs 10"
 TRAIN_ARGS ?=
 
-.PHONY: install train report test bench bench-recipes bench-predict bench-download bench-serve bench-serve-training bench-sweep clean
+.PHONY: install train report test bench bench-recipes bench-record bench-predict bench-load-image bench-download bench-serve bench-serve-training bench-classroom bench-sweep fuzz fuzz-api clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,29 @@ bench-serve-training: $(STAMP)
 # The sweep's bars: 24 trials on real MNIST, pruned vs not, --jobs 2 vs 1 (about 15 minutes).
 bench-sweep: $(STAMP)
 	$(BIN)/python scripts/bench_sweep.py
+
+# 40 browsers, 300 idle sockets and 20 slow clients against one `digitnet serve` for 2 minutes (docs/serve.md).
+bench-classroom: $(STAMP)
+	$(BIN)/python scripts/bench_classroom.py
+
+# The record recipe over seeds 0, 1 and 2, and its table (about an hour; docs/results.md).
+bench-record: $(STAMP)
+	$(BIN)/python scripts/bench_record.py
+
+# load_image on a photo, a canvas and a folder of PNGs (docs/predict.md).
+bench-load-image: $(STAMP)
+	$(BIN)/python scripts/bench_load_image.py
+
+# Each fuzz harness (tests/fuzz/fuzz_*.py) in turn, coverage-guided with atheris, FUZZ_MINUTES each.
+# Findings go to tests/fuzz/findings/NAME/ (git-ignored); exit 1 if any (docs/fuzzing.md).
+FUZZ_MINUTES ?= 10
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.runner all --minutes $(FUZZ_MINUTES)
+
+# schemathesis against a live `digitnet serve`: FUZZ_API_EXAMPLES per route (docs/serve.md).
+FUZZ_API_EXAMPLES ?= 1000
+fuzz-api: $(STAMP)
+	$(BIN)/python scripts/fuzz_api.py --examples $(FUZZ_API_EXAMPLES)
 
 # Removes what make and the tests build (and the reports, which `make report` redraws); keeps your work.
 clean:

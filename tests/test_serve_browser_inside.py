@@ -189,7 +189,7 @@ def test_switch_a_unit_off_see_the_saliency_teach_twice_and_keep(driver, server)
     driver.find_element(By.ID, "teach-forget").click()
     wait(driver, lambda d: "altered" not in d.find_element(By.ID, "answer-card").get_attribute("class"))
     shows(driver, server, "")
-    assert server.httpd.RequestHandlerClass.inside.sessions() == []
+    assert server.served.inside.sessions() == []
 
     assert severe_console_entries(driver) == []
     outside = [url for url in requested_urls(driver)

@@ -89,7 +89,7 @@ def test_non_loopback_host_prints_a_warning(model_file, monkeypatch):
 
     # Listen on 127.0.0.1 as tests must, but have the command judge it a public address.
     monkeypatch.setattr(guards, "is_loopback", lambda host: False)
-    monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.server_close() or 2)
+    monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.close() or 2)
     result = run_cli("serve", "--model", model_file, "--port", 0, expect=130)
     assert "warning: listening on 127.0.0.1: anyone who can reach this machine" in result.stderr
     assert SERVING.match(result.stdout.splitlines()[0])
@@ -121,7 +121,7 @@ def test_open_opens_the_page_in_a_browser(model_file, monkeypatch):
 
     opened = []
     monkeypatch.setattr(webbrowser, "open", opened.append)
-    monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.server_close() or 2)
+    monkeypatch.setattr(serving, "serve_until_stopped", lambda httpd: httpd.close() or 2)
     result = run_cli("serve", "--model", model_file, "--port", 0, "--open", expect=130)
     assert opened == [SERVING.match(result.stdout.splitlines()[0])["url"]]
 

@@ -67,11 +67,11 @@ def server(folders, data_dir):
 
 
 def served(running) -> Network:
-    return running.httpd.RequestHandlerClass.models.recogniser.network
+    return running.served.models.recogniser.network
 
 
 def sessions(running) -> serve_inside.Inside:
-    return running.httpd.RequestHandlerClass.inside
+    return running.served.inside
 
 
 def image_of(network, body):

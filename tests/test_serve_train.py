@@ -37,14 +37,11 @@ class TrainingServer(Running):
         self.training = TrainingRuns(self.runs_dir, data_dir)
         self.models = Models(recogniser, self.runs_dir, self.workdir, data_dir, self.training)
         from digitnet.serve import server as serving
-        import threading
 
         self.recogniser = recogniser
-        self.httpd = serving.make_server(recogniser, "127.0.0.1", 0, models=self.models, training=self.training)
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.httpd = serving.start_in_thread(recogniser, models=self.models, training=self.training)
+        self.port = self.httpd.port
+        self.url = self.httpd.url
 
     def stop(self):
         self.training.shutdown()

@@ -7,9 +7,14 @@
     workers.py   the processes that compute predictions side by side
     inside.py    "Inside the network": explain and teach (digitnet.inside) on the uploaded picture,
                  the sessions of taught copies with their bounds, keep and forget
-    guards.py    what every request passes first: Host/Origin checks, body limits before reading,
-                 deadlines on slow clients
-    server.py    the HTTP side: routing, the page's static files, JSON errors
+    app.py       the route table (API_ROUTES, each route once) on Starlette, the page's static files,
+                 JSON errors, the security headers
+    contract.py  the OpenAPI 3.1 document of every route, built from API_ROUTES and the settings table
+    guards.py    what every request passes first: Host/Origin checks, body limits before reading
+    protocol.py  the connection: uvicorn's httptools protocol with request deadlines, a header bound,
+                 JSON errors for what the parser refuses
+    events.py    GET /api/train/events: one watcher thread, the streams wait on the event loop
+    server.py    running it: uvicorn on a socket bound at start, start_in_thread, stop on a signal
     static/      the page, shipped as package data: index.html, style.css, favicon.svg, and its
                  JavaScript as ES modules (app.js, the entry, imports the rest)
 """

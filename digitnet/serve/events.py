@@ -1,0 +1,93 @@
+"""GET /api/train/events: the training status as Server-Sent Events, without a thread per stream.
+
+A class of 40 keeps 40 streams open for the whole lesson, and the ASGI server's thread pool has 40
+tokens: a stream that waited in ``TrainingRuns.wait_for_change`` would hold one each, and the
+predictions would queue behind them.  So ONE watcher thread per server waits for the runs' changes
+and hands each new status to the event loop (``call_soon_threadsafe``); every stream waits on an
+``asyncio.Event`` that costs a few hundred bytes, and sends a comment line after KEEPALIVE seconds
+of quiet (proxies drop silent connections; a write to a gone client ends the stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+
+from starlette.concurrency import run_in_threadpool
+
+KEEPALIVE = 15.0    # seconds between comment lines on a quiet stream
+WATCH_SLICE = 1.0   # the watcher's longest wait, so it notices a closed hub within a second
+
+
+def event_bytes(status: dict) -> bytes:
+    return b"data: " + json.dumps(status, separators=(",", ":")).encode() + b"\n\n"
+
+
+class TrainingEvents:
+    """The newest status of ``runs`` (a ``TrainingRuns``), shared by every open stream of one server."""
+
+    def __init__(self, runs, keepalive: float = KEEPALIVE):
+        self.runs = runs
+        self.keepalive = keepalive
+        self.closed = False
+        self._latest: dict | None = None
+        self._changed: asyncio.Event | None = None  # replaced by a fresh one at each change
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher: threading.Thread | None = None
+
+    def close(self) -> None:
+        """End every stream (the server is stopping); callable from any thread."""
+        self.closed = True
+        if self._loop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._publish, self._latest)
+            except RuntimeError:  # the loop has just closed: nothing left to wake
+                pass
+
+    def _start_watching(self) -> None:
+        """Called on the event loop by the first stream."""
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._watcher = threading.Thread(target=self._watch, name="digitnet-train-events", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        """The one thread that waits for the runs' changes."""
+        status = self.runs.status()
+        while not self.closed and not self.runs.closed:
+            changed = self.runs.wait_for_change(status["version"], WATCH_SLICE)
+            if changed is not None:
+                status = changed
+                try:
+                    self._loop.call_soon_threadsafe(self._publish, status)
+                except RuntimeError:  # the event loop is gone (the server stopped)
+                    return
+        self.close()
+
+    def _publish(self, status: dict | None) -> None:
+        """On the event loop: the newest status, and a wake-up for every stream."""
+        if status is not None:
+            self._latest = status
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The status now, then each change, with comment lines while it stays quiet."""
+        if self._watcher is None:
+            self._start_watching()
+        status = await run_in_threadpool(self.runs.status)  # a moment's lock, not a wait
+        seen = status["version"]
+        yield event_bytes(status)
+        while not self.closed and not self.runs.closed:
+            changed = self._changed
+            latest = self._latest
+            if latest is not None and latest["version"] > seen:
+                seen = latest["version"]
+                yield event_bytes(latest)
+                continue
+            try:
+                await asyncio.wait_for(changed.wait(), self.keepalive)
+            except asyncio.TimeoutError:
+                yield b": still here\n\n"
