@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,13 @@ import numpy as np
 from digitnet.network import Network
 
 # A 784-100-10 network is about 1.7 MB of JSON and 784-1000-10 about 17 MB; 64 MB leaves room
-# for bigger networks while bounding the parser's memory (about 30 bytes per number, under 2 GB).
+# for bigger networks.
 MAX_BYTES = 64 * 1024 * 1024
+# The parser's memory is per number, not per byte: "0.1," is 4 bytes of text and 32 of Python list and
+# float, so 64 MB of short numbers parsed to 770 MB (measured).  Commas bound the numbers and are counted
+# before parsing (20 ms for 64 MB): 4 million keeps the parse near 250 MB, and MAX_BYTES of numbers as
+# network2.py writes them (17 significant digits, about 20 bytes each) are fewer than that.
+MAX_NUMBERS = 4_000_000
 FORMAT = "textbook-json"
 DESCRIPTION = "the textbook's JSON network format (network2.py save())"
 
@@ -62,9 +68,15 @@ def looks_like_json(path: str | os.PathLike) -> bool:
 def load(path: str | os.PathLike, max_bytes: int | None = None, dtype="float32") -> tuple[Network, dict]:
     """The network in a textbook JSON file and a metadata dict describing where it came from.
 
-    ``max_bytes`` defaults to MAX_BYTES.  Raises TextbookJSONError (without
-    the file name; the caller adds it) for anything unusable, and OSError
-    when the file cannot be read.
+    Raises TextbookJSONError (without the file name; the caller adds it) for
+    anything unusable, and OSError when the file cannot be read.  Bounds,
+    checked before parsing: at most ``max_bytes`` (default MAX_BYTES) are read
+    and at most MAX_NUMBERS numbers parsed, so memory stays near 4x the file
+    plus 50 bytes a number (about 250 MB at most) and time near 40 ns a byte
+    (2.5 s of CPU for 64 MB).  Nesting deeper than the interpreter's recursion
+    limit is refused (the parser's RecursionError never escapes); every
+    number must be finite after the cast to ``dtype`` (1e300 is refused for
+    float32, not loaded as inf).
     """
     max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     path = Path(path)
@@ -76,17 +88,30 @@ def load(path: str | os.PathLike, max_bytes: int | None = None, dtype="float32")
         text = f.read(max_bytes + 1)  # the file may have grown since stat()
     if len(text) > max_bytes:
         raise TextbookJSONError(f"the file is over the {max_bytes / 2**20:.0f} MB limit for JSON networks")
+    if text.count(b",") > MAX_NUMBERS:
+        raise TextbookJSONError(f"the file holds over {MAX_NUMBERS:,} numbers, the limit for JSON networks "
+                                "(a 784-1000-10 network has 0.8 million)")
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TextbookJSONError(f"not valid JSON ({e})") from None
+        document = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise TextbookJSONError("not a network: the JSON is nested too deeply") from None
+    except UnicodeDecodeError as e:
+        raise TextbookJSONError(f"not valid JSON (not UTF-8 text: {e.reason} at byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise TextbookJSONError(f"not valid JSON ({_short(e)})") from None
+    except ValueError:  # the one other: an integer of over sys.get_int_max_str_digits() (4300) digits
+        raise TextbookJSONError(f"not a network: a number in the file has over {sys.get_int_max_str_digits()} "
+                                "digits") from None
     return from_document(document, dtype)
 
 
+def _refuse_constant(name: str):
+    """json's hook for the literals NaN, Infinity and -Infinity, which JSON itself does not allow."""
+    raise TextbookJSONError(f"the file holds NaN or infinite values (the literal {name})")
+
+
 def from_document(document, dtype="float32") -> tuple[Network, dict]:
-    """Validate a parsed JSON document and build the network it describes."""
+    """Validate a parsed JSON document and build the network it describes (TextbookJSONError if unusable)."""
     if not isinstance(document, dict):
         raise TextbookJSONError("not a network: the JSON must be an object with sizes, weights and biases")
     missing = [key for key in ("sizes", "weights", "biases") if key not in document]
@@ -95,16 +120,16 @@ def from_document(document, dtype="float32") -> tuple[Network, dict]:
                                 f"{'y' if len(missing) == 1 else 'ies'} (expected sizes, weights, biases)")
     sizes = document["sizes"]
     if (not isinstance(sizes, list) or len(sizes) < 2
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)):
-        raise TextbookJSONError("'sizes' must be a list of at least two positive integers")
+            or not all(type(n) is int and n >= 1 for n in sizes)):
+        raise TextbookJSONError(f"'sizes' must be a list of at least two positive integers, got {_short(sizes)}")
     cost_name = document.get("cost", DEFAULT_COST)
-    if cost_name not in COST_NAMES:
-        raise TextbookJSONError(f"unknown cost {cost_name!r} (expected one of "
+    if not isinstance(cost_name, str) or cost_name not in COST_NAMES:
+        raise TextbookJSONError(f"unknown cost {_short(cost_name)} (expected one of "
                                 f"{', '.join(k for k in COST_NAMES if k[0].isupper())})")
+    dtype = np.dtype(dtype)
     layers = len(sizes) - 1
-    weights = _arrays(document["weights"], "weights", layers,
-                      [(sizes[l + 1], sizes[l]) for l in range(layers)], sizes)
-    biases = _arrays(document["biases"], "biases", layers, [(sizes[l + 1], 1) for l in range(layers)], sizes)
+    weights = _arrays(document["weights"], "weights", [(sizes[l + 1], sizes[l]) for l in range(layers)], sizes, dtype)
+    biases = _arrays(document["biases"], "biases", [(sizes[l + 1], 1) for l in range(layers)], sizes, dtype)
     network = Network(sizes, weights, biases, cost=COST_NAMES[cost_name], dtype=dtype)
     metadata = {
         "format": FORMAT,
@@ -117,27 +142,70 @@ def from_document(document, dtype="float32") -> tuple[Network, dict]:
     return network, metadata
 
 
-def _arrays(value, name: str, layers: int, shapes: list[tuple[int, int]], sizes) -> list[np.ndarray]:
-    """One float64 array per layer, in the book's shapes; biases may also be flat lists."""
-    if not isinstance(value, list) or len(value) != layers:
-        raise TextbookJSONError(f"'{name}' must be a list of {layers} arrays, one per layer of sizes {sizes}")
-    arrays = []
-    for l, (item, shape) in enumerate(zip(value, shapes)):
-        where = f"'{name}'[{l}]"
-        try:
-            array = np.array(item)
-        except (ValueError, TypeError):
-            raise TextbookJSONError(f"{where} is not a rectangular array of numbers") from None
-        if array.dtype.kind not in "iuf":  # strings, booleans, nulls, ragged lists (object)
+def _arrays(value, name: str, shapes: list[tuple[int, int]], sizes, dtype: np.dtype) -> list[np.ndarray]:
+    """One ``dtype`` array per layer, in the book's shapes; biases may also be flat lists."""
+    if not isinstance(value, list) or len(value) != len(shapes):
+        raise TextbookJSONError(f"'{name}' must be a list of {len(shapes)} arrays, one per layer of sizes "
+                                f"{_short(sizes)}")
+    return [_layer(item, f"'{name}'[{l}]", shape, name == "biases", sizes, dtype)
+            for l, (item, shape) in enumerate(zip(value, shapes))]
+
+
+NUMBERS = {int, float}  # the types json gives numbers; bool (a subclass of int) is not one
+
+
+def _layer(item, where: str, shape: tuple[int, int], flat_ok: bool, sizes, dtype: np.dtype) -> np.ndarray:
+    """A list of rows of numbers (or, for biases, a flat list) checked leaf by leaf, then cast to ``dtype``.
+
+    Types and shape are checked on the lists themselves, so numpy never guesses (a ``true`` among numbers
+    would become 1, deep nesting a many-dimensional array); a value finite in the file but not in
+    ``dtype`` (1e300 in float32) is refused after the cast.  ``map(type, ...)`` keeps the check at C
+    speed: about 30 ms for the 794,000 numbers of a 784-1000-10 network, where json.loads takes 600 ms."""
+    if not isinstance(item, list):
+        raise TextbookJSONError(f"{where} must be a list of rows of numbers, got {type(item).__name__}")
+    kinds = set(map(type, item))
+    if kinds <= {list}:
+        widths = set(map(len, item))
+        if len(widths) > 1:
+            raise TextbookJSONError(f"{where} is not a rectangular array of numbers (rows of lengths "
+                                    f"{_short(sorted(widths))})")
+        leaves = set()
+        for row in item:
+            leaves.update(map(type, row))
+        if not leaves <= NUMBERS:
             raise TextbookJSONError(f"{where} must hold only numbers")
-        if name == "biases" and array.shape == shape[:1]:
-            array = array.reshape(shape)  # a flat list is accepted for a column
-        if array.shape != shape:
-            raise TextbookJSONError(f"{where} has shape {array.shape}, expected {shape} for sizes {sizes}")
+        given = (len(item), widths.pop() if widths else 0)
+    elif flat_ok and kinds <= NUMBERS:
+        given = (len(item),)
+    elif list in kinds:
+        raise TextbookJSONError(f"{where} is not a rectangular array of numbers")
+    else:
+        raise TextbookJSONError(f"{where} must hold only numbers" if flat_ok else
+                                f"{where} must be a list of rows of numbers")
+    if given != shape and not (flat_ok and given == shape[:1]):
+        raise TextbookJSONError(f"{where} has shape {given}, expected {shape} for sizes {_short(sizes)}")
+    try:
+        array = np.array(item, dtype=np.float64).reshape(shape)
+    except OverflowError:  # an integer beyond float64 (about 1.8e308)
+        raise TextbookJSONError(f"{where} holds a number too large for {dtype.name}") from None
+    with np.errstate(over="ignore"):
+        cast = array.astype(dtype, copy=False)
+    if not np.all(np.isfinite(cast)):
         if not np.all(np.isfinite(array)):
             raise TextbookJSONError(f"{where} holds NaN or infinite values")
-        arrays.append(array.astype(np.float64, copy=False))
-    return arrays
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(cast))[0])
+        raise TextbookJSONError(f"{where} holds {array[index]:g} at {list(index)}, too large for {dtype.name} "
+                                f"(at most {np.finfo(dtype).max:.3g})")
+    return cast
+
+
+def _short(value, limit: int = 120) -> str:
+    """``repr`` of a value from the file, cut to ``limit`` characters (a message is one line, not the file)."""
+    try:
+        text = repr(value) if not isinstance(value, BaseException) else str(value)
+    except (ValueError, RecursionError):  # an int of over 4300 digits (sys.int_info), lists in lists in...
+        text = f"a {type(value).__name__} too large to show"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def dump(network: Network) -> dict:

@@ -79,9 +79,9 @@ def test_old_configs_with_a_shift_in_pixels_still_load():
 
 def test_a_setting_this_digitnet_does_not_know_is_refused_naming_it_and_the_writer():
     with pytest.raises(ConfigError) as refused:
-        TrainConfig.from_dict({"hidden_sizes": [12], "warmup_epochs": 3}, written_by="0.9.0")
+        TrainConfig.from_dict({"hidden_sizes": [12], "lookahead_steps": 3}, written_by="0.9.0")
     message = str(refused.value)
-    assert "'warmup_epochs'" in message and "digitnet 0.9.0" in message and f"digitnet {__version__}" in message
+    assert "'lookahead_steps'" in message and "digitnet 0.9.0" in message and f"digitnet {__version__}" in message
     assert "\n" not in message
     with pytest.raises(ConfigError, match="'a', 'b'.*version not recorded"):
         TrainConfig.from_dict({"a": 1, "b": 2})
@@ -100,12 +100,12 @@ def test_resuming_a_checkpoint_with_an_unknown_setting_is_a_one_line_resume_erro
     list(trainer.epochs())
     saved = checkpoint.load(runs.save_run(tmp_path / "m.npz", trainer))
     newer = dict(saved.metadata, versions=dict(saved.metadata["versions"], digitnet="9.0.0"))
-    newer["hyperparameters"] = dict(newer["hyperparameters"], warmup_epochs=3)
+    newer["hyperparameters"] = dict(newer["hyperparameters"], lookahead_steps=3)
     checkpoint.save(tmp_path / "newer.npz", saved.network, newer, saved.best_network)
     with pytest.raises(runs.ResumeError) as refused:
         runs.prepare(TrainConfig(), None, lambda: data, resume_from=tmp_path / "newer.npz",
                      requested={"epochs": 2})
-    assert str(refused.value) == (f"{tmp_path / 'newer.npz'}: unknown setting 'warmup_epochs' "
+    assert str(refused.value) == (f"{tmp_path / 'newer.npz'}: unknown setting 'lookahead_steps' "
                                   f"(written by digitnet 9.0.0; this is digitnet {__version__})")
 
 

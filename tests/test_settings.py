@@ -137,3 +137,67 @@ def test_a_text_setting_with_its_own_language_is_checked_by_its_parser():
     spec = settings_of(Config)["augment"]
     assert spec.problem("shift+elastic") is None
     assert spec.problem("rotate") == "--augment: 'rotate': use shift, elastic or shift+elastic"
+
+
+# ---------------------------------------------------------------------------
+# Any value at all gets a message, never an exception (settings from JSON, issue 21).  The fuzz harness
+# (tests/fuzz/fuzz_settings.py) replays the raw API bodies in tests/fuzz/regressions/settings/.
+
+@pytest.mark.parametrize("name, value, message", [
+    ("augment", [], "--augment must be text, got []"),
+    ("augment", {}, "--augment must be text, got {}"),
+    ("l2", 10 ** 400, "--l2 must be a finite number, got 1000000"),
+    ("learning_rate", -10 ** 400, "--eta must be a finite number"),
+    ("hidden_sizes", ([30], [[10]]), "--hidden must be one or more whole numbers, got [[30], [[10]]]"),
+    ("hidden_sizes", (30, -1), "--hidden: every value must be at least 1, got 30,-1"),
+    ("hidden_sizes", (True,), "--hidden must be one or more whole numbers, got [True]"),
+    ("epochs", True, "--epochs must be a whole number, got True"),
+    ("epochs", "30", "--epochs must be a whole number, got '30'"),
+    ("exact_cost", 1, "--exact-cost must be true or false, got 1"),
+    ("cost", None, "--cost must be text, got None"),
+])
+def test_problem_answers_any_value(name, value, message):
+    problem = settings_of(TrainConfig)[name].problem(value)
+    assert problem.startswith(message) and len(problem) < 200, problem
+
+
+def test_from_text_quotes_a_bounded_part_of_the_text():
+    specs = settings_of(TrainConfig)
+    for name, text in [("epochs", "1" * 5000), ("hidden_sizes", "1" * 5000), ("augment", "x" * 5000)]:
+        with pytest.raises(ValueError) as caught:
+            specs[name].from_text(text)
+        assert str(caught.value) and len(str(caught.value)) < 200
+
+
+@pytest.mark.parametrize("value", [0.1234567, 1e-05, 3.0, 0.5, 2 / 3])
+def test_format_gives_text_that_reads_back_as_the_same_number(value):
+    # The server passes a page's settings to `digitnet train` as text: 0.1234567 must not become 0.123457.
+    spec = settings_of(TrainConfig)["learning_rate"]
+    assert spec.from_text(spec.format(value)) == value
+    assert spec.format(3.0) == "3" and spec.format(1e-05) == "1e-05"
+
+
+def test_from_json_types_text_as_the_cli_does():
+    specs = settings_of(TrainConfig)
+    assert specs["hidden_sizes"].from_json("100,30") == (100, 30) and specs["hidden_sizes"].from_json([1]) == (1,)
+    assert specs["exact_cost"].from_json("yes") is True and specs["learning_rate"].from_json("0.5") == 0.5
+    assert specs["augment"].from_json([]) == []  # left for problem() to refuse, with the value as sent
+    with pytest.raises(ValueError, match="^--eta: 'fast' is not a number"):
+        specs["learning_rate"].from_json("fast")
+
+
+@pytest.mark.parametrize("option, field, text", [
+    ("--l2", "l2", "1" + "0" * 400), ("--eta", "learning_rate", "nan"), ("--epochs", "epochs", "0"),
+    ("--hidden", "hidden_sizes", "10,,5"), ("--augment", "augment", "shift=9"), ("--pause-ms", "pause_ms", "60000"),
+    ("--batch-size", "batch_size", "1.5"), ("--cost", "cost", "hinge")])
+def test_the_api_refuses_what_the_cli_refuses(option, field, text):
+    from digitnet.serve.api import ApiError
+    from digitnet.serve.training import config_from_json
+
+    cli = run("train", option, text, "--epochs", "1", expect=2) if option != "--epochs" else run("train", option, text,
+                                                                                                  expect=2)
+    with pytest.raises(ApiError) as caught:
+        config_from_json({"settings": {field: text}})
+    assert caught.value.status == 400 and option in caught.value.message
+    if f"{option} must" in cli.output:  # refused by TrainConfig.problems(), not by click's own type: same words
+        assert caught.value.message in " ".join(cli.output.split())

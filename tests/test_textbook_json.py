@@ -183,3 +183,64 @@ def test_round_trip_of_a_trained_network_on_real_mnist(tmp_path, real_mnist_dir)
     by_json = json.loads(run_cli("evaluate", json_path, "--data-dir", real_mnist_dir, "--json").output)
     assert by_json["total"] == 10000
     assert abs(by_json["accuracy"] - by_npz["accuracy"]) <= 0.001
+
+
+# ---------------------------------------------------------------------------
+# Untrusted files (issue 21): each field type-checked, numbers finite in the model's dtype.
+# The fuzz harness (tests/fuzz/fuzz_textbook_json.py) replays the raw files in tests/fuzz/regressions/.
+
+UNTRUSTED = {
+    "cost an object": ('{"sizes":[1,1],"weights":3,"biases":2,"cost":{}}', "unknown cost {}"),
+    "cost a list": ('{"sizes":[1,1],"weights":[[[1]]],"biases":[[0]],"cost":[]}', "unknown cost []"),
+    "weights a number": ('{"sizes":[1,1],"weights":3,"biases":2}', "'weights' must be a list of 1 arrays"),
+    "a layer a number": ('{"sizes":[1,1],"weights":[3],"biases":[[0]]}', "'weights'[0] must be a list of rows"),
+    "a bool among numbers": ('{"sizes":[2,1],"weights":[[[1, true]]],"biases":[[0]]}', "must hold only numbers"),
+    "a bool size": ('{"sizes":[true,1],"weights":[[[1]]],"biases":[[0]]}', "'sizes' must be a list"),
+    "nested deeper": ('{"sizes":[1,1],"weights":[[[[1]]]],"biases":[[0]]}', "must hold only numbers"),
+    "1e300 in float32": ('{"sizes":[1,1],"weights":[[[1e300]]],"biases":[[0.5]]}',
+                         "'weights'[0] holds 1e+300 at [0, 0], too large for float32 (at most 3.4e+38)"),
+    "-1e39 bias": ('{"sizes":[2,1],"weights":[[[1, 2]]],"biases":[[-1e39]]}', "'biases'[0] holds -1e+39 at [0, 0]"),
+    "an int beyond float64": ('{"sizes":[1,1],"weights":[[[' + "7" * 400 + ']]],"biases":[[0]]}',
+                              "'weights'[0] holds a number too large for float32"),
+    "an int of 5000 digits": ('{"sizes":[1,1],"weights":[[[' + "7" * 5000 + ']]],"biases":[[0]]}',
+                              "a number in the file has over 4300 digits"),
+    "NaN": ('{"sizes":[1,1],"weights":[[[NaN]]],"biases":[[0]]}', "NaN or infinite values (the literal NaN)"),
+    "not UTF-8": (b'{"sizes":[1,1],"cost":"\xff"}', "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", UNTRUSTED)
+def test_untrusted_files_get_the_documented_error(tmp_path, case):
+    text, message = UNTRUSTED[case]
+    path = tmp_path / "bad.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(textbook_json.TextbookJSONError) as caught:
+        textbook_json.load(path)
+    assert message in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_1e300_loads_in_float64(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text('{"sizes":[1,1],"weights":[[[1e300]]],"biases":[[0.5]]}')
+    network, _ = textbook_json.load(path, dtype="float64")
+    assert network.weights[0][0, 0] == 1e300 and network.weights[0].dtype == np.float64
+
+
+def test_messages_quote_a_bounded_part_of_the_file(tmp_path):
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps({"sizes": [784] + [0] * 10_000, "weights": [], "biases": []}))
+    with pytest.raises(textbook_json.TextbookJSONError, match=r"'sizes' must be .*\.\.\.$") as caught:
+        textbook_json.load(path)
+    assert len(str(caught.value)) < 300
+
+
+def test_numbers_are_counted_before_parsing(tmp_path, monkeypatch):
+    # Parsing costs about 32 bytes a number whatever its text: "0," is 2 bytes.  Commas bound the count.
+    path = tmp_path / "short.json"
+    path.write_text('{"sizes": [1, 1], "weights": [[[' + ",".join(["0"] * 2000) + "]]]}")
+    monkeypatch.setattr(textbook_json, "MAX_NUMBERS", 1000)
+    parsed = []
+    monkeypatch.setattr(textbook_json.json, "loads", lambda *a, **k: parsed.append(1))
+    with pytest.raises(textbook_json.TextbookJSONError, match="holds over 1,000 numbers"):
+        textbook_json.load(path)
+    assert parsed == []

@@ -106,28 +106,21 @@ def describe() -> dict:
 def config_from_json(body: object):
     """A TrainConfig from the client's ``{"settings": {field: value}}`` (missing fields keep their
     defaults); ``ApiError(400)`` naming the options as the CLI does (``TrainConfig.problems()``)
-    for unknown fields, wrong types, values out of range and the page's caps."""
+    for unknown fields, wrong types, values out of range and the page's caps.  Any JSON at all gets
+    a 400 or a config, never another exception (tests/fuzz/fuzz_settings.py)."""
     settings = body.get("settings", {}) if isinstance(body, dict) else None
     if not isinstance(settings, dict) or (isinstance(body, dict) and set(body) - {"settings"}):
         raise ApiError(400, 'send {"settings": {"hidden_sizes": [30], "epochs": 30, ...}}')
     specs = settings_of(TrainConfig)
     unknown = sorted(set(settings) - set(specs))
     if unknown:
-        raise ApiError(400, f"unknown setting(s): {', '.join(map(str, unknown))[:200]} "
+        shown = ", ".join(repr(name)[1:-1] for name in unknown)  # escaped: one line whatever the keys hold
+        raise ApiError(400, f"unknown setting(s): {shown[:200]} "
                             f"(known: {', '.join(specs)})")
-    values = {}
-    for name, value in settings.items():
-        spec = specs[name]
-        if isinstance(value, str) and spec.kind is not str:
-            try:
-                value = spec.from_text(value)  # "100,30" for --hidden, "3.0" typed in a form
-            except ValueError as e:
-                message = str(e)
-                raise ApiError(400, message if message.startswith(spec.option) else f"{spec.option}: {message}") from None
-        if isinstance(value, list):
-            value = tuple(value)
-        values[name] = value
-    config = TrainConfig(**values)
+    try:
+        config = TrainConfig(**{name: specs[name].from_json(value) for name, value in settings.items()})
+    except ValueError as e:  # text a form sent that does not parse
+        raise ApiError(400, str(e)) from None
     problems = config.problems()
     if not problems:
         hidden = config.hidden_sizes
@@ -135,7 +128,7 @@ def config_from_json(body: object):
             problems.append(f"--hidden: at most {MAX_HIDDEN_LAYERS} hidden layers from the page, got {len(hidden)}")
         if any(size > MAX_HIDDEN_UNITS for size in hidden):
             problems.append(f"--hidden: at most {MAX_HIDDEN_UNITS} units per layer from the page, "
-                            f"got {specs['hidden_sizes'].format(hidden)}")
+                            f"got {specs['hidden_sizes'].format(hidden)[:80]}")
         if config.epochs > MAX_EPOCHS:
             problems.append(f"--epochs: at most {MAX_EPOCHS} from the page, got {config.epochs}")
     if problems:
@@ -461,12 +454,20 @@ class TrainingRuns:
 
 def _resume_changes(settings: object) -> dict:
     """The settings a resume from the page may change (those marked ``resume_may_change``, but the
-    planned total, which is ``epochs``); ApiError(400) naming them for any other.  Their values are
-    checked with the run's other settings (``TrainConfig.problems``) by ``resume``."""
+    planned total, which is ``epochs``); ApiError(400) naming them for any other, and for a value the
+    CLI would refuse (read by ``Setting.from_json``, checked by ``Setting.problem``).  The
+    run's other settings are checked with them (``TrainConfig.problems``) by ``resume``."""
     if settings is None:
         return {}
     specs = settings_of(TrainConfig)
     allowed = [name for name, spec in specs.items() if spec.resume_may_change and name != "epochs"]
     if not isinstance(settings, dict) or set(settings) - set(allowed):
         raise ApiError(400, f"a resumed run may change only {', '.join(specs[n].option for n in allowed)}")
-    return dict(settings)
+    try:
+        changes = {name: specs[name].from_json(value) for name, value in settings.items()}
+    except ValueError as e:
+        raise ApiError(400, str(e)) from None
+    problems = [p for name, value in changes.items() if (p := specs[name].problem(value)) is not None]
+    if problems:
+        raise ApiError(400, "; ".join(problems))
+    return changes
