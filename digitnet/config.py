@@ -129,6 +129,15 @@ class TrainConfig:
         0, "--pause-ms",
         "Pause this many milliseconds after every mini-batch, so a class can follow the run (same weights; "
         "0: off). Ctrl-C still stops at once.", min=0, max=10_000, metavar="MS", resume_may_change=True)
+    warmup_epochs: int = setting(
+        0, "--warmup-epochs",
+        "Warm-up: raise eta linearly from 0 to its scheduled value over the mini-batches of the first N "
+        "epochs (0: off).", min=0, metavar="N")
+    average_from: int = setting(
+        0, "--average-from",
+        "Weight averaging: from epoch EPOCH on, the model's weights are the mean of the weights at the end of "
+        "every epoch since (instead of the best epoch's); each epoch's validation accuracy is the mean's "
+        "(0: off).", min=0, metavar="EPOCH")
 
     def __post_init__(self):
         # Checkpoints before the augment language stored a shift in pixels (an int).
@@ -148,6 +157,12 @@ class TrainConfig:
             out.append("--patience and --patience-eta need a validation split (--validation-size above 0)")
         if self.peek_every and self.validation_size == 0:
             out.append("--peek-every needs a validation split (--validation-size above 0)")
+        if type(self.average_from) is int and self.average_from:
+            if self.patience or self.eta_patience:
+                out.append("--average-from keeps the mean of the epochs from EPOCH on, not the best epoch: "
+                           "it cannot be combined with --patience or --patience-eta")
+            if type(self.epochs) is int and self.average_from > self.epochs:
+                out.append(f"--average-from {self.average_from} is after the last epoch (--epochs {self.epochs})")
         if type(self.peek_every) is int and 0 < self.peek_every < PEEK_EVERY_MIN:
             out.append(f"--peek-every must be 0 (off) or at least {PEEK_EVERY_MIN}, got {self.peek_every}")
         if training_file_size is not None and not out:

@@ -274,6 +274,7 @@ class RunResult:
     test_accuracy: float | None = None
     test_accuracy_last_epoch: float | None = None
     tested_best: bool = False        # test_accuracy is of the best validation epoch's weights
+    averaged_from: int = 0           # ... or of the mean of epochs averaged_from..N (--average-from)
     signal: int | None = None        # the signal that stopped the run (None: should_stop, or none came)
     error: str = ""
     history: list = field(default_factory=list)
@@ -412,6 +413,7 @@ def run(trainer: Trainer, out: str | os.PathLike, *, resumed_from: str | os.Path
         result.test_accuracy = scores["test_accuracy"]
         result.test_accuracy_last_epoch = scores["test_accuracy_last_epoch"]
         result.tested_best = trainer.best_network is not None
+        result.averaged_from = trainer.config.average_from if trainer.state.averaged_epochs else 0
     if outcome in ("finished", "interrupted"):
         _tell_guessing(result, trainer)
     return result

@@ -4,6 +4,9 @@ After every epoch ``after_epoch`` updates the run's ``TrainState`` from the
 epoch's statistics, in this order:
 
     --eta-epoch-factor   eta <- eta * factor, every epoch
+    --average-from E     from epoch E on the kept weights are the running mean of the epochs' weights
+                         (the trainer keeps it), so each such epoch is recorded as the best: the
+                         mean to date is what the run hands out (the patience rules are refused with it)
     best epoch           a better validation accuracy resets both patience counters
     --patience           N epochs without a better one: stop
     --patience-eta       N epochs without one: eta <- eta * --eta-decay (reduce on plateau),
@@ -21,6 +24,20 @@ if TYPE_CHECKING:  # the trainer's types; this module needs none of their code
     from digitnet.training import EpochStats, TrainState
 
 
+def averaging(config: TrainConfig, epoch: int) -> bool:
+    """Whether ``epoch``'s weights join the running mean of --average-from."""
+    return bool(config.average_from) and epoch >= config.average_from
+
+
+def warmup_factor(config: TrainConfig, epoch: int, images_done: int, epoch_images: int) -> float:
+    """--warmup-epochs N: eta's factor after ``images_done`` images of ``epoch``, linear from 0 to 1 over
+    the first N epochs' images, min(1, ((epoch - 1) n + images) / (N n)); 1 once warm-up is over."""
+    warmup = config.warmup_epochs
+    if not warmup or epoch > warmup:
+        return 1.0
+    return min(1.0, ((epoch - 1) * epoch_images + images_done) / (warmup * epoch_images))
+
+
 def after_epoch(state: TrainState, config: TrainConfig, stats: EpochStats) -> bool:
     """Record ``stats`` in ``state`` and apply the schedules; True when this epoch is the best so far."""
     state.epochs_completed = stats.epoch
@@ -28,6 +45,11 @@ def after_epoch(state: TrainState, config: TrainConfig, stats: EpochStats) -> bo
     if config.eta_epoch_factor != 1:
         state.learning_rate *= config.eta_epoch_factor
     accuracy_now = stats.validation_accuracy
+    if averaging(config, stats.epoch):
+        if accuracy_now is not None:  # the mean's accuracy: the weights kept
+            state.best_accuracy, state.best_epoch = accuracy_now, stats.epoch
+            state.epochs_since_best = state.epochs_since_eta_change = 0
+        return False
     if accuracy_now is None:
         return False
     if state.best_accuracy is None or accuracy_now > state.best_accuracy:

@@ -86,6 +86,7 @@ class TrainState:
     history: list = field(default_factory=list)
     untrained: dict | None = None  # epoch 0: the untrained network's EpochStats, as a dict
     peeks: list = field(default_factory=list)  # Peek.to_dict() of every --peek-every measurement
+    averaged_epochs: int = 0     # --average-from: epochs in the mean kept as the best network
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,14 +101,29 @@ class TrainState:
 # The SGD loop
 
 
-def single_threaded_blas():
-    """Run BLAS on one thread: a mini-batch's matrices are too small to split, and
+# (widest hidden layer at least, batch size at least) where a second BLAS thread was measured to win
+# (`python scripts/bench_train.py --blas-only`, docs/speed.md).  None so far: on 2 cores, 784-800-10 and
+# 784-1600-10 at batch 100 and 200 took 2.3-2.9x as long per SGD pass with two threads as with one
+# while the distortions (elastic=34:4) ran on the other core, and 1.4-6.4x without distortions
+# (2026-12-02, load average 2.4-3.7: other jobs were running; a quiet machine was not to be had).
+TWO_BLAS_THREADS: tuple[tuple[int, int], ...] = ()
+
+
+def blas_threads(sizes, batch_size: int) -> int:
+    """BLAS threads for training a network of ``sizes`` at ``batch_size``: 2 where TWO_BLAS_THREADS says
+    a second thread won, else 1."""
+    widest = max(sizes[1:-1], default=0)
+    return 2 if any(widest >= w and batch_size >= b for w, b in TWO_BLAS_THREADS) else 1
+
+
+def single_threaded_blas(threads: int = 1):
+    """Run BLAS on one thread (or ``threads``): a mini-batch's matrices are too small to split, and
     OpenBLAS's spinning worker threads were measured to make epochs slower, up to
     8x (784-300-10, batch 10: 13.6 s per epoch with two threads, 1.7 s with one;
-    even the 50,000-image cost pass was 1.3x faster on one thread)."""
+    even the 50,000-image cost pass was 1.3x faster on one thread).  ``blas_threads`` chooses."""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def _copy(network: Network) -> Network:
@@ -155,6 +171,7 @@ class Trainer:
         self._validation_x = (to_float(data.validation.images, dtype) if len(data.validation) else None)
         self._eval_x = None
         self._outputs = None
+        self._blas = blas_threads(network.sizes, config.batch_size)
 
     @property
     def finished(self) -> bool:
@@ -178,7 +195,7 @@ class Trainer:
     def epoch(self, on_progress: Callable[[int], None] | None = None,
               on_peek: Callable[[Peek], None] | None = None) -> EpochStats:
         """Train one epoch (see ``epochs``) and return its statistics."""
-        with single_threaded_blas():
+        with single_threaded_blas(self._blas):
             return self._epoch(on_progress, on_peek)
 
     def measure_untrained(self) -> EpochStats:
@@ -186,7 +203,7 @@ class Trainer:
         weights as drawn, kept in ``state.untrained``.  Reads the weights only: no update, no random
         number, so the run's weights are the same as without it."""
         started = time.perf_counter()
-        with single_threaded_blas(), np.errstate(all="ignore"):  # a wild initial network is still measured
+        with single_threaded_blas(self._blas), np.errstate(all="ignore"):  # a wild initial network is still measured
             cost, _ = self._cost_and_saturation()
             validation = self.validation_accuracy()
         if not self.config.exact_cost:
@@ -227,7 +244,11 @@ class Trainer:
             # 0 or 1 has sigma' = 0 everywhere: no gradient flows, it can never recover.
             raise TrainingDiverged(epoch, "every output neuron is saturated at exactly 0 or 1 "
                                           "(the weights blew up), so no gradient can flow")
-        validation = self.validation_accuracy()
+        if schedules.averaging(self.config, epoch):
+            self._average()
+            validation = self.validation_accuracy(self.best_network)
+        else:
+            validation = self.validation_accuracy()
         stats = EpochStats(epoch, cost, validation, time.perf_counter() - started, learning_rate,
                            "exact" if self.config.exact_cost else "sgd")
         self._after_epoch(stats)
@@ -240,7 +261,7 @@ class Trainer:
         ``one_blas_thread=False`` leaves BLAS's threads as the caller set them,
         to measure what ``single_threaded_blas`` saves.
         """
-        with single_threaded_blas() if one_blas_thread else contextlib.nullcontext():
+        with single_threaded_blas(self._blas) if one_blas_thread else contextlib.nullcontext():
             return self._sgd_epoch(learning_rate, on_progress)
 
     def _sgd_epoch(self, learning_rate: float, on_progress=None, on_peek=None) -> tuple[np.ndarray, np.ndarray]:
@@ -274,6 +295,7 @@ class Trainer:
                       and self._validation_x is not None else 0)
         next_peek = peek_every
         watching = bool(pause or peek_every)  # the default loop checks this one flag per mini-batch
+        warming = bool(self.config.warmup_epochs) and epoch <= self.config.warmup_epochs
         for chunk in batches.chunk_stream(self.data.training, order, chunk_size, self.augmentation, self.rng,
                                           network.dtype, background):
             k = chunk.count
@@ -284,7 +306,8 @@ class Trainer:
                 batch = len(x_batch)
                 nabla_b, nabla_w = network.backprop(x_batch, y[b:b + batch], dropout, masks_rng)
                 outputs[position + b:position + b + batch] = network.last_outputs(batch)
-                optimizer.step(nabla_b, nabla_w, learning_rate, batch)
+                optimizer.step(nabla_b, nabla_w, learning_rate if not warming else learning_rate
+                               * schedules.warmup_factor(self.config, epoch, position + b + batch, n), batch)
                 if watching:
                     done = position + b + batch
                     if peek_every and next_peek <= done < n:
@@ -345,10 +368,26 @@ class Trainer:
             saturated = saturated and bool(np.all((outputs == 0) | (outputs == 1)))
         return total / n + self._regularisation(), saturated
 
-    def validation_accuracy(self) -> float | None:
+    def _average(self) -> None:
+        """--average-from: fold this epoch's weights into the running mean kept as ``best_network``,
+        mean_k = mean_{k-1} + (w - mean_{k-1}) / k (Polyak averaging, once per epoch as in stochastic
+        weight averaging).  A mean that is missing (partial_fit dropped it) starts again from these weights."""
+        k = self.state.averaged_epochs + 1 if self.best_network is not None else 1
+        if k == 1:
+            self.best_network = _copy(self.network)
+        else:
+            mean = self.best_network
+            for kept, now in zip(mean.weights + mean.biases, self.network.weights + self.network.biases):
+                change = np.subtract(now, kept)
+                change *= kept.dtype.type(1 / k)
+                kept += change
+        self.state.averaged_epochs = k
+
+    def validation_accuracy(self, network: Network | None = None) -> float | None:
+        """The accuracy on the validation split of ``network`` (the one being trained if None)."""
         if self._validation_x is None:
             return None
-        outputs = self.network.feedforward(self._validation_x)
+        outputs = (network or self.network).feedforward(self._validation_x)
         return float(np.mean(np.argmax(outputs, axis=1) == self.data.validation.labels))
 
     def _after_epoch(self, stats: EpochStats) -> None:

@@ -5,7 +5,8 @@
 
 Bars: textbook >= 95.0% in <= 20 s; quadratic >= 98.57%, cross-entropy >= 98.46% (the
 figures before the chapter-3 toolbox); elastic (one hidden layer of sigmoid neurons,
-softmax output) >= 99.0% in <= 20 minutes.
+softmax output) >= 99.0% in <= 20 minutes; record (issue 22) >= 99.3%, each run <= 20
+minutes (its three seeds: scripts/bench_record.py).
 
 Each recipe is run exactly as a user would, `digitnet train ...` in a fresh
 process, and timed from start to finish (loading MNIST, every epoch with its
@@ -47,6 +48,15 @@ RECIPES = {
     "elastic": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size", "100",
                 "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:6", "--eta-epoch-factor", "0.97",
                 "--epochs", "120", "--validation-size", "0"],
+    # Issue 22's attempt at the record (99.3%), chosen on the validation split ("record-validation", 50,000
+    # images; the search is in docs/results.md): Simard's elastic=34:4, a slower eta decay over 350 epochs,
+    # the mean of the last 50 epochs' weights. Validation: 99.11%, short of the bar.
+    "record": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size", "100",
+               "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:4", "--eta-epoch-factor", "0.99",
+               "--epochs", "350", "--average-from", "300", "--validation-size", "0"],
+    "record-validation": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size", "100",
+                          "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:4", "--eta-epoch-factor",
+                          "0.99", "--epochs", "350", "--average-from", "300"],
     "elastic-validation": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size",
                            "100", "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:6",
                            "--eta-epoch-factor", "0.97", "--epochs", "120"],
@@ -79,11 +89,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), default=None,
-                        help="Recipes to run (default: all but elastic-validation, which chose elastic's settings).")
+                        help="Recipes to run (default: all but the -validation ones, which chose the settings).")
     args = parser.parse_args()
     data_dir = args.data_dir or default_data_dir()
     results = []
-    for name in args.only or [name for name in RECIPES if name != "elastic-validation"]:
+    for name in args.only or [name for name in RECIPES if not name.endswith("-validation")]:
         results.append(run_recipe(name, RECIPES[name], data_dir))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))

@@ -2,6 +2,7 @@
 """Speed and memory of the default training run, printed as one JSON object.
 
     python scripts/bench_train.py [--data-dir DIR] [--epochs-timed 5] [--skip-full-run] [--skip-widths]
+                                  [--floor-only] [--blas-only]
 
 Figures (the bars in brackets):
   sgd_epoch_seconds       one SGD pass over 50,000 images, batch 10, 784-30-10 (<= 0.5 s);
@@ -11,8 +12,15 @@ Figures (the bars in brackets):
                           and the validation accuracy
   monitoring_overhead     epoch_seconds / sgd_epoch_seconds - 1 (<= 10%)
   exact_cost_epoch_seconds  the same epoch with --exact-cost (an extra pass over the training set)
+  floor                   784-800-10, batch 100 (the 99% recipe without distortions): digitnet's whole
+                          epoch beside the floor, the same matrix products alone in a bare numpy loop
+                          (float32, preallocated, one BLAS thread: BP1-BP4's seven products per
+                          mini-batch and the validation pass's two), and their ratio (<= 1.3)
+  blas_threads            784-N-10 with --augment elastic=34:4 (the distortions on the second core),
+                          N = 800, 1600, batch 100 and 200: s per SGD pass with BLAS on 1 and on 2 threads
+                          and the number training.blas_threads chooses (--blas-only: just this)
   widths                  s/epoch of SGD for 784-N-10, N = 30, 100, 300, 800, at batch 10 and 100,
-                          with BLAS on 1 and on 2 threads (training uses 1: see single_threaded_blas)
+                          with BLAS on 1 and on 2 threads (training: see training.blas_threads)
   elastic_epoch_seconds   784-800-10, batch 100, --augment elastic=34:4: SGD with the distortions made
                           on a second thread, and inline, and the distortions alone
   textbook_epoch_seconds  a per-example loop in the style of the textbook's network.py,
@@ -110,6 +118,71 @@ def elastic(data, epochs: int) -> dict:
             "sgd_without_distortions": no_augment}
 
 
+FLOOR_SETTINGS = dict(hidden_sizes=(800,), batch_size=100, learning_rate=0.1, cost="log-likelihood",
+                      init="scaled", momentum=0.9)
+
+
+def matmul_floor(n: int, m: int, hidden: int, n_validation: int) -> float:
+    """Seconds of the matrix products of one epoch of 784-hidden-10 at batch m, and nothing else.
+
+    Per mini-batch: the forward pass's two products, BP3's two (a row of ones times delta), BP4's two
+    and BP2's one, with every array preallocated (no sigmoid, no update, no data); then the
+    validation pass's two.  The data are random: the speed of a product does not depend on its numbers.
+    """
+    rng = np.random.default_rng(0)
+    f = np.float32
+    x, w1, w2 = (rng.random(shape, dtype=f) for shape in ((m, 784), (hidden, 784), (10, hidden)))
+    a1, a2, d1 = np.empty((m, hidden), f), np.empty((m, 10), f), np.empty((m, hidden), f)
+    d2 = rng.random((m, 10), dtype=f)
+    g1, g2, b1, b2 = np.empty((hidden, 784), f), np.empty((10, hidden), f), np.empty(hidden, f), np.empty(10, f)
+    ones = np.ones(m, f)
+    xv = rng.random((n_validation, 784), dtype=f)
+    av, ov = np.empty((n_validation, hidden), f), np.empty((n_validation, 10), f)
+    with threadpool_limits(limits=1, user_api="blas"):
+        started = time.perf_counter()
+        for _ in range(n // m):
+            np.matmul(x, w1.T, out=a1)
+            np.matmul(a1, w2.T, out=a2)
+            np.matmul(ones, d2, out=b2)
+            np.matmul(d2.T, a1, out=g2)
+            np.matmul(d2, w2, out=d1)
+            np.matmul(ones, d1, out=b1)
+            np.matmul(d1.T, x, out=g1)
+        np.matmul(xv, w1.T, out=av)
+        np.matmul(av, w2.T, out=ov)
+        return time.perf_counter() - started
+
+
+def floor(data, epochs: int) -> dict:
+    """digitnet's epoch for 784-800-10 at batch 100 beside the bare-matmul floor, interleaved (same load)."""
+    trainer = Trainer(data, TrainConfig(epochs=epochs + 1, **FLOOR_SETTINGS))
+    trainer.epoch()  # the first epoch allocates the workspaces
+    ours, bare = [], []
+    for _ in range(epochs):
+        ours.append(trainer.epoch().seconds)
+        bare.append(matmul_floor(len(data.training), 100, 800, len(data.validation)))
+    ours_s, bare_s = statistics.median(ours), statistics.median(bare)
+    return {"network": "784-800-10", "batch_size": 100, "digitnet_epoch_seconds": round(ours_s, 3),
+            "floor_seconds": round(bare_s, 3), "ratio": round(ours_s / bare_s, 3), "bar": 1.3}
+
+
+def blas_threads(data, epochs: int) -> list[dict]:
+    """SGD passes of the elastic recipe with BLAS on 1 and 2 threads while the distortions use the other core."""
+    from digitnet.training import blas_threads as chosen
+
+    rows = []
+    for hidden in (800, 1600):
+        for batch in (100, 200):
+            settings = dict(FLOOR_SETTINGS, hidden_sizes=(hidden,), batch_size=batch, augment="elastic=34:4")
+            row = {"hidden": hidden, "batch_size": batch,
+                   **{f"seconds_{t}_thread{'s' if t > 1 else ''}": time_sgd(data, epochs, t, **settings)
+                      for t in (1, 2)},
+                   "chosen_threads": chosen([784, hidden, 10], batch)}
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
 def textbook_epoch(data, n: int = 5000) -> float:
     """One epoch of the textbook's per-example backprop loop (column vectors, float64), scaled to 50,000."""
     rng = np.random.default_rng(0)
@@ -169,9 +242,19 @@ def main():
     parser.add_argument("--epochs-timed", type=int, default=5)
     parser.add_argument("--skip-full-run", action="store_true")
     parser.add_argument("--skip-widths", action="store_true")
+    parser.add_argument("--floor-only", action="store_true", help="only the 784-800-10 floor and ratio")
+    parser.add_argument("--blas-only", action="store_true", help="only the one-or-two BLAS threads table")
     args = parser.parse_args()
     data_dir = args.data_dir or default_data_dir()
     data = load_mnist(data_dir)
+    if args.floor_only or args.blas_only:
+        result = {"cores": os.cpu_count(), "load_average": os.getloadavg()}
+        if args.floor_only:
+            result["floor"] = floor(data, args.epochs_timed)
+        if args.blas_only:
+            result["blas_threads"] = blas_threads(data, 2)
+        print(json.dumps(result, indent=2))
+        return
     sgd, whole = time_epochs(data, args.epochs_timed)
     _, exact = time_epochs(data, args.epochs_timed, exact_cost=True)
     result = {
@@ -185,6 +268,7 @@ def main():
         "numpy": np.__version__,
     }
     result["speedup_vs_textbook"] = round(result["textbook_epoch_seconds"] / sgd, 1)
+    result["floor"] = floor(data, args.epochs_timed)
     if not args.skip_widths:
         result["widths"] = widths(data, 2)
         result["elastic_epoch_seconds"] = elastic(data, 2)

@@ -69,3 +69,11 @@ def test_reduce_on_plateau_halves_eta_then_stops(synthetic_data_dir):
     assert "eta fell" in trainer.state.stopped
     assert trainer.state.learning_rate == 0.75
 
+
+
+def test_from_average_from_on_every_epoch_is_the_kept_one():
+    config, state = small_config(average_from=3, epochs=5), TrainState(learning_rate=3.0)
+    assert after(state, config, 1, 0.6) is True        # before the mean: best-epoch selection as usual
+    assert after(state, config, 2, 0.5) is False and state.best_epoch == 1
+    assert after(state, config, 3, 0.4) is False       # the trainer keeps the mean itself
+    assert (state.best_epoch, state.best_accuracy, state.epochs_since_best) == (3, 0.4, 0)

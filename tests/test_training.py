@@ -69,6 +69,8 @@ CHAPTER_3 = [
     dict(cost="cross-entropy", init="scaled", learning_rate=0.5, dropout=0.3, l1=0.5, l2=1.0),
     dict(cost="log-likelihood", init="scaled", learning_rate=0.05, momentum=0.5, dropout=0.2,
          augment="shift=1,elastic=20:4,affine=10:0.1", eta_epoch_factor=0.9),
+    # Resumed inside the warm-up and inside the mean (the half-way checkpoint is at epoch 2).
+    dict(cost="log-likelihood", init="scaled", learning_rate=0.1, momentum=0.9, warmup_epochs=3, average_from=2),
 ]
 
 
@@ -200,3 +202,55 @@ def test_resume_treats_augment_spellings_alike_and_refuses_a_change(synthetic_da
     resumed(saved, data, epochs=2, requested={"augment": "1"})
     with pytest.raises(runs.ResumeError, match="augment"):
         resumed(saved, data, epochs=2, requested={"augment": "elastic=34:4"})
+
+
+def test_weight_averaging_keeps_the_mean_of_the_epochs_weights(synthetic_data_dir):
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    config = small_config(epochs=4, average_from=2, cost="log-likelihood", init="scaled", learning_rate=0.5)
+    trainer = Trainer(data, config)
+    ends = []
+    for stats in trainer.epochs():
+        ends.append(weights_of(trainer.network))
+        if stats.epoch >= 2:  # the epoch's accuracy is the mean's, and the mean is the kept network
+            assert stats.validation_accuracy == trainer.validation_accuracy(trainer.best_network)
+            assert (trainer.state.best_epoch, trainer.state.averaged_epochs) == (stats.epoch, stats.epoch - 1)
+    for kept, *epochs in zip(weights_of(trainer.best_network), *ends[1:]):
+        np.testing.assert_allclose(kept, np.mean(epochs, axis=0), rtol=1e-5, atol=1e-6)
+    # The weights trained are those of the same run without averaging: the mean only watches.
+    plain = Trainer(data, small_config(epochs=4, cost="log-likelihood", init="scaled", learning_rate=0.5))
+    list(plain.epochs())
+    for a, b in zip(weights_of(plain.network), weights_of(trainer.network)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warmup_ramps_eta_over_the_first_epochs_only(synthetic_data_dir):
+    from digitnet import schedules
+
+    config = small_config(warmup_epochs=2)
+    assert [schedules.warmup_factor(config, e, i, 100) for e, i in ((1, 10), (1, 100), (2, 50), (3, 10))] == [
+        0.05, 0.5, 0.75, 1.0]
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    warm, cold = Trainer(data, small_config(epochs=3, warmup_epochs=2)), Trainer(data, small_config(epochs=3))
+    first_warm, first_cold = weights_of(warm.network), weights_of(cold.network)
+    next(warm.epochs()), next(cold.epochs())
+    moved = [float(np.abs(a - b).sum()) for a, b in ((warm.network.weights[0], first_warm[0]),
+                                                      (cold.network.weights[0], first_cold[0]))]
+    assert 0 < moved[0] < moved[1]  # smaller steps while warming up
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(average_from=5, epochs=4), "--average-from 5 is after the last epoch (--epochs 4)"),
+    (dict(average_from=2, patience=3), "cannot be combined with --patience or --patience-eta"),
+    (dict(average_from=2, eta_patience=3), "cannot be combined with --patience or --patience-eta"),
+])
+def test_averaging_refuses_what_it_cannot_honour(overrides, message):
+    assert any(message in p for p in small_config(**overrides).problems())
+
+
+def test_blas_threads_follow_the_measured_table(monkeypatch):
+    from digitnet import training
+
+    assert training.blas_threads([784, 800, 10], 100) == 1
+    monkeypatch.setattr(training, "TWO_BLAS_THREADS", ((800, 100),))
+    assert [training.blas_threads([784, h, 10], m) for h, m in ((800, 100), (1600, 200), (300, 100), (800, 10))] == [
+        2, 2, 1, 1]

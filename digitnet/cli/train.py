@@ -87,7 +87,8 @@ def _print_result(result, quiet):
                                                    result.resume_from, result.learning_rate))
     if result.stopped and not quiet:
         click.echo(result.stopped)
-    which = (f"best validation epoch {result.best_epoch} of {result.epochs_completed}" if result.tested_best
+    which = (f"mean of epochs {result.averaged_from}-{result.epochs_completed}" if result.averaged_from
+             else f"best validation epoch {result.best_epoch} of {result.epochs_completed}" if result.tested_best
              else f"epoch {result.epochs_completed}")
     click.echo(f"test accuracy {result.test_accuracy:.2%} ({which}; last epoch "
                f"{result.test_accuracy_last_epoch:.2%}); saved {result.out}")
