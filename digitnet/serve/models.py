@@ -10,6 +10,11 @@
 Networks kept from POST /api/teach/keep (``runs/taught-<model>-<n>.npz``) are listed like the others,
 with "taught": what they were taught from and how many steps.
 
+One bad file never breaks the listing: a file that reads but is not a usable model is listed with its
+"error" (the page says why it cannot be used); one that cannot be read at all (a folder named x.npz, a
+file that vanishes or cannot be opened, a loader failing outside ``CheckpointError``) and a ``.json`` that
+is not a network are left out and named under "skipped": ``[{"file": "runs/x.npz", "reason": "..."}]``.
+
 A model is named by the id the listing gave it (``runs/2026-11-29_00-15-03.npz``, ``model.npz``);
 an id is only ever looked up in a fresh listing, so the client cannot name a path of its own.
 The served ``Recogniser`` is replaced whole: a request holds the one it started with and finishes
@@ -24,9 +29,10 @@ import threading
 from pathlib import Path
 
 from digitnet import checkpoint
-from digitnet.serve.api import ApiError, ModelError, Recogniser
+from digitnet.serve.api import ApiError, ModelError, Recogniser, _number_or_none
 
 MAX_LISTED = 200  # files listed per folder (newest first): a folder of thousands stays quick
+MAX_SKIPPED = 50  # files named under "skipped" per listing (a folder of junk stays a short answer)
 MODEL_SUFFIXES = (".npz", ".json")  # .json: network2.py's save(), which textbook readers have
 ONNX_CACHED = 4  # ONNX conversions kept (a 784-800-10 network is 2.5 MB of ONNX)
 
@@ -42,6 +48,7 @@ class Models:
         self.workers = workers  # serve --workers: each served model gets its own prediction processes
         self._lock = threading.Lock()
         self._summaries: dict[tuple[str, int, int], dict] = {}  # (path, mtime_ns, size) -> summary
+        self._unreadable: dict[tuple[str, int, int], str] = {}  # (path, mtime_ns, size) -> why it is skipped
         self._onnx: dict[tuple[str, int, int], bytes] = {}  # (path, mtime_ns, size) -> ONNX file, newest first
         self._training_network: tuple[tuple, object] | None = None
 
@@ -49,29 +56,53 @@ class Models:
 
     def _files(self) -> dict[str, Path]:
         """id -> path for every checkpoint the page may name (listed, selected, downloaded)."""
+        return self._scan()[0]
+
+    def _scan(self) -> tuple[dict[str, Path], list[dict]]:
+        """(id -> path of every listed file, [{"file": id, "reason": why}] of those left out)."""
         found: dict[str, Path] = {}
+        skipped: list[dict] = []
         for folder, prefix in ((self.runs_dir, f"{self.runs_dir.name}/"), (self.workdir, "")):
             try:
-                entries = [(p.stat().st_mtime, p) for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES
-                           and p.is_file()]
-            except OSError:  # no such folder yet, or a file removed while listing: list it next time
+                candidates = [p for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES]
+            except OSError:  # no such folder yet: list it next time
                 continue
+            entries = []
+            for path in candidates:  # each file on its own: one that cannot be looked at hides no other
+                try:
+                    if not path.is_file():
+                        why = "a folder, not a model file" if path.is_dir() else "not a regular file (a broken link?)"
+                        skipped.append({"file": prefix + path.name, "reason": why})
+                        continue
+                    entries.append((path.stat().st_mtime, path))
+                except OSError as e:  # removed while listing, a symlink to nowhere
+                    skipped.append({"file": prefix + path.name, "reason": f"cannot read it: {e.strerror or e}"})
             entries.sort(key=lambda entry: entry[0], reverse=True)
             listed = 0
             for _, path in entries:
                 if listed == MAX_LISTED:
                     break
-                if path.suffix == ".json" and not self._is_network(path):
-                    continue  # report.json, settings, anything else: not a model, not downloadable
+                problem = self._unreadable_problem(path)
+                if problem is not None:
+                    skipped.append({"file": prefix + path.name, "reason": problem})
+                    continue
                 found.setdefault(prefix + path.name, path)
                 listed += 1
-        return found
+        return found, skipped[:MAX_SKIPPED]
 
-    def _is_network(self, path: Path) -> bool:
+    def _unreadable_problem(self, path: Path) -> str | None:
+        """Why ``path`` is left out of the listing, or None to list it: a ``.json`` that is not a network
+        (report.json, settings, anything else: not a model, not downloadable), or a file whose reading
+        failed outside ``CheckpointError`` (a ``.npz`` with a CheckpointError is listed with its "error")."""
         try:
-            return "error" not in self._summary(path)
-        except OSError:
-            return False
+            summary = self._summary(path)
+        except OSError as e:  # removed since it was listed
+            return f"cannot read it: {e.strerror or e}"
+        if summary.get("unreadable"):
+            return summary["unreadable"]
+        if path.suffix == ".json" and "error" in summary:
+            return f"not a network: {summary['error']}"[:300]
+        return None
 
     def path_of(self, model_id) -> Path:
         if not isinstance(model_id, str):
@@ -82,24 +113,31 @@ class Models:
         return path
 
     def listing(self) -> dict:
+        """{"models": [summary + "id", "served", "training"], "skipped": [{"file", "reason"}], "served",
+        "runs_dir", "onnx"}: whatever is in the folders, a 200 (a file that breaks is named in "skipped")."""
         served = self.recogniser
         served_path = Path(served.model_name).resolve() if served is not None else None
         training_file = self.training.current_file() if self.training is not None else None
+        training_path = training_file.resolve() if training_file is not None else None
         training_running = self.training is not None and self.training.running
+        files, skipped = self._scan()
         models = []
-        for model_id, path in self._files().items():
+        for model_id, path in files.items():
             try:
                 summary = dict(self._summary(path), id=model_id)
+                resolved = path.resolve()
             except OSError:  # removed since it was listed
                 continue
-            summary["served"] = served_path is not None and path.resolve() == served_path
-            summary["training"] = (training_running and training_file is not None
-                                   and path.resolve() == training_file.resolve())
+            summary["served"] = served_path is not None and resolved == served_path
+            summary["training"] = training_running and training_path is not None and resolved == training_path
             models.append(summary)
-        return {"models": models, "served": served.model_name if served is not None else None,
+        return {"models": models, "skipped": skipped, "served": served.model_name if served is not None else None,
                 "runs_dir": str(self.runs_dir), "onnx": importlib.util.find_spec("onnx") is not None}
 
     def _summary(self, path: Path) -> dict:
+        """What the listing says of one file, made once per (path, mtime, size).  A CheckpointError gives
+        {"name", "error", ...}; any other failure of the loader gives {"unreadable": why} (left out of
+        the listing, named in "skipped"), so a loader bug costs one file, not the whole answer."""
         stat = path.stat()
         key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
         with self._lock:
@@ -109,23 +147,10 @@ class Models:
             ckpt = checkpoint.load(path)
         except checkpoint.CheckpointError as e:
             summary = {"name": path.name, "error": str(e), "bytes": stat.st_size, "modified": stat.st_mtime}
+        except Exception as e:  # noqa: BLE001 -- one file's loader bug must not answer 500 for the folder
+            summary = {"unreadable": f"cannot be read as a model ({type(e).__name__}: {str(e)[:200]})"}
         else:
-            meta = ckpt.metadata
-            hyper = meta.get("hyperparameters") if isinstance(meta.get("hyperparameters"), dict) else {}
-            state = meta.get("state") if isinstance(meta.get("state"), dict) else None
-            done, planned = meta.get("epochs_completed"), hyper.get("epochs")
-            summary = {
-                "name": path.name, "bytes": stat.st_size, "modified": stat.st_mtime,
-                "sizes": ckpt.network.sizes, "cost": ckpt.network.cost.name,
-                "epochs_completed": done, "epochs": planned,
-                "test_accuracy": meta.get("test_accuracy"),
-                "best_validation_accuracy": meta.get("best_validation_accuracy"),
-                "settings": {k: hyper[k] for k in ("learning_rate", "batch_size", "init", "l2", "augment", "seed")
-                             if k in hyper},
-                "resumable": state is not None and not meta.get("stopped") and isinstance(done, int),
-                "complete": isinstance(done, int) and isinstance(planned, int) and done >= planned,
-                "taught": _taught(meta.get("taught")),
-            }
+            summary = _summary_of(path, stat, ckpt)
         with self._lock:
             self._summaries[key] = summary
         return summary
@@ -194,6 +219,31 @@ class Models:
             raise ApiError(409, f"the run's checkpoint cannot be read right now: {e}") from None
         self._training_network = (key, network)
         return network
+
+
+def _summary_of(path: Path, stat: os.stat_result, ckpt: checkpoint.Checkpoint) -> dict:
+    """A loaded checkpoint's line in the listing.  Metadata is untrusted: counts and accuracies are
+    passed on only as plain numbers (else None)."""
+    meta = ckpt.metadata
+    hyper = meta.get("hyperparameters") if isinstance(meta.get("hyperparameters"), dict) else {}
+    state = meta.get("state") if isinstance(meta.get("state"), dict) else None
+    done, planned = _whole_or_none(meta.get("epochs_completed")), _whole_or_none(hyper.get("epochs"))
+    return {
+        "name": path.name, "bytes": stat.st_size, "modified": stat.st_mtime,
+        "sizes": ckpt.network.sizes, "cost": ckpt.network.cost.name,
+        "epochs_completed": done, "epochs": planned,
+        "test_accuracy": _number_or_none(meta.get("test_accuracy")),
+        "best_validation_accuracy": _number_or_none(meta.get("best_validation_accuracy")),
+        "settings": {k: hyper[k] for k in ("learning_rate", "batch_size", "init", "l2", "augment", "seed")
+                     if k in hyper},
+        "resumable": state is not None and not meta.get("stopped") and done is not None,
+        "complete": done is not None and planned is not None and done >= planned,
+        "taught": _taught(meta.get("taught")),
+    }
+
+
+def _whole_or_none(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _taught(record) -> dict | None:
