@@ -38,11 +38,21 @@ def shrink_for_detection(pixels: np.ndarray, side: int = DETECT_SIDE) -> tuple[n
     factor = -(-max(height, width) // side)
     if factor <= 1:
         return pixels, 1
-    padded = np.pad(pixels, ((0, -height % factor), (0, -width % factor), (0, 0)), mode="edge")
-    total = np.zeros((padded.shape[0] // factor, padded.shape[1] // factor, channels), np.float32)
+    # The blocks past the edges are completed by repeating the last row and column (np.pad's
+    # mode="edge"), without padding a copy: each offset's rows are a strided view, and only the
+    # last block row (and column) may need the edge instead.  The sums run in the same order.
+    rows, cols = -(-height // factor), -(-width // factor)
+    total = np.zeros((rows, cols, channels), np.float32)
     for dy in range(factor):
+        last_row = min((rows - 1) * factor + dy, height - 1)
         for dx in range(factor):
-            total += padded[dy::factor, dx::factor]
+            last_col = min((cols - 1) * factor + dx, width - 1)
+            body = pixels[dy:dy + (rows - 1) * factor:factor]
+            total[:rows - 1, :cols - 1] += body[:, dx:dx + (cols - 1) * factor:factor]
+            total[:rows - 1, cols - 1] += body[:, last_col]
+            edge = pixels[last_row]
+            total[rows - 1, :cols - 1] += edge[dx:dx + (cols - 1) * factor:factor]
+            total[rows - 1, cols - 1] += edge[last_col]
     return total / np.float32(factor * factor), factor
 
 

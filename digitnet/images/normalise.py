@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image
 
@@ -56,14 +58,15 @@ def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
     layer, peeled_layer = np.zeros((2, height + 2, width + 2), dtype=bool)
     layer[1:-1, 1:-1] = inside
     across = np.zeros_like(layer)
-    depth = np.zeros((height, width), dtype=np.int16)
+    # Bytes hold the depth of anything under 510 pixels across (FINE_SIDE: 160), and add quicker.
+    depth = np.zeros((height, width), dtype=np.uint8 if min(height, width) < 510 else np.int32)
     peeled = 0
     while True:
         core = layer[1:-1, 1:-1]
         if not core.any():
             break
         peeled += 1
-        depth += core
+        np.add(depth, core, out=depth, casting="unsafe")
         out = peeled_layer[1:-1, 1:-1]
         if peeled % 2 == 0:  # the square: all eight neighbours
             np.logical_and(layer[:, :-2], layer[:, 2:], out=across[:, 1:-1])
@@ -76,12 +79,21 @@ def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
             out &= layer[1:-1, :-2]
             out &= layer[1:-1, 2:]
         layer, peeled_layer = peeled_layer, layer
-    padded = np.zeros((height + 2, width + 2), dtype=np.int16)
+    padded = np.zeros((height + 2, width + 2), dtype=depth.dtype)
     padded[1:-1, 1:-1] = depth
     rows_max = np.maximum(np.maximum(padded[:, :-2], padded[:, 1:-1]), padded[:, 2:])
     deepest_around = np.maximum(np.maximum(rows_max[:-2], rows_max[1:-1]), rows_max[2:])
     centre_lines = inside & (depth >= deepest_around)
-    return 2.0 * float(np.median(depth[centre_lines])) - 1.0
+    return 2.0 * _median_of_counts(np.bincount(depth[centre_lines])) - 1.0
+
+
+def _median_of_counts(counts: np.ndarray) -> float:
+    """np.median of the small whole numbers whose histogram is ``counts`` (the mean of the two
+    middle values when there are an even number), without sorting them: 2 us, not 25."""
+    total = int(counts.sum())
+    below = np.cumsum(counts)
+    low, high = np.searchsorted(below, [(total - 1) // 2 + 1, total // 2 + 1])
+    return (float(low) + float(high)) / 2
 
 
 def normalise_strokes(cropped: np.ndarray, rounds: int = 3) -> np.ndarray | None:
@@ -98,12 +110,16 @@ def normalise_strokes(cropped: np.ndarray, rounds: int = 3) -> np.ndarray | None
     """
     scale = FINE_SIDE / BOX_SIZE
     fine = _resample_longer_side(cropped, FINE_SIDE)
-    if STROKE_BAND[0] <= stroke_width(fine) / scale <= STROKE_BAND[1]:
+    width = stroke_width(fine) / scale
+    if STROKE_BAND[0] <= width <= STROKE_BAND[1]:
         return None
-    fine = _full_strength(fine)
-    target = THIN_TARGET if stroke_width(fine) / scale < STROKE_BAND[0] else THICK_TARGET
-    for _ in range(rounds):
-        width = stroke_width(fine) / scale
+    strong = _full_strength(fine)
+    if strong is not fine:  # measured again only when the ink changed (each measure: 0.5 ms)
+        fine, width = strong, stroke_width(strong) / scale
+    target = THIN_TARGET if width < STROKE_BAND[0] else THICK_TARGET
+    for round_ in range(rounds):
+        if round_:
+            width = stroke_width(fine) / scale
         if abs(width - target) < 0.2:
             break
         # The box changes by 2r with the strokes, and fit_to_box undoes that: hence 1 - w/20.
@@ -137,17 +153,28 @@ def _grey_morphology(image: np.ndarray, radius: float, thicken: bool) -> np.ndar
 
 
 def _disc_filter(image: np.ndarray, reach: int, thicken: bool) -> np.ndarray:
-    """Max (or min) over the disc of whole radius ``reach`` around each pixel (outside is 0)."""
+    """Max (or min) over the disc of whole radius ``reach`` around each pixel (outside is 0).
+
+    The disc is cut into rows: row dy holds the pixels |dx| <= isqrt(reach^2 - dy^2).  The
+    running max (min) of every such half-width is built along the rows once, each from the one
+    before (two calls a width), and the rows of the disc are then combined (one call a row):
+    about 4 reach calls instead of pi reach^2 -- the same numbers, as max and min are exact
+    (a radius-5 thinning at FINE_SIDE: 81 calls -> 21).
+    """
     if reach < 1:
         return image
     padded = np.pad(image, reach)
     height, width = image.shape
-    result = image.copy()
     combine = np.maximum if thicken else np.minimum
-    for dy in range(-reach, reach + 1):
-        for dx in range(-reach, reach + 1):
-            if (dy or dx) and dy * dy + dx * dx <= reach * reach:
-                combine(result, padded[reach + dy:reach + dy + height, reach + dx:reach + dx + width], out=result)
+    runs = [padded[:, reach:reach + width]]  # runs[w][Y, x]: over padded[Y, reach + x - w .. reach + x + w]
+    for w in range(1, reach + 1):
+        runs.append(combine(combine(runs[-1], padded[:, reach + w:reach + w + width]),
+                            padded[:, reach - w:reach - w + width]))
+    result = runs[reach][reach:reach + height].copy()  # the disc's middle row, dy = 0
+    for dy in range(1, reach + 1):
+        half = math.isqrt(reach * reach - dy * dy)
+        combine(result, runs[half][reach + dy:reach + dy + height], out=result)
+        combine(result, runs[half][reach - dy:reach - dy + height], out=result)
     return result
 
 

@@ -67,11 +67,11 @@ def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray,
         small, factor = shrink_for_detection(flattened)
         ink, dark_ink, uneven = _find_ink_as_told(small, _INVERT_CHOICES[invert])
     notes = []
-    groups = digit_groups(ink)
+    cropped = crop_to_ink(ink)
+    groups = digit_groups(cropped)  # the same count as on the whole map, on a fraction of its pixels
     if groups > 1:
         notes.append(f"the picture seems to hold {groups} digits side by side; only one answer is given "
                      "(crop each digit into a picture of its own)")
-    cropped = crop_to_ink(ink)
     box_share = max(cropped.shape) / min(small.shape[:2])
     if factor > 1 and max(cropped.shape) < FINE_SIDE:  # the full-size picture has detail the copy lost
         try:

@@ -152,11 +152,17 @@ def _line(seen: np.ndarray) -> tuple[float, float]:
     my, mx = float((ys * weights).sum()) / total, float((xs * weights).sum()) / total
     dy, dx = ys - my, xs - mx
     yy, yx, xx = (float((a * b * weights).sum()) / total for a, b in ((dy, dy), (dy, dx), (dx, dx)))
-    values, vectors = np.linalg.eigh(np.array([[yy, yx], [yx, xx]]))
-    if values[1] <= 0:
+    # The 2x2 covariance's eigenvalues and main axis in closed form (np.linalg.eigh cost 10 us of
+    # the verdict's 250): lambda = mean +- sqrt(half-difference^2 + yx^2), the axis (lambda - xx, yx).
+    mean, spread = (yy + xx) / 2, float(np.hypot((yy - xx) / 2, yx))
+    low, high = mean - spread, mean + spread
+    if high <= 0:
         return 1.0, 0.0
-    tilt = float(np.degrees(np.arccos(min(1.0, abs(vectors[0, 1])))))
-    return float(np.sqrt(max(values[0], 0.0) / values[1])), tilt
+    along_y, along_x = high - xx, yx
+    if along_y == 0 and along_x == 0:  # round (equal spreads, no correlation): no main axis
+        along_y, along_x = 0.0, 1.0
+    tilt = float(np.degrees(np.arccos(min(1.0, abs(along_y) / float(np.hypot(along_y, along_x))))))
+    return float(np.sqrt(max(low, 0.0) / high)), tilt
 
 
 def _runs(box: np.ndarray) -> tuple[float, float]:
