@@ -6,6 +6,8 @@ predictions would queue behind them.  So ONE watcher thread per server waits for
 and hands each new status to the event loop (``call_soon_threadsafe``); every stream waits on an
 ``asyncio.Event`` that costs a few hundred bytes, and sends a comment line after KEEPALIVE seconds
 of quiet (proxies drop silent connections; a write to a gone client ends the stream).
+Each status is encoded once, by the watcher, not once per stream: with its history it is ~13 KB,
+and 40 streams encoding it on the event loop delayed the class's predictions.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class TrainingEvents:
         self.runs = runs
         self.keepalive = keepalive
         self.closed = False
-        self._latest: dict | None = None
+        self._latest: tuple[int, bytes] | None = None  # the newest status: its version and event bytes
         self._changed: asyncio.Event | None = None  # replaced by a fresh one at each change
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: threading.Thread | None = None
@@ -61,15 +63,15 @@ class TrainingEvents:
             if changed is not None:
                 status = changed
                 try:
-                    self._loop.call_soon_threadsafe(self._publish, status)
+                    self._loop.call_soon_threadsafe(self._publish, (status["version"], event_bytes(status)))
                 except RuntimeError:  # the event loop is gone (the server stopped)
                     return
         self.close()
 
-    def _publish(self, status: dict | None) -> None:
-        """On the event loop: the newest status, and a wake-up for every stream."""
-        if status is not None:
-            self._latest = status
+    def _publish(self, latest: tuple[int, bytes] | None) -> None:
+        """On the event loop: the newest status (version, event bytes), and a wake-up for every stream."""
+        if latest is not None:
+            self._latest = latest
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
@@ -83,9 +85,9 @@ class TrainingEvents:
         while not self.closed and not self.runs.closed:
             changed = self._changed
             latest = self._latest
-            if latest is not None and latest["version"] > seen:
-                seen = latest["version"]
-                yield event_bytes(latest)
+            if latest is not None and latest[0] > seen:
+                seen, event = latest
+                yield event
                 continue
             try:
                 await asyncio.wait_for(changed.wait(), self.keepalive)
