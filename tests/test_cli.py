@@ -364,6 +364,17 @@ def test_info_json(model):
     assert meta == checkpoint.load(path).metadata
 
 
+def test_info_writes_the_files_control_characters_as_escapes(tmp_path):
+    """A crafted checkpoint's text cannot clear, recolour or redraw the terminal info prints on."""
+    from digitnet.network import Network
+
+    path = checkpoint.save(tmp_path / "crafted.npz", Network([4, 3, 2], rng=np.random.default_rng(0)),
+                           metadata={"dataset": "\x1b[2J\x1b[31mred\rover", "saved_at": "now\u202e"})
+    output = run("info", path).output
+    assert "\x1b" not in output and "\r" not in output and "\u202e" not in output
+    assert "\\x1b[2J\\x1b[31mred\\rover" in output and "now\\u202e" in output
+
+
 def test_info_a_bad_checkpoint(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"nope")

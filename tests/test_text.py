@@ -30,3 +30,12 @@ def test_escape_html_makes_any_value_safe_in_text_and_quoted_attributes():
 def test_imports_neither_numpy_nor_click():
     code = "import sys, digitnet.text; assert not {'numpy', 'click'} & set(sys.modules), sys.modules.keys()"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_printable_escapes_what_a_terminal_would_act_on_and_keeps_line_breaks():
+    from digitnet.text import printable
+
+    assert printable("95.22% (epoch 3)") == "95.22% (epoch 3)"
+    assert printable("\x1b[2Jgone\r") == "\\x1b[2Jgone\\r"
+    assert printable("\nepoch  cost") == "\nepoch  cost"
+    assert printable("a\u202eb") == "a\\u202eb"  # right-to-left override

@@ -14,7 +14,7 @@ from digitnet.cli.errors import stops_cleanly, user_errors
 from digitnet.cli.options import FiniteFloatRange, data_dir_option, model_option, pick_digit_reader, weights_option
 from digitnet.config import DEFAULT_VALIDATION_SIZE, TrainConfig, parse_sizes
 from digitnet.settings import settings_of
-from digitnet.text import percent
+from digitnet.text import percent, printable
 
 
 @click.command(short_help="Accuracy and confusion matrix of a model.")
@@ -78,10 +78,13 @@ def info(model, as_json):
     ckpt = checkpoint.load(model)
     meta = ckpt.metadata
     if as_json:
-        click.echo(json.dumps(meta, indent=2))
+        click.echo(json.dumps(meta, indent=2))  # ensure_ascii: control characters stay escaped
         return
+
+    def say(line: str) -> None:
+        click.echo(printable(line))  # the metadata is the file's: no terminal escapes from it
     output = " with a softmax output layer" if meta["cost"] == "log-likelihood" else ""
-    click.echo(f"{model}: {'-'.join(map(str, meta['sizes']))} {meta.get('activation', 'sigmoid')} network{output}, "
+    say(f"{model}: {'-'.join(map(str, meta['sizes']))} {meta.get('activation', 'sigmoid')} network{output}, "
                f"{meta['cost']} cost, {meta.get('dtype', 'float32')}")
     specs = settings_of(TrainConfig)
     hyperparameters = meta.get("hyperparameters") or {}
@@ -91,17 +94,17 @@ def info(model, as_json):
     width = max((len(key) for key, _ in rows + run), default=0)
     for title, block in (("settings (as train options)", rows), ("run", run)):
         if block:
-            click.echo(title)
+            say(title)
         for key, value in block:
-            click.echo(f"  {key:<{width}}  {value}")
+            say(f"  {key:<{width}}  {value}")
     if ckpt.history:
-        click.echo("\nepoch  training cost  validation  learning rate  seconds")
+        say("\nepoch  training cost  validation  learning rate  seconds")
         for h in ckpt.history:
-            click.echo(f"{h.get('epoch', '?'):>5}  {h.get('training_cost', float('nan')):13.5f}  "
+            say(f"{h.get('epoch', '?'):>5}  {h.get('training_cost', float('nan')):13.5f}  "
                        f"{percent(h.get('validation_accuracy')):>10}"
                        f"  {h.get('learning_rate', float('nan')):13g}  {h.get('seconds', float('nan')):7.2f}")
     else:
-        click.echo("\n(no training history in this checkpoint)")
+        say("\n(no training history in this checkpoint)")
 
 
 def _run_rows(model, meta) -> list[tuple[str, str]]:
