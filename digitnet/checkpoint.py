@@ -209,7 +209,9 @@ def _hyperparameter_problem(hyper) -> str | None:
         elif kind is float:
             ok = _is_number(value)
         elif kind in (bool, str):
-            ok = isinstance(value, kind)
+            # Checkpoints from before the augment language stored --augment as a shift in pixels
+            # (TrainConfig turns it into shift=N); they must still load.
+            ok = isinstance(value, kind) or (key == "augment" and _is_count(value))
         else:  # a setting this digitnet does not know: shown as text
             ok = _is_scalar(value) or (isinstance(value, list) and all(_is_scalar(v) for v in value))
         if not ok:

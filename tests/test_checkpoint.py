@@ -398,6 +398,18 @@ def test_version_1_checkpoints_are_still_read(saved, tmp_path):
     np.testing.assert_array_equal(old.network.weights[0], load(saved).network.weights[0])
 
 
+def test_checkpoints_from_before_the_augment_language_still_load(saved, tmp_path):
+    """--augment was a shift in pixels (an int) before it was a spec; such files load and resume as shift=N."""
+    from digitnet.config import TrainConfig
+
+    hyper = dict(json.loads(str(arrays_of(saved)["metadata"][()])).get("hyperparameters") or {}, augment=2)
+    old = load(rewrite_metadata(saved, tmp_path, hyperparameters=hyper))
+    assert old.metadata["hyperparameters"]["augment"] == 2
+    assert TrainConfig.from_dict(old.metadata["hyperparameters"]).augment == "shift=2"
+    with pytest.raises(CheckpointError):
+        load(rewrite_metadata(saved, tmp_path, hyperparameters=dict(hyper, augment=-1)))
+
+
 def test_momentum_velocities_round_trip(tmp_path):
     network = make_network()
     velocities = ([np.full_like(w, 0.25) for w in network.weights], [np.full_like(b, -0.5) for b in network.biases])

@@ -92,6 +92,11 @@ def test_a_jpeg_photo_is_decoded_at_the_smallest_scale_that_keeps_the_work_side(
     Image.new("RGB", (2100, 1400), (200, 200, 200)).save(tmp_path / "smaller.jpg", quality=60)
     assert open_image(tmp_path / "smaller.jpg").size == (1050, 700)
     assert WORK_SIDE == 1024
+    # A phone's JPEG with a second (MPF) frame opens as MPO: decoded reduced all the same.
+    Image.new("RGB", (4000, 3000), (200, 200, 200)).save(
+        tmp_path / "phone.jpg", "MPO", quality=60, save_all=True, append_images=[Image.new("RGB", (40, 30))])
+    assert Image.open(tmp_path / "phone.jpg").format == "MPO"
+    assert open_image(tmp_path / "phone.jpg").size == (1000, 750)
 
 
 def test_a_decoded_picture_outlives_its_file(tmp_path):

@@ -108,6 +108,16 @@ def test_duplicated_or_conflicting_lengths_are_refused(server):
         assert status_and_json(answer)[0] == 400 and b"content-security-policy" in head
 
 
+def test_an_upgrade_with_a_body_is_refused_and_one_without_is_answered(server):
+    """The parser stops at an Upgrade; a body after it would never reach the app (a reviewer's find)."""
+    upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+    refused = raw(server, f"POST /api/predict HTTP/1.1\r\n{HOST}{upgrade}Content-Length: 3\r\n\r\nabc".encode())
+    status, body = status_and_json(refused)
+    assert status == 400 and "does not upgrade" in body["error"]
+    answered = raw(server, f"GET /api/model HTTP/1.1\r\n{HOST}{upgrade}{CLOSE}\r\n".encode())
+    assert answered.startswith(b"HTTP/1.1 200")
+
+
 def test_a_get_with_a_body_is_not_answered_as_a_second_request(server):
     hidden = f"GET /api/nothing HTTP/1.1\r\n{HOST}\r\n".encode()
     request = (f"GET /api/model HTTP/1.1\r\n{HOST}Content-Length: {len(hidden)}\r\n\r\n".encode() + hidden

@@ -20,8 +20,11 @@ from PIL import Image
 
 from digitnet.images.errors import ImageError
 
-MAX_PIXELS = 64_000_000  # refused from the header, before any decoding (about 8000x8000)
-MAX_DECODED_BYTES = 192 * 2**20  # ... and so is a picture whose decoding would allocate more (48 MP of RGB)
+MAX_PIXELS = 64_000_000  # refused from the header, before any decoding (8000x8000 of grey)
+# ... and so is a picture whose decoding would allocate more: 48 MP of colour (about 7000x7000; a
+# JPEG counts at its reduced decoding scale), so any picture's decoding stays within the fuzz bound
+# of +300 MB (a 60 MP RGB WebP the fuzzer sent cost more).
+MAX_DECODED_BYTES = 192 * 2**20
 WORK_SIDE = 1024         # large pictures are shrunk to about this longer side as they are decoded
 MIN_IMAGE_SIDE = 8       # smaller pictures cannot hold a recognisable digit
 
@@ -182,7 +185,8 @@ def _request_draft(image: Image.Image) -> None:
     longer side: the picture comes out 768-1535 pixels across, as shrink_early would leave it.
     (A 4000x3000 photo is decoded at 1000x750, not 2000x1500: 87 -> 32 ms for load_image.)"""
     longest = max(image.size)
-    if image.format == "JPEG" and longest > 2 * WORK_SIDE:
+    # Pillow opens a JPEG carrying a second (MPF) frame, as phone cameras write, as "MPO".
+    if image.format in ("JPEG", "MPO") and longest > 2 * WORK_SIDE:
         scale = 0.75 * WORK_SIDE / longest
         image.draft(None, (max(1, int(image.size[0] * scale)), max(1, int(image.size[1] * scale))))
 

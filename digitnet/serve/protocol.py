@@ -126,7 +126,12 @@ class GuardedProtocol(HttpToolsProtocol):
                 self._refuse(400, f"malformed HTTP request: {str(error)[:200] or 'unreadable'}")
             return
         except httptools.HttpParserUpgrade:
-            pass  # no WebSocket here: the app answers the request as it is
+            # No WebSocket or h2c here: a bodiless request is answered as it is; one with a body is
+            # refused, since the parser stops at the upgrade and the app would never see the body.
+            if any(name in (b"content-length", b"transfer-encoding") and value not in (b"0", b"")
+                   for name, value in self.headers):
+                self._refuse(400, "this server does not upgrade connections; send the request without Upgrade")
+                return
         if not self._in_body and self._head_bytes > MAX_HEAD and not self.transport.is_closing():
             self._refuse(431, f"the request's headers are over {MAX_HEAD // 1024} KB")
 
