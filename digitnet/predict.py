@@ -2,14 +2,25 @@
 network on them in batches, and format one answer per image (plain text or JSON lines).
 
 Kept apart from cli/predict.py so it can be tested without the command line, and imported
-only when the command runs (it pulls in numpy and Pillow).
+only when the command runs (it pulls in numpy and Pillow).  With ``jobs`` > 1 and many files,
+the files are read in worker processes (``_reading_pool``) and scored here, in the same batches.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
+import itertools
 import json
+import multiprocessing
+import os
+import signal
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,21 +171,144 @@ def _read(path: str | None, invert: str, source=None) -> Prediction:
 
 
 def predict_files(network: Network, inputs: Iterable[tuple[str, str | None]], invert: str = "auto",
-                  batch_size: int = BATCH_SIZE, stdin: Callable[[], bytes] | None = None) -> Iterator[Prediction]:
+                  batch_size: int = BATCH_SIZE, stdin: Callable[[], bytes] | None = None,
+                  jobs: int = 1) -> Iterator[Prediction]:
     """Predictions in input order; the images of each batch go through the network in one call.
-    With ``stdin`` (it returns the bytes of standard input), the path ``-`` is the picture read from it."""
+    With ``stdin`` (it returns the bytes of standard input), the path ``-`` is the picture read from it.
+    With ``jobs`` > 1 and at least ``POOL_THRESHOLD`` files, ``jobs`` processes read them (``read_inputs``):
+    the answers are the same, to the bit (the network still runs here, on the same batches)."""
     batch: list[Prediction] = []
-    for path, error in inputs:
-        if error:
-            batch.append(Prediction(path, error=error))
-        elif path == STDIN and stdin is not None:
-            batch.append(_read_bytes(stdin(), invert))
-        else:
-            batch.append(_read(path, invert))
-        if len(batch) == batch_size:
-            yield from _score(network, batch)
-            batch = []
+    with closing(read_inputs(inputs, invert, stdin, jobs)) as read:
+        for prediction in read:
+            batch.append(prediction)
+            if len(batch) == batch_size:
+                yield from _score(network, batch)
+                batch = []
     yield from _score(network, batch)
+
+
+# Measured (docs/predict.md, "Speed"): starting and stopping a pool of 2 costs 10-14 ms and handing a
+# file's answer back 30-60 us; on 2 quiet cores two processes took 1.03x the time of one on 8 files,
+# 0.89x on 16, 0.81x on 32, 0.64x on 64, 0.55x on 256 (2.5-4.5 ms a file).
+POOL_THRESHOLD = 32
+
+
+def default_jobs() -> int:
+    """The cores this process may run on (``predict --jobs auto``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def read_inputs(inputs: Iterable[tuple[str, str | None]], invert: str = "auto",
+                stdin: Callable[[], bytes] | None = None, jobs: int = 1) -> Iterator[Prediction]:
+    """The unscored Prediction of every input, in order: read here, or in ``jobs`` worker processes
+    when there are at least ``POOL_THRESHOLD`` files to read (standard input is read here either way).
+    If a worker dies (killed, out of memory, a decoder crashing), the files not yet answered are read
+    here, one after the other, as with ``jobs`` 1: the same answers, or the same fate."""
+    tasks = ((path, error, _stdin_bytes(path, error, stdin)) for path, error in inputs)  # stdin read in turn
+    if jobs > 1:
+        tasks = list(tasks)
+    files = sum(1 for _, error, _ in tasks if not error) if jobs > 1 else 0
+    done = 0
+    if files >= POOL_THRESHOLD:
+        try:
+            # Chunks of a few files: each hand-over costs a pickled message, and several chunks per
+            # worker keep the last ones from leaving one worker alone at the end.
+            with _reading_pool(min(jobs, files), invert, tasks, max(1, min(16, files // (jobs * 8)))) as answers:
+                for answer in answers:
+                    yield answer
+                    done += 1
+            return
+        except (BrokenProcessPool, OSError):  # a worker died, or none could start (fork refused)
+            pass
+    for task in itertools.islice(tasks, done, None):
+        yield _prepare(task, invert)
+
+
+def _stdin_bytes(path: str, error: str | None, stdin: Callable[[], bytes] | None) -> bytes | None:
+    return stdin() if path == STDIN and stdin is not None and not error else None
+
+
+def _prepare(task: tuple[str, str | None, bytes | None], invert: str) -> Prediction:
+    """One input's unscored Prediction: its error, the picture from standard input, or the file read."""
+    path, error, data = task
+    if error:
+        return Prediction(path, error=error)
+    if data is not None:
+        return _read_bytes(data, invert)
+    return _read(path, invert)
+
+
+_worker_invert = "auto"  # in a reading worker: predict --invert
+_worker_blas = None  # in a spawned reading worker: its BLAS thread limit, kept
+
+
+def _prepare_in_worker(task: tuple[str, str | None, bytes | None]) -> Prediction:
+    return _prepare(task, _worker_invert)
+
+
+def _start_reader(invert: str, parent: int, limit_blas: bool) -> None:
+    """A reading worker's set-up: --invert; Ctrl-C is the parent's to handle (it stops the pool);
+    one BLAS thread (when not inherited, ``_reading_pool``); and on Linux the worker dies with the
+    parent (a SIGKILL or SIGTERM to ``predict`` leaves no orphan)."""
+    global _worker_invert, _worker_blas
+    _worker_invert = invert
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if limit_blas:
+        from threadpoolctl import threadpool_limits
+
+        _worker_blas = threadpool_limits(limits=1, user_api="blas")
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+
+
+@contextmanager
+def _reading_pool(jobs: int, invert: str, tasks: list, chunksize: int) -> Iterator[Iterator[Prediction]]:
+    """``_prepare_in_worker`` of every task, in order, from ``jobs`` reading processes, which are
+    stopped (terminated) when the block ends, however it ends (Ctrl-C, the reader of the output gone).
+
+    Forked on Linux (a fork costs ~10 ms; a spawned worker would import numpy and Pillow again, ~0.3 s),
+    spawned elsewhere.  The workers are born ignoring Ctrl-C (they are forked in ``map``), so that
+    only this process sees it; concurrent.futures, not multiprocessing.Pool, because a Pool whose
+    worker dies waits for ever for the lost task, where an executor raises BrokenProcessPool.
+    BLAS runs on one thread meanwhile, here and in the workers (forked with the limit): the
+    paper fit's small products do not need more, and OpenBLAS's spinning threads took the other
+    worker's core (the pool used 0.7-0.8 s more CPU on the 1,000 PNGs without the limit; see
+    training.single_threaded_blas for the same effect in training)."""
+    from threadpoolctl import threadpool_limits  # imported here: `predict` on a few files does without
+
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    with threadpool_limits(limits=1, user_api="blas"):
+        executor = ProcessPoolExecutor(jobs, multiprocessing.get_context(method), _start_reader,
+                                       (invert, os.getpid(), method != "fork"))
+        try:
+            main = threading.current_thread() is threading.main_thread()  # signal.signal works only there
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+            try:
+                answers = executor.map(_prepare_in_worker, tasks, chunksize=chunksize)
+            finally:
+                if main:
+                    signal.signal(signal.SIGINT, previous)
+            yield answers
+        finally:
+            _stop_readers(executor)
+
+
+def _stop_readers(executor: ProcessPoolExecutor) -> None:
+    """Terminate the workers now (shutdown alone would let them finish every file first)."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # terminate_workers() from 3.14
+    executor.shutdown(wait=False, cancel_futures=True)  # (which forgets the processes)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
 
 
 def _read_bytes(data: bytes, invert: str) -> Prediction:
@@ -220,17 +354,28 @@ def terminal_art(image: np.ndarray) -> str:
 
 def run(network: Network, arguments: Iterable[str], *, invert: str = "auto", as_json: bool = False,
         top_k: int = 1, show: bool = False, recursive: bool = False, out: Callable[[str], None] = print,
-        err: Callable[[str], None] = print, stdin: Callable[[], bytes] | None = None) -> tuple[int, int, int]:
+        err: Callable[[str], None] = print, stdin: Callable[[], bytes] | None = None,
+        jobs: int = 1) -> tuple[int, int, int]:
     """Predict every image and print one answer per image; return (images, failures, empty folders).
-    With ``stdin``, the argument ``-`` is the picture on standard input (``predict_files``).
+    With ``stdin``, the argument ``-`` is the picture on standard input; with ``jobs`` > 1, many
+    files are read by that many processes (``predict_files``): the output is the same.
 
     Answers go to ``out`` as they are ready (a batch at a time).  In JSON mode
     an image that cannot be used is a {"path", "error"} line on ``out``; in
     plain mode its message, and any warning, goes to ``err``.  A folder with
     no image files is reported (``no image files in DIR``) but is not an image.
     """
+    answers = predict_files(network, expand_inputs(arguments, recursive), invert, stdin=stdin, jobs=jobs)
+    with closing(answers):  # a reader gone or Ctrl-C: the pool stops now, not when garbage is collected
+        count, failures, empty = _print_all(answers, as_json, top_k, show, recursive, out, err)
+    return count, failures, empty
+
+
+def _print_all(answers: Iterable[Prediction], as_json: bool, top_k: int, show: bool, recursive: bool,
+               out: Callable[[str], None], err: Callable[[str], None]) -> tuple[int, int, int]:
+    """``run``'s printing: each answer as it comes; (images, failures, empty folders)."""
     count = failures = empty = 0
-    for prediction in predict_files(network, expand_inputs(arguments, recursive), invert, stdin=stdin):
+    for prediction in answers:
         if prediction.error == NO_IMAGE_FILES:
             empty += 1
             if as_json:

@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """How well `digitnet predict` reads digits drawn the way people draw them, and how fast it is.
 
-    python scripts/bench_predict.py [--model model.npz] [--data-dir DIR]
+    python scripts/bench_predict.py [--model model.npz] [--data-dir DIR] [--old DIR]
                                     [--count 1000] [--offset 0] [--examples DIR] [--skip-timings]
 
 The first --count MNIST test digits are re-drawn at run time in several styles
 (dark ink on paper at 4-10x size and off-centre, coloured ink, noisy JPEG,
 shaded photo, transparent PNGs, white on a big black canvas, thick marker,
 thin pen; and the paper kinds of bench_paper_styles.py: ruled paper, graph paper, a red
-margin line, a hard shadow edge, a flash vignette), each written to a file and read back through
-``digitnet.images.load_image`` -- the same path `digitnet predict` takes.
+margin line, a hard shadow edge, a flash vignette), each written to a folder of files and read back by `digitnet predict FOLDER --json` itself.
 Each style's accuracy is compared with the model's accuracy on the same digits
 as plain 28x28 MNIST images; the bar is ratio >= 0.97 (0.95 for the paper kinds).  Printed digits
 (matplotlib's bundled fonts) are reported as well, with no tuning of the model.
 Then the command itself is timed: cold start on one PNG, a folder of 1,000
-PNGs, and a 4000x3000 photo-like JPEG.  A table, then one JSON summary line.
+PNGs (bar: <= 1.5 s), and a 4000x3000 photo-like JPEG.  A table, then one JSON summary line.
+
+With --old DIR (a checkout of the code before the change: `git worktree add /tmp/old HEAD`; repeatable),
+every accuracy and time is measured with that code too (PYTHONPATH=DIR), on the same files, side by side.
+Run it alone (under /tmp/digitnet-bench.lock): the times depend on what else the cores are doing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,6 +48,7 @@ from bench_paper_styles import PAPER_STYLES  # noqa: E402
 from bench_train import default_data_dir  # noqa: E402
 
 BAR = 0.97
+FOLDER_BAR = 1.5  # seconds for `digitnet predict` on the folder of 1,000 PNGs (issue 23)
 PAPER_BAR = 0.95  # the paper kinds of bench_paper_styles.py (issue 19): ruled, graph, margin, shadow, vignette
 
 
@@ -267,9 +273,37 @@ def save_examples(directory: Path, name: str, inputs: np.ndarray, labels, predic
         "predicted " + " ".join(map(str, predicted[:count])) + "\n")
 
 
-def measure_styles(network, digits, labels, work: Path, seed: int, examples: Path | None) -> dict:
+def tree_root(tree: str | None) -> str:
+    """The folder holding the code to run (None: this checkout): the children's PYTHONPATH and working
+    directory (``python -m`` and ``-c`` put the working directory first on the path)."""
+    return str(Path(tree).resolve()) if tree else str(Path(__file__).resolve().parents[1])
+
+
+def tree_env(tree: str | None) -> dict:
+    """The environment that runs the code in ``tree`` (None: this checkout)."""
+    return dict(os.environ, PYTHONPATH=tree_root(tree))
+
+
+def command_predictions(model: str, paths: list[Path], folder: Path, tree: str | None) -> tuple[np.ndarray, float]:
+    """The digit `digitnet predict FOLDER --json` gives each of ``paths`` (-1 where it could not read
+    the file), with the code in ``tree``; and the command's wall time."""
+    started = time.perf_counter()
+    done = subprocess.run(digitnet_command() + ["predict", str(folder), "--model", model, "--json"],
+                          capture_output=True, text=True, check=False, env=tree_env(tree), cwd=tree_root(tree))
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1) or not done.stdout:
+        sys.exit(f"`digitnet predict {folder}` failed{' with ' + tree if tree else ''}: {done.stderr.strip()[-300:]}")
+    digits = {}
+    for line in done.stdout.splitlines():
+        record = json.loads(line)
+        digits[record["path"]] = record.get("digit", -1)
+    return np.array([digits[str(path)] for path in paths]), seconds
+
+
+def measure_styles(network, model, digits, labels, work: Path, seed: int, examples: Path | None,
+                   trees: dict) -> dict:
     plain = float((predicted_digits(network, digits) == labels).mean())
-    results = {"plain 28x28 MNIST": {"accuracy": plain, "ratio": 1.0, "failed": 0}}
+    results = {"plain 28x28 MNIST": {label: {"accuracy": plain, "ratio": 1.0, "failed": 0} for label in trees}}
     kinds = [(number, name, draw) for number, (name, draw) in enumerate(STYLES.items())]
     kinds += [(100 + number, name, draw) for number, (name, draw) in enumerate(PAPER_STYLES.items())]
     for number, name, draw in kinds:
@@ -277,13 +311,17 @@ def measure_styles(network, digits, labels, work: Path, seed: int, examples: Pat
         folder = work / f"style{number}"
         folder.mkdir()
         paths = [save(*draw(digit.reshape(28, 28), rng), folder / f"{i:05d}") for i, digit in enumerate(digits)]
-        inputs, failed = read_all(paths)
-        predicted = predicted_digits(network, inputs)
-        predicted[failed] = -1
-        accuracy = float((predicted == labels).mean())
-        results[name] = {"accuracy": accuracy, "ratio": accuracy / plain, "failed": len(failed),
-                         "bar": PAPER_BAR if name in PAPER_STYLES else BAR}
+        results[name] = {}
+        for label, tree in trees.items():
+            predicted, seconds = command_predictions(model, paths, folder, tree)
+            accuracy = float((predicted == labels).mean())
+            results[name][label] = {"accuracy": accuracy, "ratio": accuracy / plain, "seconds": seconds,
+                                    "failed": int((predicted < 0).sum()),
+                                    "bar": PAPER_BAR if name in PAPER_STYLES else BAR}
         if examples:
+            inputs, failed = read_all(paths)
+            predicted = predicted_digits(network, inputs)
+            predicted[failed] = -1
             save_examples(examples, name, inputs, labels, predicted)
     return results
 
@@ -298,40 +336,42 @@ def font_directory() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
-def measure_fonts(network, work: Path, seed: int, examples: Path | None) -> dict:
-    """Each digit in each font at three sizes, dark on white, off-centre: accuracy overall and per font."""
+def measure_fonts(network, model, work: Path, seed: int, examples: Path | None, trees: dict) -> dict:
+    """Each digit in each font at three sizes, dark on white, off-centre: accuracy overall and per font,
+    read by `digitnet predict FOLDER` with each code tree."""
     rng = np.random.default_rng(seed)
-    per_font = {}
-    all_inputs, all_labels, all_predicted = [], [], []
+    folder = work / "fonts"
+    folder.mkdir()
+    paths, labels, fonts = [], [], []
     for font_name in FONTS:
         path = font_directory() / font_name
         if not path.exists():
             continue
-        paths, labels = [], []
         for size in (48, 96, 160):
             font = ImageFont.truetype(str(path), size)
             for digit in range(10):
                 canvas = Image.new("L", (size * 2, size * 2), 250)
                 offset = (int(rng.integers(0, size // 2)), int(rng.integers(0, size // 3)))
                 ImageDraw.Draw(canvas).text(offset, str(digit), fill=20, font=font)
-                file = work / f"font_{font_name}_{size}_{digit}.png"
+                file = folder / f"font_{font_name}_{size}_{digit}.png"
                 canvas.save(file)
                 paths.append(file)
                 labels.append(digit)
+                fonts.append(font_name.removesuffix(".ttf"))
+    labels, fonts = np.array(labels), np.array(fonts)
+    results = {}
+    for label, tree in trees.items():
+        predicted, _ = command_predictions(model, paths, folder, tree)
+        right = predicted == labels
+        results[label] = {"accuracy": float(right.mean()), "images": len(labels),
+                          "per_font": {name: float(right[fonts == name].mean()) for name in dict.fromkeys(fonts)}}
+    if examples:
         inputs, failed = read_all(paths)
         predicted = predicted_digits(network, inputs)
         predicted[failed] = -1
-        per_font[font_name.removesuffix(".ttf")] = float((predicted == np.array(labels)).mean())
-        all_inputs.append(inputs)
-        all_labels += labels
-        all_predicted.append(predicted)
-    predicted = np.concatenate(all_predicted)
-    if examples:
-        order = np.argsort(np.array(all_labels), kind="stable")[::8]
-        save_examples(examples, "fonts", np.concatenate(all_inputs)[order], np.array(all_labels)[order],
-                      predicted[order], count=40)
-    return {"accuracy": float((predicted == np.array(all_labels)).mean()), "images": len(all_labels),
-            "per_font": per_font}
+        order = np.argsort(labels, kind="stable")[::8]
+        save_examples(examples, "fonts", inputs[order], labels[order], predicted[order], count=40)
+    return results
 
 
 # ---------------------------------------------------------------------------
@@ -343,16 +383,37 @@ def digitnet_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "digitnet"]
 
 
-def run_seconds(args, repeat: int) -> float | None:
-    """Median wall time of `digitnet ARGS` over `repeat` runs (None when the command fails)."""
+def run_seconds(args, repeat: int, tree: str | None = None, cpu: list | None = None) -> float | None:
+    """Median wall time of `digitnet ARGS` over `repeat` runs with the code in ``tree``
+    (None when the command fails); with ``cpu``, each run's CPU seconds (user + system, its worker
+    processes included) are appended to it: less hostage to the load than the wall time."""
     times = []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        done = subprocess.run(digitnet_command() + args, capture_output=True, text=True, check=False)
+        done = subprocess.run(digitnet_command() + args, capture_output=True, text=True, check=False,
+                              env=tree_env(tree), cwd=tree_root(tree))
         times.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if cpu is not None:
+            cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         if done.returncode != 0:
             print(f"`digitnet {' '.join(args)}` failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
             return None
+    return statistics.median(times)
+
+
+LOAD_IMAGE = ("import sys, time; from digitnet import images; t = time.perf_counter(); "
+              "images.load_image(sys.argv[1]); print(time.perf_counter() - t)")
+
+
+def load_image_seconds(path: Path, tree: str | None, repeat: int = 3) -> float:
+    """Median seconds of ``images.load_image(path)`` in a fresh process with the code in ``tree``."""
+    times = []
+    for _ in range(repeat):
+        done = subprocess.run([sys.executable, "-c", LOAD_IMAGE, str(path)], capture_output=True, text=True,
+                              check=True, env=tree_env(tree), cwd=tree_root(tree))
+        times.append(float(done.stdout))
     return statistics.median(times)
 
 
@@ -369,7 +430,14 @@ def photo_jpeg(digit: np.ndarray, path: Path, seed: int) -> Path:
     return path
 
 
-def measure_timings(model: str, digits, work: Path) -> dict:
+def has_jobs(tree: str | None) -> bool:
+    """Whether the code in ``tree`` has `predict --jobs` (the code before issue 23 has not)."""
+    root = Path(tree) if tree else Path(__file__).resolve().parents[1]
+    return "--jobs" in (root / "digitnet" / "cli" / "predict.py").read_text()
+
+
+def measure_timings(model: str, digits, work: Path, trees: dict) -> dict:
+    """Each timing for each code tree, the trees taking turns so that a change in load hits both."""
     folder = work / "timing_folder"
     folder.mkdir()
     rng = np.random.default_rng(7)
@@ -378,15 +446,27 @@ def measure_timings(model: str, digits, work: Path) -> dict:
         image.save(folder / f"{i:04d}.png")
     one = folder / "0000.png"
     photo = photo_jpeg(digits[0].reshape(28, 28), work / "photo.jpg", seed=3)
-    started = time.perf_counter()
-    images.load_image(photo)
-    photo_in_process = time.perf_counter() - started
-    return {
-        "cold_start_one_png_seconds": run_seconds(["predict", str(one), "--model", model], repeat=5),
-        "folder_1000_png_seconds": run_seconds(["predict", str(folder), "--model", model, "--json"], repeat=1),
-        "photo_4000x3000_jpeg_seconds": run_seconds(["predict", str(photo), "--model", model], repeat=3),
-        "photo_4000x3000_load_image_seconds": photo_in_process,
-    }
+    jobs = {"one process": ["--jobs", "1"]}  # the code before the change has no --jobs
+    timings = {label: {} for label in trees}
+    for label, tree in trees.items():
+        timings[label]["cold_start_one_png_seconds"] = run_seconds(["predict", str(one), "--model", model], 5, tree)
+    runs = {label: [] for label in trees}
+    cpu = {label: [] for label in trees}
+    for repeat in range(3):
+        for label, tree in trees.items():
+            runs[label].append(run_seconds(["predict", str(folder), "--model", model, "--json"], 1, tree, cpu[label]))
+    for label, tree in trees.items():
+        timings[label]["folder_1000_png_seconds"] = None if None in runs[label] else statistics.median(runs[label])
+        timings[label]["folder_1000_png_cpu_seconds"] = statistics.median(cpu[label])
+        if has_jobs(tree):
+            for name, extra in jobs.items():
+                one_cpu = []
+                timings[label][f"folder_1000_png_seconds_{name.replace(' ', '_')}"] = run_seconds(
+                    ["predict", str(folder), "--model", model, "--json", *extra], 3, tree, one_cpu)
+                timings[label][f"folder_1000_png_cpu_seconds_{name.replace(' ', '_')}"] = statistics.median(one_cpu)
+        timings[label]["photo_4000x3000_jpeg_seconds"] = run_seconds(["predict", str(photo), "--model", model], 3, tree)
+        timings[label]["photo_4000x3000_load_image_seconds"] = load_image_seconds(photo, tree)
+    return timings
 
 
 # ---------------------------------------------------------------------------
@@ -400,10 +480,16 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0,
                         help="start at this test digit (the stroke-width targets were chosen on the first 2,000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--old", metavar="DIR", action="append", default=[],
+                        help="also measure the code in DIR (a checkout before the change), side by side; "
+                             "repeat for several (each is named by its folder's name)")
     parser.add_argument("--examples", type=Path, default=None,
                         help="save strips of the 28x28 images the network saw, per style, in this folder")
     parser.add_argument("--skip-timings", action="store_true")
+    parser.add_argument("--skip-styles", action="store_true",
+                        help="timings only (the accuracies need no lock on the machine; the timings do)")
     args = parser.parse_args()
+    args.model = str(Path(args.model).resolve())  # the commands run in the code's folder (tree_root)
 
     try:
         ckpt = checkpoint.load(args.model)
@@ -413,27 +499,53 @@ def main() -> None:
     test = load_mnist(args.data_dir or default_data_dir()).test
     digits = test.float_images()[args.offset:args.offset + args.count]
     labels = test.labels[args.offset:args.offset + args.count]
+    trees = {Path(tree).name: tree for tree in args.old} | {"now": None}
     with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
         work = Path(tmp)
         started = time.perf_counter()
-        styles = measure_styles(network, digits, labels, work, args.seed, args.examples)
-        fonts = measure_fonts(network, work, args.seed, args.examples)
+        styles, fonts = {}, {}
+        if not args.skip_styles:
+            styles = measure_styles(network, args.model, digits, labels, work, args.seed, args.examples, trees)
+            fonts = measure_fonts(network, args.model, work, args.seed, args.examples, trees)
         accuracy_seconds = time.perf_counter() - started
-        timings = {} if args.skip_timings else measure_timings(args.model, digits, work)
+        timings = {} if args.skip_timings else measure_timings(args.model, digits, work, trees)
+    report(args, digits, trees, styles, fonts, timings, accuracy_seconds)
 
+
+def report(args, digits, trees, styles, fonts, timings, accuracy_seconds) -> None:
+    labels = list(trees)
     print(f"MNIST test digits {args.offset}-{args.offset + len(digits) - 1}, model {args.model}; "
-          f"bar: accuracy >= {BAR:.0%} of plain MNIST\n")
-    print(f"{'style':<28} {'accuracy':>9} {'vs plain':>9} {'failed':>7}  pass")
+          f"bar: accuracy >= {BAR:.0%} of plain MNIST ({PAPER_BAR:.0%} for the paper kinds)")
+    for tree in args.old:
+        print(f"{Path(tree).name}: the code in {tree}; now: this checkout; all read the same files")
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+          + f" on {os.cpu_count()} cores\n")
+    if styles:
+        print(f"{'style':<28} " + " ".join(f"{label + ' acc':>11} {'ratio':>6} {'failed':>6} {'secs':>6}"
+                                           for label in labels) + "  pass")
     for name, row in styles.items():
-        verdict = "yes" if row["ratio"] >= row.get("bar", BAR) else "NO"
-        print(f"{name:<28} {row['accuracy']:>9.1%} {row['ratio']:>9.3f} {row['failed']:>7}  {verdict}")
-    print(f"\nprinted digits, {len(fonts['per_font'])} fonts x 10 digits x 3 sizes: {fonts['accuracy']:.1%} ("
-          + ", ".join(f"{k} {v:.0%}" for k, v in fonts["per_font"].items()) + ")")
-    for key, value in timings.items():
-        print(f"{key:<38} {'failed' if value is None else f'{value:.3f}'}")
+        now = row["now"]
+        verdict = "yes" if now["ratio"] >= now.get("bar", BAR) else "NO"
+        cells = [f"{row[label]['accuracy']:>11.1%} {row[label]['ratio']:>6.3f} {row[label]['failed']:>6} "
+                 + (f"{row[label]['seconds']:>6.2f}" if "seconds" in row[label] else f"{'':>6}") for label in labels]
+        print(f"{name:<28} " + " ".join(cells) + f"  {verdict}")
+    for label in labels if fonts else []:
+        print(f"\nprinted digits ({label}), {len(fonts[label]['per_font'])} fonts x 10 digits x 3 sizes: "
+              f"{fonts[label]['accuracy']:.1%} ("
+              + ", ".join(f"{k} {v:.0%}" for k, v in fonts[label]["per_font"].items()) + ")")
+    if timings:
+        keys = list(dict.fromkeys(key for label in labels for key in timings[label]))
+        print(f"\n{'timing (seconds, median)':<48} " + " ".join(f"{label:>8}" for label in labels) + "  bar")
+        for key in keys:
+            values = [timings[label].get(key, "-") for label in labels]
+            bar = f"<= {FOLDER_BAR:g}" if key == "folder_1000_png_seconds" else ""
+            print(f"{key:<48} " + " ".join(f"{'-' if v == '-' else 'failed' if v is None else f'{v:.3f}':>8}"
+                                          for v in values) + f"  {bar}")
     summary = {"model": args.model, "digits": len(digits), "offset": args.offset, "bar": BAR, "styles": styles,
-               "all_styles_pass": all(row["ratio"] >= row.get("bar", BAR) for row in styles.values()),
-               "fonts": fonts, "timings": timings, "accuracy_seconds": accuracy_seconds}
+               "all_styles_pass": all(row["now"]["ratio"] >= row["now"].get("bar", BAR) for row in styles.values())
+               if styles else None,
+               "fonts": fonts, "timings": timings, "accuracy_seconds": accuracy_seconds, "trees": trees,
+               "load_average": os.getloadavg()}
     print(json.dumps(summary))
 
 

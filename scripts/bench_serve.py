@@ -1,12 +1,18 @@
-"""Speed and memory of `digitnet serve` (the serve issue's bars), measured from outside the server.
+"""Speed and memory of `digitnet serve` (issue 23's bars), measured from outside the server.
 
-Starts `digitnet serve --port 0` in a subprocess and sends it a 280x280 canvas PNG of a drawn digit
-(RGBA, dark round strokes on white: what the page sends), then prints:
+Starts `digitnet serve --port 0` in a subprocess and sends it 280x280 canvas PNGs of two kinds
+(RGBA, dark ink on white: what the page sends): a drawn digit (round strokes, as the page draws
+them) and, with MNIST in --data-dir, upscaled MNIST test digits (64 different ones, in turn).  Then it prints:
 
   time to first answer   from starting the process to the first 200 from /api/predict
   one client             round-trip p50 / p99 over --requests sequential predictions (keep-alive)
   8 clients at once      predictions per second and p99 round trip (each client its own connection)
   server peak RSS        VmHWM of the server process from /proc/PID/status, after all of the above
+  the server's breakdown CPU ms of each step of a prediction in-process (the worker's work, then the
+                         answer as JSON): the steps are whatever digitnet.images.pipeline calls
+
+With --old DIR (a checkout of the code before the change: `git worktree add /tmp/old HEAD`; repeatable)
+every figure is measured for that code too, server started with PYTHONPATH=DIR, and printed side by side.
 
 With --while-training the same figures are measured while the server trains a network in its child
 process (started through POST /api/train/start: the textbook's settings, epochs enough to outlast the
@@ -16,7 +22,7 @@ measurement), against the training issue's bars (p50 <= 30 ms, 8 clients p99 <= 
                          the epoch arriving here, for every epoch during the measurement (bar: <= 1 s)
 
 Run it alone (`flock /tmp/digitnet-bench.lock python scripts/bench_serve.py --model model.npz`): the
-figures depend on what else the 2 cores are doing.
+figures depend on what else the 2 cores are doing; the load average is printed with them.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from urllib.parse import urlsplit
 import requests  # the training run and its event stream (--while-training)
 from PIL import Image, ImageDraw
 
-BARS = {"p50": 0.015, "throughput": 200, "p99_concurrent": 0.100, "rss_mb": 150, "first_answer": 1.0}
+BARS = {"p50": 0.005, "throughput": 400, "p99_concurrent": 0.050, "rss_mb": 150, "first_answer": 1.0, "cpu_ms": 1.2}
 TRAINING_BARS = {"p50": 0.030, "p99_concurrent": 0.200, "progress": 1.0}
 
 
@@ -60,7 +66,8 @@ def canvas_png(side: int = 280) -> bytes:
 
 
 class Client:
-    """One keep-alive HTTP/1.1 connection, as a browser tab keeps one.
+    """One keep-alive HTTP/1.1 connection, as a browser tab keeps one (and, like a browser, connecting
+    again when the server has closed it for being idle).
 
     The standard library's http.client costs about 0.3 ms of CPU a request; ``requests`` costs
     about 2 ms, which on 2 shared cores was a fifth of all the CPU the measurement used, and
@@ -72,9 +79,16 @@ class Client:
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
 
     def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        self.connection.request(method, path, body=body)
-        response = self.connection.getresponse()
-        return response.status, response.read()
+        for attempt in (1, 2):
+            try:
+                self.connection.request(method, path, body=body)
+                response = self.connection.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.connection.close()  # closed while idle (keep-alive timeout): the next try reconnects
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -97,6 +111,18 @@ def pss_mb(pid: int) -> float:
     return float("nan")
 
 
+def family_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server and the processes it started, from /proc."""
+    total = 0
+    for member in [pid] + descendants(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime: the 14th and 15th fields
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def descendants(pid: int) -> list[int]:
     """The processes the server started (its worker processes, multiprocessing's resource tracker)."""
     parents = {}
@@ -115,7 +141,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def start_server(model: str, data_dir: str | None, workers: int | None = None,
-                 runs_dir: str | None = None) -> tuple[subprocess.Popen, str, float]:
+                 runs_dir: str | None = None, env: dict | None = None) -> tuple[subprocess.Popen, str, float]:
     command = [sys.executable, "-m", "digitnet", "serve", "--model", model, "--port", "0"]
     if workers is not None:
         command += ["--workers", str(workers)]
@@ -124,11 +150,16 @@ def start_server(model: str, data_dir: str | None, workers: int | None = None,
     if runs_dir:
         command += ["--runs-dir", runs_dir]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # stderr to a file, not a pipe nobody reads: a chatty server must not block on a full pipe
+    errors = tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env,
+                               cwd=(env or {}).get("PYTHONPATH"))
     line = process.stdout.readline()
     if " on http://" not in line:
         process.kill()
-        sys.exit(f"the server did not start: {line.strip()} {process.stderr.read().strip()}")
+        process.wait()
+        errors.seek(0)
+        sys.exit(f"the server did not start: {line.strip()} {errors.read().strip()[-500:]}")
     url = line.split(" on ", 1)[1].split(" ", 1)[0]
     return process, url, started
 
@@ -182,168 +213,352 @@ class ProgressWatcher:
         requests.post(self.url + "api/train/stop", timeout=10)
 
 
-def stage_breakdown(model: str, body: bytes, rounds: int = 100) -> list[tuple[str, float]]:
-    """CPU milliseconds per prediction of each step, in this process (images.preprocess_with_notes's
-    steps, in order: what `predict` and the server run)."""
-    from digitnet import checkpoint
-    from digitnet.images import decode, normalise, paper
-    from digitnet.images import ink as locate
+def mnist_canvases(data_dir: str | None, count: int = 64, side: int = 280) -> list[bytes]:
+    """The first ``count`` MNIST test digits upscaled to side x side canvases, dark ink on white, RGBA PNG
+    (what the page would send if the digit were drawn on it); [] without the MNIST test files."""
+    import gzip
+
+    import numpy as np
+
+    folder = Path(data_dir or os.environ.get("DIGITNET_DATA_DIR") or "data")
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    if not path.is_file():
+        return []
+    with gzip.open(path) as f:
+        pixels = np.frombuffer(f.read(16 + 784 * count)[16:], np.uint8).reshape(count, 28, 28)
+    bodies = []
+    for digit in pixels:
+        coverage = np.asarray(Image.fromarray(digit).resize((side, side), Image.BICUBIC), np.float32) / 255
+        grey = (255 - coverage * (255 - 22)).round().astype(np.uint8)  # the page's INK #161616 on white
+        image = Image.fromarray(grey).convert("RGBA")
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        bodies.append(buffer.getvalue())
+    return bodies
+
+
+class Bodies:
+    """The canvases of one kind, handed out in turn (thread-safe enough: a race repeats one)."""
+
+    def __init__(self, name: str, bodies: list[bytes]):
+        self.name, self.bodies, self._next = name, bodies, 0
+
+    def __call__(self) -> bytes:
+        body = self.bodies[self._next % len(self.bodies)]
+        self._next += 1
+        return body
+
+
+def stage_breakdown(model: str, bodies: list[bytes], rounds: int = 100) -> list[tuple[str, float]]:
+    """CPU milliseconds per prediction of each step, in this process: what a worker runs
+    (``predict.predict_bytes``: decode, the pipeline's steps, the verdict, the feedforward), then what
+    the server adds (the answer as a dict with its 28x28 input, and as JSON).
+
+    The steps are found, not listed: every function of another digitnet.images module that
+    digitnet.images.pipeline calls by name is timed (so the breakdown follows the pipeline as it
+    changes); what pipeline.py does itself between them is one row."""
+    import json as json_module
+
+    from digitnet import checkpoint, images, predict
+    from digitnet.images import pipeline
 
     ckpt = checkpoint.load(model)
     network = ckpt.best_network or ckpt.network
     totals: dict[str, float] = {}
+    depth = [0]
 
-    def timed(name, function, *args):
-        start = time.process_time()
-        result = function(*args)
-        totals[name] = totals.get(name, 0.0) + time.process_time() - start
-        return result
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            if depth[0]:
+                return function(*args, **kwargs)
+            depth[0] += 1
+            start = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                totals[name] = totals.get(name, 0.0) + time.process_time() - start
+                depth[0] -= 1
+        return wrapper
 
-    for i in range(rounds + 5):
-        if i == 5:
-            totals.clear()  # warm-up done
-        image = timed("decode the PNG (open_image)", decode.open_image, io.BytesIO(body))
-        pixels, alpha = timed("pixels to floats, flatten alpha", decode.to_float_channels, image)
-        flattened = timed("pixels to floats, flatten alpha", decode.composite, pixels, alpha)
-        flat = timed("find the ink", paper._flat_paper, flattened) \
-            if max(flattened.shape[:2]) <= 2 * locate.DETECT_SIDE else None
-        if flat is not None:  # a clean drawing: found once, at full size, in the window around it
-            ink, dark = timed("find the ink", locate._ink_on_flat_paper, flattened, *flat, None)[:2]
-            factor = 1
-        else:
-            small, factor = timed("find the ink", locate.shrink_for_detection, flattened)
-            ink, dark = timed("find the ink", locate.find_ink, small, None)
-        timed("look for digits side by side", locate.digit_groups, ink)
-        cropped = locate.crop_to_ink(ink)
-        if factor > 1 and max(cropped.shape) < normalise.FINE_SIDE:
-            cropped = timed("refine: find it again at full size", locate.refine, flattened, ink, factor, dark)
-        reshaped = timed("normalise the strokes", normalise.normalise_strokes, locate.require_digit_size(cropped))
-        boxed = timed("fit to 20 px, centre by mass", normalise.fit_to_box, cropped if reshaped is None else reshaped)
-        grid = timed("fit to 20 px, centre by mass", normalise.centre_by_mass, boxed)
-        timed("feedforward", network.feedforward, grid.reshape(1, -1))
+    patched = []
+    for name, value in vars(pipeline).items():
+        module = getattr(value, "__module__", "") or ""
+        if callable(value) and module.startswith("digitnet.images.") and module != pipeline.__name__ \
+                and not isinstance(value, type):
+            patched.append((pipeline, name, value))
+    patched.append((images, "open_image", images.open_image))
+    patched.append((network, "feedforward", network.feedforward))
+    for owner, name, function in patched:
+        label = ("decode the upload: " if name == "open_image" else "") + \
+            (f"{function.__module__.rsplit('.', 1)[-1]}.{name}" if owner is not network else "feedforward")
+        setattr(owner, name, timed(label, function))
+    whole = 0.0
+    try:
+        for i in range(rounds + 5):
+            if i == 5:
+                totals.clear()  # warm-up done
+                whole = 0.0
+            body = bodies[i % len(bodies)]
+            start = time.process_time()
+            answer = predict.predict_bytes(network, body)
+            whole += time.process_time() - start
+            record = timed("the answer as a dict (to_dict, the 28x28 input)", answer.to_dict)(with_input=True)
+            timed("the answer as JSON (json.dumps)", json_module.dumps)(record, separators=(",", ":"))
+    finally:
+        for owner, name, function in patched:
+            if owner is network:
+                del network.feedforward
+            else:
+                setattr(owner, name, function)
+    steps = sum(seconds for name, seconds in totals.items() if not name.startswith("the answer as"))
+    totals["the rest (pipeline.py and predict.py themselves)"] = max(0.0, whole - steps)
     return [(name, seconds / rounds * 1000) for name, seconds in totals.items()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="model.npz", help="model to serve (default: model.npz)")
-    parser.add_argument("--data-dir", default=None, help="passed to digitnet serve")
-    parser.add_argument("--workers", type=int, default=None, help="passed to digitnet serve (default: its default)")
-    parser.add_argument("--requests", type=int, default=400, help="sequential predictions (default: 400)")
-    parser.add_argument("--concurrency", type=int, default=8, help="clients at once (default: 8)")
-    parser.add_argument("--per-client", type=int, default=100, help="predictions per concurrent client (default: 100)")
-    parser.add_argument("--while-training", action="store_true",
-                        help="measure while the server trains a network (POST /api/train/start)")
-    args = parser.parse_args()
-    if not Path(args.model).is_file():
-        sys.exit(f"{args.model}: no such model; train one (digitnet train) or pass --model PATH")
-    body = canvas_png()
-    bars = dict(BARS, **TRAINING_BARS) if args.while_training else BARS
-    runs_dir = tempfile.mkdtemp(prefix="bench-serve-runs-") if args.while_training else None
+def hand_over_cpu(model: str, body: bytes, rounds: int = 200) -> float:
+    """The server process's own CPU ms a prediction costs when a worker process computes it
+    (serve.workers.PredictionPool: sending the upload, waiting, reading the answer back)."""
+    from digitnet import checkpoint
+    from digitnet.serve.workers import PredictionPool
 
-    process, url, started = start_server(args.model, args.data_dir, args.workers, runs_dir)
+    ckpt = checkpoint.load(model)
+    pool = PredictionPool(ckpt.best_network or ckpt.network, processes=1)
+    try:
+        if not pool.wait_until_started(timeout=120):
+            sys.exit("the worker process did not start")
+        for _ in range(20):
+            pool.predict(body)
+        start = time.process_time()
+        for _ in range(rounds):
+            pool.predict(body)
+        return (time.process_time() - start) / rounds * 1000
+    finally:
+        pool.close()
+
+
+def breakdown_in(tree: str | None, model: str, data_dir: str | None) -> dict:
+    """``stage_breakdown`` for each kind of canvas, run by the code in ``tree`` (a subprocess)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--breakdown-only", "--model", model]
+    if data_dir:
+        command += ["--data-dir", data_dir]
+    done = subprocess.run(command, env=tree_env(tree), cwd=tree_root(tree), capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        sys.exit(f"the breakdown failed{' with ' + tree if tree else ''}: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout)
+
+
+def tree_root(tree: str | None) -> str:
+    """The folder holding the code to run (None: this checkout).  Children run with it as their
+    PYTHONPATH and their working directory: ``python -m`` puts the working directory first on the
+    path, so a child started from another checkout would run that checkout's code."""
+    return str(Path(tree).resolve()) if tree else str(Path(__file__).resolve().parents[1])
+
+
+def tree_env(tree: str | None) -> dict:
+    """The environment that runs the code in ``tree`` (None: this checkout)."""
+    return dict(os.environ, PYTHONPATH=tree_root(tree))
+
+
+def measure(tree: str | None, kinds: list[Bodies], args) -> dict:
+    """Every figure of the server running the code in ``tree``, for each kind of canvas."""
+    runs_dir = tempfile.mkdtemp(prefix="bench-serve-runs-") if args.while_training else None
+    process, url, started = start_server(args.model, args.data_dir, args.workers, runs_dir, tree_env(tree))
     watcher = None
+    figures: dict = {"kinds": {}}
     try:
         session = Client(url)
         while True:  # time to the first answer, counted from starting the process
-            status, answer = session.request("POST", "/api/predict", body)
+            status, answer = session.request("POST", "/api/predict", kinds[0].bodies[0])
             if status == 200:
                 break
-        first_answer = time.perf_counter() - started
-        digit = json.loads(answer)["digit"]
+        figures["first_answer"] = time.perf_counter() - started
+        figures["digit"] = json.loads(answer)["digit"]
         if args.while_training:
             watcher = ProgressWatcher(url, runs_dir)
             watcher.start_run()
-
-        for _ in range(20):  # warm-up
-            session.request("POST", "/api/predict", body)
-        one = []
-        for _ in range(args.requests):
-            t = time.perf_counter()
-            status, _ = session.request("POST", "/api/predict", body)
-            one.append(time.perf_counter() - t)
-            assert status == 200
-
+        for kind in kinds:
+            figures["kinds"][kind.name] = measure_kind(url, session, kind, args, process.pid)
         overhead = []  # HTTP alone: the smallest route, no image
         for _ in range(200):
             t = time.perf_counter()
             session.request("GET", "/api/model")
             overhead.append(time.perf_counter() - t)
-
-        latencies: list[float] = []
-        lock = threading.Lock()
-        barrier = threading.Barrier(args.concurrency + 1)
-
-        def client():
-            own = Client(url)
-            own.request("POST", "/api/predict", body)  # connect before the clock starts
-            mine = []
-            barrier.wait()
-            for _ in range(args.per_client):
-                t = time.perf_counter()
-                status, _ = own.request("POST", "/api/predict", body)
-                mine.append(time.perf_counter() - t)
-                assert status == 200
-            with lock:
-                latencies.extend(mine)
-
-        threads = [threading.Thread(target=client) for _ in range(args.concurrency)]
-        for thread in threads:
-            thread.start()
-        barrier.wait()
-        t0 = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - t0
-        throughput = len(latencies) / wall
+        figures["overhead_p50"] = statistics.median(overhead)
         family = [process.pid] + descendants(process.pid)
-        rss = peak_rss_mb(process.pid)
-        rss_all = sum(peak_rss_mb(pid) for pid in family)  # shared pages counted once per process
-        pss_all = sum(pss_mb(pid) for pid in family)
+        figures["processes"] = len(family)
+        figures["rss"] = peak_rss_mb(process.pid)
+        figures["rss_all"] = sum(peak_rss_mb(pid) for pid in family)  # shared pages counted once per process
+        figures["pss_all"] = sum(pss_mb(pid) for pid in family)
         if watcher is not None:
             watcher.finish()
+            figures["delays"] = watcher.delays
     finally:
         process.terminate()
         process.wait(timeout=60)
         if runs_dir:
             shutil.rmtree(runs_dir, ignore_errors=True)
+    return figures
 
-    rows = [
-        ("time to first answer (process start to first 200)", f"{first_answer:.2f} s", f"<= {bars['first_answer']:g} s"),
-        ("one client: round trip p50", f"{statistics.median(one) * 1000:.1f} ms", f"<= {bars['p50'] * 1000:g} ms"),
-        ("one client: round trip p99", f"{percentile(one, 99) * 1000:.1f} ms", ""),
-        ("one client: GET /api/model p50 (HTTP alone)", f"{statistics.median(overhead) * 1000:.1f} ms", ""),
-        (f"{args.concurrency} clients: predictions per second", f"{throughput:.0f}/s", f">= {bars['throughput']}/s"),
-        (f"{args.concurrency} clients: round trip p99", f"{percentile(latencies, 99) * 1000:.1f} ms",
-         f"<= {bars['p99_concurrent'] * 1000:g} ms"),
-        (f"{args.concurrency} clients: round trip p50", f"{statistics.median(latencies) * 1000:.1f} ms", ""),
-        (f"server peak RSS (VmHWM), {len(family)} process(es) summed", f"{rss_all:.0f} MB", f"<= {bars['rss_mb']} MB"),
-        ("  of which the server process itself", f"{rss:.0f} MB", ""),
-        ("  PSS summed at the end (shared pages split)", f"{pss_all:.0f} MB", ""),
-    ]
-    if watcher is not None:
-        delays = watcher.delays
-        rows += [
-            ("training: epochs completed during the measurement", f"{len(delays)}", ""),
-            ("training: epoch saved -> page (SSE), worst", f"{max(delays) * 1000:.0f} ms" if delays else "n/a",
-             f"<= {bars['progress'] * 1000:g} ms"),
-            ("training: epoch saved -> page (SSE), median",
-             f"{statistics.median(delays) * 1000:.0f} ms" if delays else "n/a", ""),
-        ]
+
+def round_trips(client: Client, kind: Bodies, count: int) -> list[float]:
+    """Seconds of each of ``count`` predictions in a row on one connection."""
+    times = []
+    for _ in range(count):
+        body = kind()
+        t = time.perf_counter()
+        status, _ = client.request("POST", "/api/predict", body)
+        times.append(time.perf_counter() - t)
+        assert status == 200, status
+    return times
+
+
+def measure_kind(url: str, session: Client, kind: Bodies, args, pid: int) -> dict:
+    """One client's sequential round trips, then --concurrency clients at once, on this kind of canvas;
+    and the server's CPU (all its processes) per prediction over the sequential ones."""
+    round_trips(session, kind, 20)  # warm-up
+    cpu = family_cpu(pid)
+    one = round_trips(session, kind, args.requests)
+    cpu = (family_cpu(pid) - cpu) / args.requests
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(args.concurrency + 1)
+
+    def client():
+        own = Client(url)
+        own.request("POST", "/api/predict", kind())  # connect before the clock starts
+        barrier.wait()
+        mine = round_trips(own, kind, args.per_client)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(args.concurrency)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - t0
+    return {"p50": statistics.median(one), "p99": percentile(one, 99), "throughput": len(latencies) / wall, "cpu": cpu,
+            "p99_concurrent": percentile(latencies, 99), "p50_concurrent": statistics.median(latencies)}
+
+
+def table(rows: list[tuple], columns: list[str]) -> None:
+    widths = [56] + [max(10, len(c)) for c in columns[1:]]
+    print("| " + " | ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(columns, widths)))
+          + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(row, widths)))
+              + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="model.npz", help="model to serve (default: model.npz)")
+    parser.add_argument("--data-dir", default=None,
+                        help="passed to digitnet serve; its MNIST test digits make the second kind of canvas")
+    parser.add_argument("--workers", type=int, default=None, help="passed to digitnet serve (default: its default)")
+    parser.add_argument("--requests", type=int, default=400, help="sequential predictions (default: 400)")
+    parser.add_argument("--concurrency", type=int, default=8, help="clients at once (default: 8)")
+    parser.add_argument("--per-client", type=int, default=100, help="predictions per concurrent client (default: 100)")
+    parser.add_argument("--old", metavar="DIR", action="append", default=[],
+                        help="also measure the code in DIR (a checkout before the change), side by side; "
+                             "repeat for several (each is named by its folder's name)")
+    parser.add_argument("--while-training", action="store_true",
+                        help="measure while the server trains a network (POST /api/train/start)")
+    parser.add_argument("--breakdown-only", action="store_true", help=argparse.SUPPRESS)  # breakdown_in's child
+    args = parser.parse_args()
+    if not Path(args.model).is_file():
+        sys.exit(f"{args.model}: no such model; train one (digitnet train) or pass --model PATH")
+    args.model = str(Path(args.model).resolve())  # the children run in the code's folder (tree_root)
+    args.data_dir = args.data_dir and str(Path(args.data_dir).resolve())
+    kinds = [Bodies("drawn 4", [canvas_png()])]
+    mnist = mnist_canvases(args.data_dir)
+    if mnist:
+        kinds.append(Bodies("MNIST digits", mnist))
+    if args.breakdown_only:
+        found = {kind.name: stage_breakdown(args.model, kind.bodies) for kind in kinds}
+        print(json.dumps(dict(found, **{"hand-over": hand_over_cpu(args.model, kinds[0].bodies[0])})))
+        return
+    bars = dict(BARS, **TRAINING_BARS) if args.while_training else BARS
+    trees = [(Path(tree).name, tree) for tree in args.old] + [("now", None)]
+    results = {label: measure(tree, kinds, args) for label, tree in trees}
+    breakdowns = {label: breakdown_in(tree, args.model, args.data_dir) for label, tree in trees}
+    report(results, breakdowns, kinds, bars, args)
+
+
+def report(results: dict, breakdowns: dict, kinds: list[Bodies], bars: dict, args) -> None:
+    labels = list(results)
     during = " while training (textbook settings, child process)" if args.while_training else ""
     workers = "" if args.workers is None else f" --workers {args.workers}"
-    print(f"digitnet serve --model {args.model}{workers}{during}: 280x280 canvas PNG ({len(body):,} bytes) read as {digit}; "
-          f"{args.requests} sequential, {args.concurrency}x{args.per_client} concurrent predictions")
+    print(f"digitnet serve --model {args.model}{workers}{during}: 280x280 canvas PNGs ("
+          + ", ".join(f"{k.name}: {statistics.mean(map(len, k.bodies)):,.0f} bytes" for k in kinds)
+          + f"); {args.requests} sequential, {args.concurrency}x{args.per_client} concurrent predictions each")
+    if mnist := [k for k in kinds if k.name == "MNIST digits"]:
+        print(f"MNIST digits: the first {len(mnist[0].bodies)} test digits upscaled 10x, in turn")
+    else:
+        print("(no MNIST test files in --data-dir: drawn canvases only)")
+    for tree in args.old:
+        print(f"{Path(tree).name}: the code in {tree}; now: this checkout")
     print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
           + f" on {os.cpu_count()} cores")
-    print(f"| {'figure':<52} | {'measured':>10} | {'bar':>10} |")
-    print(f"|{'-' * 54}|{'-' * 12}|{'-' * 12}|")
-    for name, value, bar in rows:
-        print(f"| {name:<52} | {value:>10} | {bar:>10} |")
-    stages = stage_breakdown(args.model, body)
-    print(f"\nwhere a prediction's CPU time goes (in-process, {sum(ms for _, ms in stages):.1f} ms in all):")
-    for name, ms in stages:
-        print(f"  {name:<40} {ms:6.1f} ms")
+
+    def each(get, fmt):
+        return tuple(fmt(get(results[label])) for label in labels)
+
+    ms = lambda v: f"{v * 1000:.1f} ms"  # noqa: E731
+    per_second = lambda v: f"{v:.0f}/s"  # noqa: E731
+    ms2 = lambda v: f"{v * 1000:.2f} ms"  # noqa: E731
+    seconds = lambda v: f"{v:.2f} s"  # noqa: E731
+    rows = [("time to first answer (process start to first 200)", *each(lambda r: r["first_answer"], seconds),
+             f"<= {bars['first_answer']:g} s")]
+    for kind in kinds:
+        get = lambda key: (lambda r: r["kinds"][kind.name][key])  # noqa: E731
+        rows += [
+            (f"{kind.name}: one client, round trip p50", *each(get("p50"), ms), f"<= {bars['p50'] * 1000:g} ms"),
+            (f"{kind.name}: one client, round trip p99", *each(get("p99"), ms), ""),
+            (f"{kind.name}: server CPU a prediction, all its processes", *each(get("cpu"), ms2),
+             ""),
+            (f"{kind.name}: {args.concurrency} clients, predictions/s", *each(get("throughput"), per_second),
+             f">= {bars['throughput']}/s"),
+            (f"{kind.name}: {args.concurrency} clients, round trip p99", *each(get("p99_concurrent"), ms),
+             f"<= {bars['p99_concurrent'] * 1000:g} ms"),
+            (f"{kind.name}: {args.concurrency} clients, round trip p50", *each(get("p50_concurrent"), ms), ""),
+        ]
+    rows += [
+        ("one client: GET /api/model p50 (HTTP alone)", *each(lambda r: r["overhead_p50"], ms), ""),
+        ("server peak RSS (VmHWM), its processes summed", *each(lambda r: r["rss_all"], lambda v: f"{v:.0f} MB"),
+         f"<= {bars['rss_mb']} MB"),
+        ("  of which the server process itself", *each(lambda r: r["rss"], lambda v: f"{v:.0f} MB"), ""),
+        ("  PSS summed at the end (shared pages split)", *each(lambda r: r["pss_all"], lambda v: f"{v:.0f} MB"), ""),
+    ]
+    for kind in kinds:
+        rows.append((f"{kind.name}: the server's CPU a prediction (breakdown)",
+                     *(f"{sum(v for _, v in breakdowns[label][kind.name]):.2f} ms" for label in labels),
+                     f"<= {bars['cpu_ms']:g} ms"))
+    if args.while_training:
+        for label in labels:
+            delays = results[label].get("delays") or []
+            rows.append((f"training ({label}): epoch saved -> page (SSE), worst",
+                         *([""] * (labels.index(label))), f"{max(delays) * 1000:.0f} ms" if delays else "n/a",
+                         *([""] * (len(labels) - labels.index(label) - 1)), f"<= {bars['progress'] * 1000:g} ms"))
+    table(rows, ["figure", *labels, "bar"])
+    for kind in kinds:
+        print(f"\nwhere a prediction's CPU time goes, {kind.name} (ms, in-process; "
+              + ", ".join(f"{label}: {sum(v for _, v in breakdowns[label][kind.name]):.2f} ms in all"
+                          for label in labels)
+              + "):")
+        names = list(dict.fromkeys(name for label in reversed(labels) for name, _ in breakdowns[label][kind.name]))
+        for name in names:
+            values = [dict(breakdowns[label][kind.name]).get(name) for label in labels]
+            print(f"  {name:<56} " + " ".join("     -" if v is None else f"{v:6.2f}" for v in values))
+    hand_over = {label: breakdowns[label].get("hand-over") for label in labels}
+    if any(hand_over.values()):
+        print("\nthe hand-over to a worker process and back, the server process's own CPU a prediction (ms): "
+              + ", ".join(f"{label} {value:.2f}" for label, value in hand_over.items() if value is not None))
 
 
 if __name__ == "__main__":

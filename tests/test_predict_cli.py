@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -307,3 +310,145 @@ def test_a_dot_is_answered_with_a_doubt_and_a_digit_without_one(model, tmp_path)
     text = run(dot, seven, "--model", model)
     assert [LINE.match(line)["path"] for line in text.stdout.splitlines()] == [str(dot), str(seven)]
     assert text.stderr.splitlines() == [f"{dot}: warning: this does not look like a digit: {record['doubt']}"]
+
+
+# ---------------------------------------------------------------------------
+# --jobs: many files read by a pool of processes, with the same output
+
+
+@pytest.fixture
+def mixed_folder(tmp_path) -> Path:
+    """Good pictures of several kinds and sizes, and bad files of several kinds, in one folder."""
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for i in range(9):
+        draw(mixed / f"{i:02d}-good.{['png', 'jpg', 'gif'][i % 3]}", ["seven", "one", "zero"][i % 3],
+             mode=["L", "RGB", "P"][i % 3], size=(90 + 9 * i, 120))
+    (mixed / "03-text.png").write_text("not a picture")
+    (mixed / "05-empty.jpg").write_bytes(b"")
+    (mixed / "07-cut.png").write_bytes((mixed / "00-good.png").read_bytes()[:60])
+    Image.new("L", (60, 60), 250).save(mixed / "08-blank.png")
+    return mixed
+
+
+def test_jobs_give_the_same_output_as_one_process(model, mixed_folder, monkeypatch):
+    """Text and --json, answers and errors: the same bytes with --jobs 1 and 2 (the pool really used)."""
+    pools = []
+    real_pool = predict._reading_pool
+
+    def counted(*args):
+        pools.append(args)
+        return real_pool(*args)
+
+    monkeypatch.setattr(predict, "POOL_THRESHOLD", 4)  # this small folder is "many files"
+    monkeypatch.setattr(predict, "_reading_pool", counted)
+    for extra in ([], ["--json"]):
+        alone = run(mixed_folder, "--model", model, "--jobs", "1", *extra, expect=1)
+        assert not pools
+        side_by_side = run(mixed_folder, "--model", model, "--jobs", "2", *extra, expect=1)
+        assert [args[0] for args in pools] == [2]
+        pools.clear()
+        assert side_by_side.stdout == alone.stdout and side_by_side.stderr == alone.stderr
+    assert "4 of 13 image(s) could not be used" in alone.stderr
+    assert run(mixed_folder, "--model", model, "--jobs", "0", expect=2).stderr.endswith(
+        "'0' is not a number of processes: give 1 or more, or auto\n")
+
+
+def test_jobs_answers_are_scored_as_in_one_process(network, mixed_folder, monkeypatch):
+    """The network still runs here on the same batches: the scores are equal to the bit."""
+    monkeypatch.setattr(predict, "POOL_THRESHOLD", 4)
+    inputs = list(predict.expand_inputs([str(mixed_folder)]))
+    alone = list(predict.predict_files(network, inputs, batch_size=4, jobs=1))
+    pooled = list(predict.predict_files(network, inputs, batch_size=4, jobs=3))
+    assert [(p.path, p.error) for p in pooled] == [(p.path, p.error) for p in alone]
+    for a, b in zip(alone, pooled):
+        assert (a.scores is None and b.scores is None) or np.array_equal(a.scores, b.scores)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the workers must be forked to inherit the patch")
+def test_a_worker_that_dies_leaves_the_files_left_to_this_process(network, mixed_folder, monkeypatch):
+    """A worker killed mid-run (as by the out-of-memory killer): the files not yet answered are read here,
+    and the answers are those of one process."""
+    monkeypatch.setattr(predict, "POOL_THRESHOLD", 4)
+    parent, real = os.getpid(), predict._prepare
+
+    def dying(task, invert):
+        if os.getpid() != parent and task[0].endswith("04-good.jpg"):
+            os._exit(1)
+        return real(task, invert)
+
+    monkeypatch.setattr(predict, "_prepare", dying)
+    inputs = list(predict.expand_inputs([str(mixed_folder)]))
+    alone = [predict.json_line(p) for p in predict.predict_files(network, inputs, jobs=1)]
+    assert [predict.json_line(p) for p in predict.predict_files(network, inputs, jobs=2)] == alone
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # zombies not yet reaped still count as a group member for killpg(0)
+        return True
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def start_stuck_predict(model, tmp_path) -> subprocess.Popen:
+    """`digitnet predict` on a FIFO nobody writes to, then 64 small pictures: the worker given the FIFO
+    waits in open() for ever (the others wait for the first answer), so the command is reliably mid-run,
+    with its pool of 2 started, when the test signals it."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    picture = draw(tmp_path / "seven.png", "seven", size=(40, 50)).read_bytes()
+    for i in range(predict.POOL_THRESHOLD):
+        (folder / f"{i:03d}.png").write_bytes(picture)
+    fifo = tmp_path / "stuck.png"
+    os.mkfifo(fifo)
+    process = subprocess.Popen([sys.executable, "-m", "digitnet", "predict", fifo, folder, "--model", model,
+                                "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while len(children_of(process.pid)) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.02)
+    time.sleep(0.3)  # the first chunk, the FIFO's, handed to a worker
+    return process
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; signals the process group")
+def test_ctrl_c_stops_the_pool_exits_130_and_leaves_no_process(model, tmp_path):
+    process = start_stuck_predict(model, tmp_path)
+    try:
+        os.killpg(process.pid, signal.SIGINT)  # as the terminal sends Ctrl-C: to the whole group
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert err.strip() == "interrupted (Ctrl-C)"
+    deadline = time.monotonic() + 10
+    while group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not group_alive(process.pid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the death signal is Linux's")
+def test_workers_die_with_a_killed_command(model, tmp_path):
+    process = start_stuck_predict(model, tmp_path)
+    workers = children_of(process.pid)
+    process.kill()  # SIGKILL: the command cannot stop its pool itself
+    process.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)

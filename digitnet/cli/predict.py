@@ -11,6 +11,23 @@ from digitnet.cli.errors import user_errors
 from digitnet.cli.options import invert_option, model_option, pick_digit_reader, weights_option
 
 
+class Jobs(click.ParamType):
+    """--jobs: a number of processes (1 or more), or auto (None: one per core, decided when run)."""
+
+    name = "jobs"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int) or value == "auto":
+            return None if value == "auto" else value
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"{value!r} is not a number of processes: give 1 or more, or auto", param, ctx)
+        return number
+
+
 @click.command(short_help="Recognise the digits in your own pictures.")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @model_option(positional=False)
@@ -22,8 +39,11 @@ from digitnet.cli.options import invert_option, model_option, pick_digit_reader,
 @click.option("--show", is_flag=True, help="Also print the 28x28 image the network saw, as terminal art.")
 @invert_option
 @click.option("--recursive", "-r", is_flag=True, help="Also read the image files in the folders' subfolders.")
+@click.option("--jobs", "-j", type=Jobs(), default="auto", show_default=True, metavar="N|auto",
+              help="Processes that read the pictures side by side when there are many (32 or more); "
+                   "auto: one per core, 1: all in this process. The output is the same either way.")
 @user_errors
-def predict(images, model, weights, as_json, top_k, show, invert, recursive):
+def predict(images, model, weights, as_json, top_k, show, invert, recursive, jobs):
     """Recognise the digit in each IMAGE: image files, or folders of them (their image files, sorted);
     - reads one picture from standard input (`digitnet predict - < digit.png`), named - in the answer.
 
@@ -50,7 +70,8 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive):
     count, failures, empty = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k,
                                             show=show, recursive=recursive, out=click.echo,
                                             err=lambda line: click.echo(line, err=True),
-                                            stdin=None if stdin is None else stdin.read)
+                                            stdin=None if stdin is None else stdin.read,
+                                            jobs=predicting.default_jobs() if jobs is None else jobs)
     if failures:
         click.echo(f"{failures} of {count} image(s) could not be used", err=True)
     if failures or empty:
