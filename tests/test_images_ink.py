@@ -43,3 +43,25 @@ def test_component_labels_match_a_flood_fill():
         expected = _components_by_flood_fill(mask)
         assert count == expected.max() and labels.dtype == np.int32
         np.testing.assert_array_equal(labels, expected)
+
+
+def test_the_detection_copy_is_the_edge_padded_block_mean_to_the_bit():
+    """shrink_for_detection sums without padding a copy, on channel planes, in the order an
+    edge-padded copy would be summed: the same float32 numbers, whatever the shape and dtype."""
+    from digitnet.images.ink import shrink_for_detection
+
+    rng = np.random.default_rng(0)
+    for shape in ((753, 1001, 3), (300, 1000, 1), (257, 260, 4), (999, 257, 2)):
+        for dtype in (np.float32, np.float64):
+            pixels = rng.random(shape).astype(dtype)
+            small, factor = shrink_for_detection(pixels)
+            rows, cols = -(-shape[0] // factor), -(-shape[1] // factor)
+            padded = np.pad(pixels, ((0, rows * factor - shape[0]), (0, cols * factor - shape[1]), (0, 0)), mode="edge")
+            expected = np.zeros((rows, cols, shape[2]), np.float32)
+            for dy in range(factor):
+                for dx in range(factor):
+                    expected += padded[dy::factor, dx::factor]
+            assert factor > 1 and small.flags.c_contiguous
+            assert np.array_equal(small, expected / np.float32(factor * factor))
+    pixels = rng.random((200, 100, 3)).astype(np.float32)
+    assert shrink_for_detection(pixels)[0] is pixels  # small enough already: unchanged

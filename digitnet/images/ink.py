@@ -40,20 +40,24 @@ def shrink_for_detection(pixels: np.ndarray, side: int = DETECT_SIDE) -> tuple[n
         return pixels, 1
     # The blocks past the edges are completed by repeating the last row and column (np.pad's
     # mode="edge"), without padding a copy: each offset's rows are a strided view, and only the
-    # last block row (and column) may need the edge instead.  The sums run in the same order.
+    # last block row (and column) may need the edge instead.  The sums run in one fixed order (row
+    # offsets outer, column offsets inner: the numbers are those of an edge-padded copy summed so),
+    # on channel planes: strided views of (H, W, C) pixels have 3-element inner runs, and took
+    # 9.8 ms, not 3.3, for a photo decoded at 1000x750.
     rows, cols = -(-height // factor), -(-width // factor)
-    total = np.zeros((rows, cols, channels), np.float32)
+    planes = np.ascontiguousarray(np.moveaxis(pixels, 2, 0))  # (C, H, W)
+    total = np.zeros((channels, rows, cols), np.float32)
     for dy in range(factor):
         last_row = min((rows - 1) * factor + dy, height - 1)
+        body = planes[:, dy:dy + (rows - 1) * factor:factor]
+        edge = planes[:, last_row]
         for dx in range(factor):
             last_col = min((cols - 1) * factor + dx, width - 1)
-            body = pixels[dy:dy + (rows - 1) * factor:factor]
-            total[:rows - 1, :cols - 1] += body[:, dx:dx + (cols - 1) * factor:factor]
-            total[:rows - 1, cols - 1] += body[:, last_col]
-            edge = pixels[last_row]
-            total[rows - 1, :cols - 1] += edge[dx:dx + (cols - 1) * factor:factor]
-            total[rows - 1, cols - 1] += edge[last_col]
-    return total / np.float32(factor * factor), factor
+            total[:, :rows - 1, :cols - 1] += body[:, :, dx:dx + (cols - 1) * factor:factor]
+            total[:, :rows - 1, cols - 1] += body[:, :, last_col]
+            total[:, rows - 1, :cols - 1] += edge[:, dx:dx + (cols - 1) * factor:factor]
+            total[:, rows - 1, cols - 1] += edge[:, last_col]
+    return np.ascontiguousarray(np.moveaxis(total, 0, 2)) / np.float32(factor * factor), factor
 
 
 def find_ink(flattened: np.ndarray, dark_ink: bool | None = None) -> tuple[np.ndarray, bool]:
