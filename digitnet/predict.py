@@ -193,14 +193,6 @@ def predict_files(network: Network, inputs: Iterable[tuple[str, str | None]], in
 POOL_THRESHOLD = 32
 
 
-def default_jobs() -> int:
-    """The cores this process may run on (``predict --jobs auto``)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def read_inputs(inputs: Iterable[tuple[str, str | None]], invert: str = "auto",
                 stdin: Callable[[], bytes] | None = None, jobs: int = 1) -> Iterator[Prediction]:
     """The unscored Prediction of every input, in order: read here, or in ``jobs`` worker processes

@@ -9,6 +9,7 @@ import click
 
 from digitnet.cli.errors import user_errors
 from digitnet.cli.options import invert_option, model_option, pick_digit_reader, weights_option
+from digitnet.cores import usable_cores
 
 
 class Jobs(click.ParamType):
@@ -71,7 +72,7 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive, job
                                             show=show, recursive=recursive, out=click.echo,
                                             err=lambda line: click.echo(line, err=True),
                                             stdin=None if stdin is None else stdin.read,
-                                            jobs=predicting.default_jobs() if jobs is None else jobs)
+                                            jobs=usable_cores() if jobs is None else jobs)
     if failures:
         click.echo(f"{failures} of {count} image(s) could not be used", err=True)
     if failures or empty:

@@ -15,13 +15,7 @@ import click
 from digitnet.cli.data import load_data
 from digitnet.cli.errors import user_errors
 from digitnet.cli.options import data_dir_option
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+from digitnet.cores import usable_cores
 
 
 @click.command(short_help="Search the train settings with Optuna, pruning hopeless trials.")
@@ -38,7 +32,7 @@ def _cores() -> int:
 @click.option("--seed", type=int, default=0,
               help="Seed of every trial's weights and shuffling (the same for all, so trials differ only in "
                    "the settings searched), and of the sampler.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=_cores(),
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=usable_cores(),
               help="Trials at once on this machine, each in its own process (the default is the number of "
                    "cores).")
 @click.option("--pruner", type=click.Choice(["halving", "median"]), default="halving",
