@@ -327,3 +327,25 @@ def test_train_progress_json_prints_one_object_per_line(data_dir, tmp_path):
     assert events[0]["settings"]["hidden_sizes"] == [8] and events[0]["epochs"] == 2
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
     assert events[-1]["outcome"] == "finished" and events[-1]["test_accuracy"] is not None
+
+
+def test_a_kill_between_a_save_and_its_event_reports_what_the_file_holds(tmp_path):
+    """The child saves epoch 2, then is killed before it says so: the message reads the file."""
+    out = tmp_path / "runs" / "run.npz"
+    out.parent.mkdir()
+    checkpoint.save(out, Network([784, 3, 10], rng=np.random.default_rng(1)), {"epochs_completed": 2})
+    runs = TrainingRuns(tmp_path / "runs", log=open(os.devnull, "w"))
+    runs._status.update(state="running", running=True, run="runs/run.npz", out=str(out),
+                        epochs_completed=1, saved_epoch=1)
+    runs._finish(None, -signal.SIGKILL)
+    status = runs.status()
+    assert status["state"] == "killed" and status["resumable"] and status["saved_epoch"] == 2
+    assert "epoch 2 is intact in runs/run.npz" in status["message"]
+
+
+def test_a_kill_before_any_save_says_nothing_was_saved(tmp_path):
+    runs = TrainingRuns(tmp_path / "runs", log=open(os.devnull, "w"))
+    runs._status.update(state="running", running=True, run="runs/run.npz", out=str(tmp_path / "runs" / "run.npz"))
+    runs._finish(None, -signal.SIGKILL)
+    status = runs.status()
+    assert status["state"] == "killed" and not status["resumable"] and "no epoch had been saved" in status["message"]

@@ -434,15 +434,18 @@ class TrainingRuns:
                            resumable=bool(saved) and outcome in ("interrupted", "write_failed"),
                            guessing=end.get("guessing") or "")
         elif code == -STOP_SIGNAL and status["state"] == "stopping":  # Stop came before train's handlers were set
-            kept = status.get("saved_epoch") or status["start_epoch"]  # a resumed run's file keeps its epochs
+            kept = _epochs_saved_in(status.get("out")) or 0  # a resumed run's file keeps its epochs
             message = (f"stopped; epoch {kept} is saved in {name}: Resume continues it" if kept
                        else "stopped before the first epoch finished: nothing was saved")
             changes = dict(state="interrupted", resumable=bool(kept), saved_epoch=kept or None)
         elif code < 0:
+            # The file is the truth: a kill between a save and its event leaves one epoch more on disk.
+            kept = _epochs_saved_in(status.get("out")) or 0  # a resumed run's file keeps its epochs
             message = (f"the training process was killed ({signals.name(-code)}); " +
-                       (f"epoch {done} is intact in {name}: Resume continues it" if status.get("saved_epoch")
+                       (f"epoch {kept} is intact in {name}: Resume continues it" if kept
                         else "no epoch had been saved"))
-            changes = dict(state="killed", resumable=bool(status.get("saved_epoch")))
+            changes = dict(state="killed", resumable=bool(kept), saved_epoch=kept or None,
+                           epochs_completed=max(done, kept))
         else:
             said = [line for line in self._stderr if line.strip()]
             reason = said[-1] if said else f"exit status {code}"
@@ -450,6 +453,16 @@ class TrainingRuns:
             changes = dict(state="failed", resumable=False)
         print(f"digitnet serve: training ended: {message}", file=self.log, flush=True)
         self._update(running=False, finished=time.time(), progress=None, message=message, **changes)
+
+
+def _epochs_saved_in(out: str | None) -> int | None:
+    """The epochs the checkpoint at ``out`` holds, or None when it cannot be read (none was saved)."""
+    if not out:
+        return None
+    try:
+        return int(checkpoint.load(out).metadata.get("epochs_completed") or 0)
+    except (checkpoint.CheckpointError, OSError):
+        return None
 
 
 def _resume_changes(settings: object) -> dict:
