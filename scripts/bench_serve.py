@@ -1,8 +1,9 @@
 """Speed and memory of `digitnet serve` (issue 23's bars), measured from outside the server.
 
-Starts `digitnet serve --port 0` in a subprocess and sends it 280x280 canvas PNGs of two kinds
-(RGBA, dark ink on white: what the page sends): a drawn digit (round strokes, as the page draws
-them) and, with MNIST in --data-dir, upscaled MNIST test digits (64 different ones, in turn).  Then it prints:
+Starts `digitnet serve --port 0` in a subprocess and sends it 280x280 canvas PNGs, dark ink on white,
+8-bit grey as the page sends them (static/png.js): a drawn digit (round strokes, as the page draws
+them), the same as RGBA (another client's upload: four times the pixels to inflate) and, with MNIST
+in --data-dir, upscaled MNIST test digits (64 different ones, in turn).  Then it prints:
 
   time to first answer   from starting the process to the first 200 from /api/predict
   one client             round-trip p50 / p99 over --requests sequential predictions (keep-alive)
@@ -49,8 +50,9 @@ BARS = {"p50": 0.005, "throughput": 400, "p99_concurrent": 0.050, "rss_mb": 150,
 TRAINING_BARS = {"p50": 0.030, "p99_concurrent": 0.200, "progress": 1.0}
 
 
-def canvas_png(side: int = 280) -> bytes:
-    """A 4 drawn the way the page draws: round strokes 7.2% of the side wide, RGBA PNG."""
+def canvas_png(side: int = 280, mode: str = "L") -> bytes:
+    """A 4 drawn the way the page draws: round strokes 7.2% of the side wide, as the page sends it
+    (``mode`` "L": 8-bit grey, static/png.js) or as another client might (``mode`` "RGBA")."""
     image = Image.new("RGBA", (side, side), (255, 255, 255, 255))
     pen = ImageDraw.Draw(image)
     width = round(0.072 * side)
@@ -61,7 +63,7 @@ def canvas_png(side: int = 280) -> bytes:
         for x, y in (points[0], points[-1]):
             pen.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=ink)
     buffer = io.BytesIO()
-    image.save(buffer, "PNG")
+    image.convert(mode).save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -213,9 +215,10 @@ class ProgressWatcher:
         requests.post(self.url + "api/train/stop", timeout=10)
 
 
-def mnist_canvases(data_dir: str | None, count: int = 64, side: int = 280) -> list[bytes]:
-    """The first ``count`` MNIST test digits upscaled to side x side canvases, dark ink on white, RGBA PNG
-    (what the page would send if the digit were drawn on it); [] without the MNIST test files."""
+def mnist_canvases(data_dir: str | None, count: int = 64, side: int = 280, mode: str = "L") -> list[bytes]:
+    """The first ``count`` MNIST test digits upscaled to side x side canvases, dark ink on white, grey PNG
+    (what the page would send if the digit were drawn on it; ``mode`` "RGBA": as another client might);
+    [] without the MNIST test files."""
     import gzip
 
     import numpy as np
@@ -230,7 +233,7 @@ def mnist_canvases(data_dir: str | None, count: int = 64, side: int = 280) -> li
     for digit in pixels:
         coverage = np.asarray(Image.fromarray(digit).resize((side, side), Image.BICUBIC), np.float32) / 255
         grey = (255 - coverage * (255 - 22)).round().astype(np.uint8)  # the page's INK #161616 on white
-        image = Image.fromarray(grey).convert("RGBA")
+        image = Image.fromarray(grey).convert(mode)
         buffer = io.BytesIO()
         image.save(buffer, "PNG")
         bodies.append(buffer.getvalue())
@@ -475,7 +478,7 @@ def main() -> None:
         sys.exit(f"{args.model}: no such model; train one (digitnet train) or pass --model PATH")
     args.model = str(Path(args.model).resolve())  # the children run in the code's folder (tree_root)
     args.data_dir = args.data_dir and str(Path(args.data_dir).resolve())
-    kinds = [Bodies("drawn 4", [canvas_png()])]
+    kinds = [Bodies("drawn 4", [canvas_png()]), Bodies("drawn 4, RGBA", [canvas_png(mode="RGBA")])]
     mnist = mnist_canvases(args.data_dir)
     if mnist:
         kinds.append(Bodies("MNIST digits", mnist))

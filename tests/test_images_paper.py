@@ -30,3 +30,18 @@ def test_inversion_follows_the_paper_not_the_mean():
     assert pixels.mean() < 0.5
     paper, _ = fit_paper(pixels)
     assert ink_is_dark(pixels - paper)
+
+
+def test_percentile_is_numpys_to_the_bit_with_or_without_the_zeros_in_front():
+    from digitnet.images.paper import percentile
+    rng = np.random.default_rng(0)
+    for trial in range(3000):
+        values = rng.random(int(rng.integers(1, 400))).astype(np.float32)
+        if trial % 2:
+            values = np.round(values * 8) / 8  # ties
+        values = values.astype(np.float32)
+        zeros = int(rng.integers(0, 600)) if trial % 3 else 0
+        q = [95, 90, 5, 50, 100, 0][trial % 6]
+        whole = np.concatenate([np.zeros(zeros, np.float32), values])
+        assert percentile(values[values > 0], q, zeros + int((values == 0).sum())) == float(np.percentile(whole, q))
+        assert percentile(values, q) == float(np.percentile(values, q))

@@ -182,6 +182,47 @@ def test_drawing_shows_the_servers_answer_for_the_canvas(page, server):
     assert severe_console_entries(page) == []
 
 
+def test_a_drawing_is_sent_as_a_greyscale_png_that_reads_as_the_rgba_one(page, server):
+    """png.js: the pad goes out as 8-bit grey (a quarter of the pixels to inflate), and the server's
+    answer is the one it gives the same picture as RGBA, to the bit."""
+    from PIL import Image
+    draw(page, FOUR)
+    answer_settled(page, server)
+    sent = exported_png(page)
+    picture = Image.open(io.BytesIO(sent))
+    assert picture.format == "PNG" and picture.mode == "L" and picture.size == (280, 280)
+    rgba = io.BytesIO()
+    picture.convert("RGBA").save(rgba, "PNG")
+    grey_answer = requests.post(server.url + "/api/predict", data=sent).json()
+    rgba_answer = requests.post(server.url + "/api/predict", data=rgba.getvalue()).json()
+    assert grey_answer == rgba_answer
+
+
+def test_a_colour_picture_on_the_pad_is_sent_in_colour(page, server):
+    body = drawing("four", side=200, mode="RGB")
+    coloured = red_ink(body)
+    page.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "red.png", {type: "image/png"}));
+        const frame = document.getElementById("pad-frame");
+        frame.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    """, base64.b64encode(coloured).decode())
+    wait(page, lambda d: d.find_element(By.ID, "pad-file").text == "red.png")
+    from PIL import Image
+    assert Image.open(io.BytesIO(exported_png(page))).mode in ("RGB", "RGBA")
+
+
+def red_ink(body: bytes) -> bytes:
+    """The picture with its dark ink made red (so that no channel alone is grey)."""
+    from PIL import Image
+    grey = np.asarray(Image.open(io.BytesIO(body)).convert("L"), dtype=np.uint8)
+    rgb = np.stack([np.full_like(grey, 255), grey, grey], axis=2)
+    out = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(out, "PNG")
+    return out.getvalue()
+
+
 @pytest.mark.parametrize("kind", [interaction.POINTER_PEN, interaction.POINTER_TOUCH])
 def test_pen_and_touch_draw_too(page, server, kind):
     draw(page, SEVEN, kind)

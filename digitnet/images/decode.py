@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 from digitnet.images.errors import ImageError
 
@@ -246,6 +246,8 @@ def to_float_channels(image) -> tuple[np.ndarray, np.ndarray | None]:
     equal are returned as one channel.  Alpha is None when fully opaque.
     """
     if isinstance(image, Image.Image):
+        if image.mode in ("LA", "RGB", "RGBA"):
+            image = _kept_bands(image)
         array = np.asarray(image if image.mode in ("L", "LA", "RGB", "RGBA", "F") else _standard_mode(image))
     else:
         array = np.asarray(image)
@@ -256,6 +258,23 @@ def to_float_channels(image) -> tuple[np.ndarray, np.ndarray | None]:
     # one channel instead of four, which made this step 6x cheaper.
     pixels, alpha = _split_channels(array, array, opaque=0.999 * np.iinfo(array.dtype).max)
     return np.ascontiguousarray(_scaled_to_unit(pixels)), None if alpha is None else _scaled_to_unit(alpha)
+
+
+def _kept_bands(image: Image.Image) -> Image.Image:
+    """The bands of an LA, RGB or RGBA picture that ``_split_channels`` would keep, chosen in
+    Pillow: an alpha band that is 255 everywhere is dropped, and three equal colour bands become
+    one.  The same numbers, but only what is kept is copied out of Pillow (a canvas PNG: one band
+    of four, 0.47 -> 0.1 ms)."""
+    with_alpha = image.mode in ("LA", "RGBA")
+    opaque = with_alpha and image.getchannel(image.mode[-1]).getextrema()[0] == 255
+    first = image.getchannel(0)
+    grey = image.mode != "LA" and all(ImageChops.difference(first, image.getchannel(band)).getbbox() is None
+                                      for band in (1, 2))
+    if not (opaque or grey):
+        return image
+    if grey:
+        return first if opaque or not with_alpha else Image.merge("LA", (first, image.getchannel("A")))
+    return image.convert("RGB") if image.mode == "RGBA" else first  # opaque: the alpha band dropped
 
 
 def _split_channels(pixels: np.ndarray, original: np.ndarray, opaque: float):

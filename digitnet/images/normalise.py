@@ -14,6 +14,7 @@ from PIL import Image
 
 from digitnet.images.errors import ImageError
 from digitnet.images.ink import crop_to_ink
+from digitnet.images.paper import percentile
 
 FIELD_SIZE = 28          # MNIST images are 28x28 ...
 BOX_SIZE = 20            # ... with the digit's longer side scaled to 20 px
@@ -134,7 +135,8 @@ def normalise_strokes(cropped: np.ndarray, rounds: int = 3) -> np.ndarray | None
 
 def _full_strength(fine: np.ndarray) -> np.ndarray:
     """Stretch ink that shrinking made faint (a thin line averaged with paper) back to 1."""
-    strength = float(np.percentile(fine[fine > 0.05], 95)) if (fine > 0.05).any() else 1.0
+    strong = fine[fine > 0.05]
+    strength = percentile(strong, 95) if strong.size else 1.0
     return np.clip(fine / max(strength, 1e-3), 0.0, 1.0) if strength < 0.95 else fine
 
 

@@ -21,6 +21,9 @@ from digitnet.images.errors import ImageError
 
 MIN_CONTRAST = 0.08      # ink must differ from the paper by at least this much (pixel range 0..1)
 MIN_PAPER_TOLERANCE = 0.02  # a pixel this close to the paper surface is paper, however clean the picture
+# A drawing's strokes may run into the border ring (an MNIST digit drawn large reaches within
+# 3 px of its 28 px edge): flat paper needs this share of the ring, not all of it, of the one colour.
+FLAT_RING_SHARE = 0.9
 
 
 # ---------------------------------------------------------------------------
@@ -68,9 +71,10 @@ def flat_paper(pixels: np.ndarray) -> np.ndarray | None:
     """The paper's colour (C,) when the paper is provably flat, else None (then fit_paper).
 
     A drawing made on a computer (the serve page's canvas, a drawing-app export) has paper
-    of one exact colour: every pixel of the border ring (the outer 10%, where fit_paper
-    starts) holds the same numbers, and so does at least half of the picture.  No scan or
-    photo does, because of noise.  On such paper fit_paper's surface is that colour and its
+    of one exact colour: nine in ten pixels of the border ring (the outer 10%, where fit_paper
+    starts; strokes may run into it) hold the same numbers, and so does at least half of the
+    picture, and ink reaches no two opposite strips of the ring (a ruled line
+    would).  No scan or photo does, because of noise.  On such paper fit_paper's surface is that colour and its
     tolerance its floor, MIN_PAPER_TOLERANCE, except that anti-aliased stroke edges within
     the tolerance pull the fitted surface by a hair; skipping the fit saves its cost (2 ms a
     call, a third of a canvas's preprocessing).
@@ -83,14 +87,26 @@ def _flat_paper(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """``flat_paper``'s colour, and the mask (H, W) of the pixels that have exactly that colour."""
     height, width, channels = pixels.shape
     colour = pixels[0, 0]
-    margin_y, margin_x = max(1, height // 10), max(1, width // 10)
-    for strip in (pixels[:margin_y], pixels[height - margin_y:], pixels[:, :margin_x], pixels[:, width - margin_x:]):
-        if not np.array_equal(strip, np.broadcast_to(colour, strip.shape)):
-            return None
     same = pixels[:, :, 0] == colour[0]
     for channel in range(1, channels):
         same &= pixels[:, :, channel] == colour[channel]
-    return (colour.copy(), same) if 2 * np.count_nonzero(same) >= same.size else None
+    if 2 * np.count_nonzero(same) < same.size:
+        return None
+    margin_y, margin_x = max(1, height // 10), max(1, width // 10)
+    inner = same[margin_y:height - margin_y, margin_x:width - margin_x]
+    ring_size = same.size - inner.size
+    ring_same = np.count_nonzero(same) - np.count_nonzero(inner)
+    if ring_same < FLAT_RING_SHARE * ring_size:
+        return None
+    if ring_same < ring_size and (_both_leave(same[:, :margin_x], same[:, width - margin_x:])
+                                  or _both_leave(same[:margin_y], same[height - margin_y:])):
+        return None  # maybe a ruled line, a grid or a margin line runs across: fit_paper's path removes them
+    return colour.copy(), same
+
+
+def _both_leave(one_strip: np.ndarray, opposite_strip: np.ndarray) -> bool:
+    """Whether both of two opposite strips of the ring have pixels off the paper's colour."""
+    return not one_strip.all() and not opposite_strip.all()
 
 
 def _evaluate_quadratic(coefficients: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -180,12 +196,13 @@ def _smooth(values: np.ndarray, blur: bool | None = None) -> np.ndarray:
 
 
 def _binomial(before: np.ndarray, centre: np.ndarray, after: np.ndarray, out: np.ndarray) -> None:
-    """out = before / 4 + centre / 2 + after / 4, in that order (float32), with no temporaries but one."""
-    np.multiply(before, np.float32(0.25), out=out)
-    half = centre * np.float32(0.5)
-    out += half
-    np.multiply(after, np.float32(0.25), out=half)
-    out += half
+    """out = before / 4 + centre / 2 + after / 4, in that order (float32), in four passes and no
+    temporary: ((before + 2 centre) + after) / 4 gives the same bits, as scaling by powers of two
+    is exact (x/4 + y/4 rounds as (x + y) / 4 does) for numbers far from float32's smallest."""
+    np.add(centre, centre, out=out)
+    out += before
+    out += after
+    out *= np.float32(0.25)
 
 
 def _channel_max(pixels: np.ndarray) -> np.ndarray:
@@ -213,12 +230,33 @@ def denoise(signal: np.ndarray) -> np.ndarray:
     return _smooth(signal)
 
 
+def percentile(values: np.ndarray, q: float, zeros: int = 0) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) of a 1-D float32 array, to the same bits,
+    with ``zeros`` more 0s counted in front of non-negative ``values`` (not built: most of a clean
+    picture's paper is 0).  One partition at the two order statistics, not numpy's general path
+    (0.08 -> 0.03 ms on 20,000 numbers)."""
+    n = values.size + zeros
+    if n == 0:
+        raise ValueError("the percentile of nothing")
+    virtual = (n - 1) * np.true_divide(q, 100)
+    previous = min(int(np.floor(virtual)), n - 1)
+    wanted = [k - zeros for k in (previous, min(previous + 1, n - 1)) if k >= zeros]
+    ordered = np.partition(values, wanted) if wanted else values
+    zero = np.float32(0) if values.dtype == np.float32 else values.dtype.type(0)
+    a, b = (ordered[k - zeros] if k >= zeros else zero for k in (previous, min(previous + 1, n - 1)))
+    if virtual >= n - 1:
+        return float(b)
+    gamma = float(virtual - previous)
+    difference = b - a
+    return float(b - difference * (1 - gamma) if gamma >= 0.5 else a + difference * gamma)
+
+
 def paper_noise(signal: np.ndarray, is_paper: np.ndarray) -> float:
     """How far paper pixels typically reach towards the ink: the 95th percentile of the signal
     over the paper.  This is the level of paper texture, JPEG noise and leftover shading."""
     step = 2 if signal.size > 20000 else 1  # a sample of the paper is enough for a percentile
     paper = signal[::step, ::step][is_paper[::step, ::step]]
-    return float(np.percentile(paper, 95)) if paper.size else 0.0
+    return percentile(paper, 95) if paper.size else 0.0
 
 
 def threshold_ink(signal: np.ndarray, noise: float, lighting: Callable[[], bool] | None = None) -> np.ndarray:
@@ -233,7 +271,7 @@ def threshold_ink(signal: np.ndarray, noise: float, lighting: Callable[[], bool]
     """
     noise_ceiling = 3.0 * noise
     candidates = signal[signal > max(noise_ceiling, MIN_CONTRAST / 2)]
-    strength = float(np.percentile(candidates, 90)) if candidates.size else 0.0
+    strength = percentile(candidates, 90) if candidates.size else 0.0
     if strength < max(MIN_CONTRAST, 2 * noise_ceiling):
         if noise_ceiling >= MIN_CONTRAST / 2:  # the paper itself varies a lot: not blank
             if lighting is not None and lighting():
@@ -243,4 +281,6 @@ def threshold_ink(signal: np.ndarray, noise: float, lighting: Callable[[], bool]
         raise ImageError("no ink found: the image is blank (or its ink is too faint to tell from the paper)")
     low = max(noise_ceiling, 0.1 * strength)
     high = max(0.85 * strength, low + 0.05)
-    return np.clip((signal - low) / (high - low), 0.0, 1.0).astype(np.float32)
+    ink = np.subtract(signal, low, dtype=np.float32)
+    ink /= np.float32(high - low)
+    return np.clip(ink, 0.0, 1.0, out=ink)

@@ -6,6 +6,7 @@
 // prepares it exactly as `digitnet predict` prepares a file.
 
 import { byId } from "./dom.js";
+import { greyPng } from "./png.js";
 
 const EXPORT_SIDE = 280;        // pixels of the PNG sent to /api/predict
 const STROKE = 0.072;           // pen width as a share of the pad's side: a digit 70% of the pad tall gets MNIST's median 2.1 px strokes at 20 px
@@ -91,12 +92,20 @@ export class Pad {
     return this.image !== null;
   }
 
-  // The pad as the PNG the server reads: EXPORT_SIDE square, ink on white (a promise of a Blob).
-  exportBlob() {
+  // The pad as the PNG the server reads: EXPORT_SIDE square, ink on white (a promise of a Blob):
+  // greyscale when nothing on it has colour (png.js), else the browser's RGBA PNG.
+  async exportBlob() {
     const canvas = document.createElement("canvas");
     canvas.width = canvas.height = EXPORT_SIDE;
-    paint(canvas.getContext("2d"), EXPORT_SIDE, this.strokes, this.image);
-    return Promise.resolve(pngBlob(canvas));
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    paint(context, EXPORT_SIDE, this.strokes, this.image);
+    try {
+      const grey = await greyPng(context.getImageData(0, 0, EXPORT_SIDE, EXPORT_SIDE));
+      if (grey) return grey;
+    } catch (error) {
+      // a canvas tainted by a cross-origin picture cannot be read back: the browser's PNG it is
+    }
+    return pngBlob(canvas);
   }
 
   penDown(event) {
