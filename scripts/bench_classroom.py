@@ -395,7 +395,7 @@ async def stop_training(port: int, tries: float = 10.0) -> None:
 
 
 async def classroom(port: int, pid: int, args) -> dict:
-    body = canvas_png(280)
+    body = canvas_png(280, mode=args.canvas)
     tally, run = Tally(), {}
     counts = {"idle_refused": 0, "idle_dropped": 0}
     held, answered, failures, lags = [], [], [], []
@@ -479,7 +479,8 @@ def report(result: dict, server_hwm: float, args) -> bool:
     p99 = percentile(predict, 99) if predict else float("inf")
     newest = max(result["answered"], default=float("inf"))
     server_memory = server_hwm
-    print(f"{args.browsers} browsers for {args.seconds:g} s, {args.idle} idle sockets, {args.tricklers} tricklers")
+    print(f"{args.browsers} browsers for {args.seconds:g} s, {args.idle} idle sockets, {args.tricklers} tricklers; "
+          f"canvases {args.canvas} PNG ({len(canvas_png(280, mode=args.canvas)):,} bytes)")
     print(f"  the teacher's run:   {result['run'].get('run') or 'NOT STARTED'} "
           f"(refused {result['run'].get('refused', 0)} times first)")
     print(f"  errors (the {args.browsers}):   {errors} {dict(sorted(tally.errors.items())) if errors else ''}")
@@ -525,6 +526,9 @@ def main() -> None:
     parser.add_argument("--explain-every", type=float, default=5.0, help="seconds between explanations (default: 5)")
     parser.add_argument("--epochs", type=int, default=1000,
                         help="the teacher's run, enough to outlast the lesson (stopped at the end; default: 1000)")
+    parser.add_argument("--canvas", choices=["L", "RGBA"], default="L",
+                        help="the drawn canvas's PNG mode: L (8-bit grey, what the page sends since static/png.js) "
+                             "or RGBA (what it sent before, and what other clients may send) (default: L)")
     parser.add_argument("--model", default=None, help="model to serve (default: a 784-100-10 with random weights)")
     parser.add_argument("--workers", type=int, default=None, help="passed to digitnet serve (default: its own)")
     parser.add_argument("--data-dir", default=None, help=f"MNIST for the run (default: {SHARED_MNIST} if present, "

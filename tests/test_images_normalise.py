@@ -48,3 +48,42 @@ def test_stroke_width_measures_lines_and_ignores_blobs():
     assert stroke_width(ink) == 7
     ink[10:30, 10:30] = 1.0  # a blob (a loop filled in by a marker) does not make the strokes wider
     assert stroke_width(ink) == 7
+
+
+def _peeled_depth_width(ink: np.ndarray, level: float = 0.5) -> float:
+    """stroke_width as it was first written, on boolean arrays: the depth of every pixel, then the
+    median depth over the pixels at least as deep as their eight neighbours (the specification)."""
+    from digitnet.images.normalise import _median_of_counts
+    inside = ink > level
+    if not inside.any():
+        return 0.0
+    layer = np.pad(inside, 1)
+    depth = np.zeros(layer.shape, np.int32)
+    peeled = 0
+    while layer.any():
+        peeled += 1
+        depth += layer
+        c = layer[1:-1, 1:-1]
+        if peeled % 2:
+            inner = c & layer[:-2, 1:-1] & layer[2:, 1:-1] & layer[1:-1, :-2] & layer[1:-1, 2:]
+        else:
+            inner = np.ones_like(c)
+            for dy in range(3):
+                for dx in range(3):
+                    inner &= layer[dy:dy + c.shape[0], dx:dx + c.shape[1]]
+        layer = np.pad(inner, 1)
+    around = np.max([np.pad(depth, 1)[dy:dy + depth.shape[0], dx:dx + depth.shape[1]]
+                     for dy in range(3) for dx in range(3)], axis=0)
+    centre = (depth > 0) & (depth >= around)
+    return 2.0 * _median_of_counts(np.bincount(depth[centre])) - 1.0
+
+
+def test_stroke_width_on_bits_is_the_peeled_depth_of_its_specification():
+    from digitnet.images.normalise import stroke_width
+    rng = np.random.default_rng(3)
+    maps = [rng.random((int(rng.integers(1, 90)), int(rng.integers(1, 90)))) * rng.uniform(0.5, 1.5)
+            for _ in range(150)]
+    maps += [np.ones((int(rng.integers(1, 40)), int(rng.integers(1, 70)))) for _ in range(20)]
+    disc = (np.hypot(*np.mgrid[-30:31, -30:31]) < 25).astype(float)
+    for ink in maps + [disc, np.zeros((5, 5)), np.eye(40)]:
+        assert stroke_width(ink) == _peeled_depth_width(ink)

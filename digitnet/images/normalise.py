@@ -50,42 +50,32 @@ def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
     loop.
     """
     inside = ink > level
-    if not inside.any():
-        return 0.0
     height, width = inside.shape
-    # Two layers with a border of background (outside the array is not ink), written in turn,
-    # and the erosions done separably: a 3x3 square is a 1x3 then a 3x1 erosion, a cross is a
-    # 3x1 one and the left and right neighbours -- four operations a layer (2.5x quicker).
-    layer, peeled_layer = np.zeros((2, height + 2, width + 2), dtype=bool)
-    layer[1:-1, 1:-1] = inside
-    across = np.zeros_like(layer)
-    # Bytes hold the depth of anything under 510 pixels across (FINE_SIDE: 160), and add quicker.
-    depth = np.zeros((height, width), dtype=np.uint8 if min(height, width) < 510 else np.int32)
-    peeled = 0
-    while True:
-        core = layer[1:-1, 1:-1]
-        if not core.any():
-            break
-        peeled += 1
-        np.add(depth, core, out=depth, casting="unsafe")
-        out = peeled_layer[1:-1, 1:-1]
-        if peeled % 2 == 0:  # the square: all eight neighbours
-            np.logical_and(layer[:, :-2], layer[:, 2:], out=across[:, 1:-1])
-            across[:, 1:-1] &= layer[:, 1:-1]
-            np.logical_and(across[:-2, 1:-1], across[2:, 1:-1], out=out)
-            out &= across[1:-1, 1:-1]
-        else:  # the cross: four neighbours
-            np.logical_and(layer[:-2, 1:-1], layer[2:, 1:-1], out=out)
-            out &= core
-            out &= layer[1:-1, :-2]
-            out &= layer[1:-1, 2:]
-        layer, peeled_layer = peeled_layer, layer
-    padded = np.zeros((height + 2, width + 2), dtype=depth.dtype)
-    padded[1:-1, 1:-1] = depth
-    rows_max = np.maximum(np.maximum(padded[:, :-2], padded[:, 1:-1]), padded[:, 2:])
-    deepest_around = np.maximum(np.maximum(rows_max[:-2], rows_max[1:-1]), rows_max[2:])
-    centre_lines = inside & (depth >= deepest_around)
-    return 2.0 * _median_of_counts(np.bincount(depth[centre_lines])) - 1.0
+    # The map as one Python integer, a row of ``stride`` bits after another (the last bit of each
+    # row is background, so no neighbour reaches across rows): a peel is four shifts and four ANDs
+    # on a few thousand bytes, not four numpy calls on a boolean array (0.61 -> 0.16 ms a digit).
+    stride = width + 1
+    rows = np.zeros((height, stride), dtype=bool)
+    rows[:, :width] = inside
+    layer = int.from_bytes(np.packbits(rows, bitorder="little").tobytes(), "little")
+    if not layer:
+        return 0.0
+    # A pixel of depth d (in layer d, not in d + 1) is on a centre line when no pixel of its 3x3
+    # neighbourhood is in layer d + 1: counted layer by layer, that is the histogram of the depths
+    # on the centre lines, without the depths themselves.
+    counts = [0]
+    square = False  # the first peel is the cross, then they alternate
+    while layer:
+        if square:  # all eight neighbours
+            across = layer & (layer << 1) & (layer >> 1)
+            inner = across & (across << stride) & (across >> stride)
+        else:  # the four neighbours
+            inner = layer & (layer << 1) & (layer >> 1) & (layer << stride) & (layer >> stride)
+        grown = inner | (inner << 1) | (inner >> 1)
+        near = grown | (grown << stride) | (grown >> stride)
+        counts.append((layer & ~near).bit_count())
+        layer, square = inner, not square
+    return 2.0 * _median_of_counts(np.array(counts)) - 1.0
 
 
 def _median_of_counts(counts: np.ndarray) -> float:
