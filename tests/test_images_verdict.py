@@ -100,3 +100,12 @@ def test_the_verdict_is_from_the_picture_and_preprocess_is_unchanged():
     seen, notes, _ = images.preprocess_with_verdict(picture)
     plain, plain_notes = images.preprocess_with_notes(picture)
     assert np.array_equal(seen, plain) and notes == plain_notes
+
+
+def test_depth_counts_the_3x3_erosions_a_blob_survives():
+    from digitnet.images.verdict import _depth
+    square = np.zeros((12, 15), bool)
+    square[2:9, 3:10] = True  # 7x7: 5x5, 3x3, 1x1, then nothing
+    assert _depth(square) == 4
+    assert _depth(np.ones((3, 40), bool)) == 2 and _depth(np.zeros((4, 4), bool)) == 0
+    assert _depth(np.eye(9, dtype=bool)) == 1  # a diagonal line: no 3x3 fits

@@ -221,7 +221,7 @@ def ink_signal(residual: np.ndarray, dark_ink: bool) -> np.ndarray:
     brightness but removes almost all of the blue.
     """
     towards_ink = -residual if dark_ink else residual
-    return np.maximum(_channel_max(towards_ink), 0).astype(np.float32)
+    return np.maximum(_channel_max(towards_ink), 0).astype(np.float32, copy=False)
 
 
 def denoise(signal: np.ndarray) -> np.ndarray:
