@@ -78,7 +78,7 @@ def time_epochs(data, epochs: int, **settings) -> tuple[float, float]:
 
 def time_sgd(data, epochs: int, threads: int, **settings) -> float:
     """Median seconds of one SGD pass with BLAS on ``threads`` threads."""
-    trainer = Trainer(data, TrainConfig(init="scaled", **settings))
+    trainer = Trainer(data, TrainConfig(**{"init": "scaled", **settings}))  # FLOOR_SETTINGS names init too
     times = []
     for _ in range(epochs):
         with threadpool_limits(limits=threads, user_api="blas"):

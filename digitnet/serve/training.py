@@ -45,7 +45,7 @@ from digitnet.settings import describe as describe_settings
 MAX_HIDDEN_UNITS = 4096      # per hidden layer (784-4096-10 is 13 MB of float32 weights)
 MAX_HIDDEN_LAYERS = 4
 MAX_EPOCHS = 1000
-NICE = 10                    # the child yields the CPU to the class's predictions (bench_classroom.py)
+NICE = 19                    # the child yields the CPU to the class's predictions (bench_classroom.py: p99 at 10 and 19 in docs/serve.md)
 STOP_GRACE = 30.0            # seconds the child gets after Stop (or the server's shutdown) before it is killed
 # How Stop reaches the child: SIGTERM is a clean stop in `digitnet train` (digitnet.signals) and, unlike
 # SIGINT, is not ignored when the server was started in the background (SIG_IGN is inherited).
