@@ -106,7 +106,11 @@ class TrainState:
 # 784-1600-10 at batch 100 and 200 took 2.3-2.9x as long per SGD pass with two threads as with one
 # while the distortions (elastic=34:4) ran on the other core, and 1.4-6.4x without distortions
 # (2026-12-02, load average 2.4-3.7: other jobs were running; a quiet machine was not to be had).
-TWO_BLAS_THREADS: tuple[tuple[int, int], ...] = ()
+# Re-measured quietly (bench_train.py --blas-only, 2026-12-02 05:47 UTC, nothing else running, load
+# average 1.2 over 5 min; elastic=34:4 on the other core, median of 2 passes): 784-800-10 is quicker
+# on one thread (batch 100: 2.13 s against 2.59 s; 200: 1.82 against 2.06), 784-1600-10 on two
+# (batch 100: 4.16 against 3.67; 200: 3.49 against 3.12).  On a busy machine two threads lose.
+TWO_BLAS_THREADS: tuple[tuple[int, int], ...] = ((1600, 100),)
 
 
 def blas_threads(sizes, batch_size: int) -> int:

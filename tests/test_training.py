@@ -251,6 +251,8 @@ def test_blas_threads_follow_the_measured_table(monkeypatch):
     from digitnet import training
 
     assert training.blas_threads([784, 800, 10], 100) == 1
+    assert training.blas_threads([784, 1600, 10], 100) == 2 == training.blas_threads([784, 1600, 10], 200)
+    assert training.blas_threads([784, 1600, 10], 10) == 1
     monkeypatch.setattr(training, "TWO_BLAS_THREADS", ((800, 100),))
     assert [training.blas_threads([784, h, 10], m) for h, m in ((800, 100), (1600, 200), (300, 100), (800, 10))] == [
         2, 2, 1, 1]
