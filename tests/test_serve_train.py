@@ -349,3 +349,14 @@ def test_a_kill_before_any_save_says_nothing_was_saved(tmp_path):
     runs._finish(None, -signal.SIGKILL)
     status = runs.status()
     assert status["state"] == "killed" and not status["resumable"] and "no epoch had been saved" in status["message"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux's scheduling policies")
+def test_the_training_process_runs_on_the_cpu_the_class_leaves_idle(server):
+    server.post("/api/train/start", {"settings": LONG})
+    pid = server.wait(lambda s: s["epochs_completed"] >= 1)["pid"]
+    try:
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE and os.getpriority(os.PRIO_PROCESS, pid) == train_api.NICE
+    finally:
+        server.post("/api/train/stop")
+        server.wait(ended)

@@ -45,7 +45,7 @@ from digitnet.settings import describe as describe_settings
 MAX_HIDDEN_UNITS = 4096      # per hidden layer (784-4096-10 is 13 MB of float32 weights)
 MAX_HIDDEN_LAYERS = 4
 MAX_EPOCHS = 1000
-NICE = 19                    # the child yields the CPU to the class's predictions (bench_classroom.py: p99 at 10 and 19 in docs/serve.md)
+NICE = 19                    # the child yields the CPU to the class's predictions (see _yield_the_cpu)
 STOP_GRACE = 30.0            # seconds the child gets after Stop (or the server's shutdown) before it is killed
 # How Stop reaches the child: SIGTERM is a clean stop in `digitnet train` (digitnet.signals) and, unlike
 # SIGINT, is not ignored when the server was started in the background (SIG_IGN is inherited).
@@ -343,10 +343,7 @@ class TrainingRuns:
                                              start_new_session=True)  # the terminal's Ctrl-C is ours to pass on
         except OSError as e:
             raise ApiError(500, f"cannot start the training process: {e.strerror or e}") from None
-        try:
-            os.setpriority(os.PRIO_PROCESS, self._process.pid, NICE)
-        except OSError:
-            pass
+        _yield_the_cpu(self._process.pid)
         self._status = dict(self._idle(), state="starting", running=True, run=self.run_name(out), out=str(out),
                             settings=settings, epochs=epochs, epochs_completed=start_epoch, start_epoch=start_epoch,
                             history=history or [], started=time.time(), pid=self._process.pid,
@@ -453,6 +450,16 @@ class TrainingRuns:
             changes = dict(state="failed", resumable=False)
         print(f"digitnet serve: training ended: {message}", file=self.log, flush=True)
         self._update(running=False, finished=time.time(), progress=None, message=message, **changes)
+
+
+def _yield_the_cpu(pid: int) -> None:
+    """Let the training process run only on CPU the server leaves idle (Linux's SCHED_IDLE; its
+    threads inherit it), or at least at nice ``NICE``: a class's answers come before the run's epochs."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, NICE)
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):  # not Linux, or the process is already gone
+        pass
 
 
 def _epochs_saved_in(out: str | None) -> int | None:
