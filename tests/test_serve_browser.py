@@ -126,6 +126,18 @@ def exported_png(driver) -> bytes:
     return base64.b64decode(url.split(",", 1)[1])
 
 
+def drop_file(driver, body: bytes, name: str) -> None:
+    """Drag a PNG file of ``body`` onto the pad and drop it, as a file manager would."""
+    driver.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], arguments[1], {type: "image/png"}));
+        const frame = document.getElementById("pad-frame");
+        frame.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        frame.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    """, base64.b64encode(body).decode(), name)
+
+
 def answer_settled(driver, server):
     """Wait until the page shows the server's answer for the pad as it is now; return that answer."""
     def settled(d):
@@ -201,13 +213,7 @@ def test_a_drawing_is_sent_as_a_greyscale_png_that_reads_as_the_rgba_one(page, s
 def test_a_colour_picture_on_the_pad_is_sent_in_colour(page, server):
     body = drawing("four", side=200, mode="RGB")
     coloured = red_ink(body)
-    page.execute_script("""
-        const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
-        const transfer = new DataTransfer();
-        transfer.items.add(new File([bytes], "red.png", {type: "image/png"}));
-        const frame = document.getElementById("pad-frame");
-        frame.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
-    """, base64.b64encode(coloured).decode())
+    drop_file(page, coloured, "red.png")
     wait(page, lambda d: d.find_element(By.ID, "pad-file").text == "red.png")
     from PIL import Image
     assert Image.open(io.BytesIO(exported_png(page))).mode in ("RGB", "RGBA")
@@ -276,14 +282,7 @@ def test_chosen_file_is_read(page, server, tmp_path):
 def test_dropped_file_is_read(page, server):
     body = drawing("one", side=200, mode="L")
     expected = requests.post(server.url + "/api/predict", data=body).json()
-    page.execute_script("""
-        const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
-        const transfer = new DataTransfer();
-        transfer.items.add(new File([bytes], "one.png", {type: "image/png"}));
-        const frame = document.getElementById("pad-frame");
-        frame.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
-        frame.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
-    """, base64.b64encode(body).decode())
+    drop_file(page, body, "one.png")
     wait(page, lambda d: d.find_element(By.ID, "pad-file").text == "one.png"
          and d.find_element(By.ID, "confidence").text == f"confidence {expected['confidence']:.3f}")
     assert shown_digit(page) == str(expected["digit"])
