@@ -264,7 +264,7 @@ def _kept_bands(image: Image.Image) -> Image.Image:
     """The bands of an LA, RGB or RGBA picture that ``_split_channels`` would keep, chosen in
     Pillow: an alpha band that is 255 everywhere is dropped, and three equal colour bands become
     one.  The same numbers, but only what is kept is copied out of Pillow (a canvas PNG: one band
-    of four, 0.47 -> 0.1 ms)."""
+    of four, 0.47 -> 0.18 ms)."""
     with_alpha = image.mode in ("LA", "RGBA")
     opaque = with_alpha and image.getchannel(image.mode[-1]).getextrema()[0] == 255
     first = image.getchannel(0)
