@@ -15,6 +15,7 @@ module per stage:
     normalise.py   normalise_strokes, fit_to_box, centre_by_mass: MNIST's normalisation
     verdict.py     judge: whether the ink looks like a digit at all (a dot, an X, a line, a scribble do not)
     pipeline.py    preprocess, preprocess_with_notes, preprocess_with_verdict, load_image: the stages in order
+    bits.py        as_bits: a boolean map as one integer, for erosions by shifts (stroke width, blob depth)
     errors.py      ImageError, the one error (a one-line message)
 
 Callers need only the names exported here; each step is importable from its

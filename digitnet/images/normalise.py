@@ -12,6 +12,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from digitnet.images.bits import as_bits
 from digitnet.images.errors import ImageError
 from digitnet.images.ink import crop_to_ink
 from digitnet.images.paper import percentile
@@ -49,15 +50,8 @@ def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
     area-based measure, this is not fooled by blobs where a thick pen closed a
     loop.
     """
-    inside = ink > level
-    height, width = inside.shape
-    # The map as one Python integer, a row of ``stride`` bits after another (the last bit of each
-    # row is background, so no neighbour reaches across rows): a peel is four shifts and four ANDs
-    # on a few thousand bytes, not four numpy calls on a boolean array (0.61 -> 0.16 ms a digit).
-    stride = width + 1
-    rows = np.zeros((height, stride), dtype=bool)
-    rows[:, :width] = inside
-    layer = int.from_bytes(np.packbits(rows, bitorder="little").tobytes(), "little")
+    # A peel is four shifts and four ANDs on the map's bits (bits.py): 0.61 -> 0.16 ms a digit.
+    layer, stride = as_bits(ink > level)
     if not layer:
         return 0.0
     # A pixel of depth d (in layer d, not in d + 1) is on a centre line when no pixel of its 3x3

@@ -73,8 +73,8 @@ def flat_paper(pixels: np.ndarray) -> np.ndarray | None:
     A drawing made on a computer (the serve page's canvas, a drawing-app export) has paper
     of one exact colour: nine in ten pixels of the border ring (the outer 10%, where fit_paper
     starts; strokes may run into it) hold the same numbers, and so does at least half of the
-    picture, and ink reaches no two opposite strips of the ring (a ruled line
-    would).  No scan or photo does, because of noise.  On such paper fit_paper's surface is that colour and its
+    picture, and ink reaches no two opposite strips of the ring (a ruled line would).  No scan
+    or photo does, because of noise.  On such paper fit_paper's surface is that colour and its
     tolerance its floor, MIN_PAPER_TOLERANCE, except that anti-aliased stroke edges within
     the tolerance pull the fitted surface by a hair; skipping the fit saves its cost (2 ms a
     call, a third of a canvas's preprocessing).
@@ -240,10 +240,10 @@ def percentile(values: np.ndarray, q: float, zeros: int = 0) -> float:
         raise ValueError("the percentile of nothing")
     virtual = (n - 1) * np.true_divide(q, 100)
     previous = min(int(np.floor(virtual)), n - 1)
-    wanted = [k - zeros for k in (previous, min(previous + 1, n - 1)) if k >= zeros]
+    ranks = (previous, min(previous + 1, n - 1))  # in the whole: the zeros first, then ``values``
+    wanted = [rank - zeros for rank in ranks if rank >= zeros]
     ordered = np.partition(values, wanted) if wanted else values
-    zero = np.float32(0) if values.dtype == np.float32 else values.dtype.type(0)
-    a, b = (ordered[k - zeros] if k >= zeros else zero for k in (previous, min(previous + 1, n - 1)))
+    a, b = (ordered[rank - zeros] if rank >= zeros else values.dtype.type(0) for rank in ranks)
     if virtual >= n - 1:
         return float(b)
     gamma = float(virtual - previous)

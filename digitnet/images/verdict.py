@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digitnet.images.bits import as_bits
+
 THICK_SIDE = 48           # ``cropped`` is measured with its longer side at most this many pixels ...
 STROKES_SIDE = 96         # ... and ``shaped`` at most this many
 THICK_BLOB = 0.55         # the thickest part over the longer side: a disc is 1, MNIST's digits at most 0.48
@@ -108,13 +110,9 @@ def _box(mask: np.ndarray) -> np.ndarray:
 
 
 def _depth(mask: np.ndarray) -> int:
-    """How many 3x3 erosions the thickest part of ``mask`` survives, plus one (0 when empty).
-    (On one Python integer of bits, rows ``stride`` bits apart, as ``normalise.stroke_width``.)"""
-    height, width = mask.shape
-    stride = width + 1  # a bit of background after every row
-    rows = np.zeros((height, stride), dtype=bool)
-    rows[:, :width] = mask
-    layer = int.from_bytes(np.packbits(rows, bitorder="little").tobytes(), "little")
+    """How many 3x3 erosions the thickest part of ``mask`` survives, plus one (0 when empty),
+    peeled on its bits (bits.py)."""
+    layer, stride = as_bits(mask)
     depth = 0
     while layer:
         depth += 1
