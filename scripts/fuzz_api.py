@@ -224,7 +224,9 @@ class _Tour:
 
     def training(self, picture: bytes) -> None:
         send, url, session, timeout = self.send, self.base_url, self.session, self.timeout
-        started = send("POST", "/api/train/start", body={"settings": {"hidden_sizes": [8], "epochs": 2,
+        # Far more epochs than the tour waits for, so that Stop always finds the run still going (with 2
+        # epochs a fast machine finished the run first, and Stop rightly answered 409).
+        started = send("POST", "/api/train/start", body={"settings": {"hidden_sizes": [8], "epochs": 1000,
                                                                     "validation_size": 50, "seed": 1}})
         if started is None or started.status_code != 202:
             return
@@ -233,8 +235,9 @@ class _Tour:
         send("POST", "/api/predict", body=picture, query={"model": "training"})
         send("POST", "/api/train/stop")
         wait_until(url, session, timeout, lambda status: not status.get("running"))
-        send("GET", "/api/train")
-        send("POST", "/api/train/resume", body={"id": started.json()["run"], "epochs": 3})
+        saved = send("GET", "/api/train")
+        kept = (saved.json().get("saved_epoch") or 1) if saved is not None and saved.status_code == 200 else 1
+        send("POST", "/api/train/resume", body={"id": started.json()["run"], "epochs": kept + 2})
         stop_run(url, session, timeout)
 
 
