@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from digitnet import images
+from digitnet.memory import keep_freed_memory
 from digitnet.metrics import normalised_outputs
 from digitnet.network import Network
 
@@ -248,6 +249,7 @@ def _start_reader(invert: str, parent: int, limit_blas: bool) -> None:
     global _worker_invert, _worker_blas
     _worker_invert = invert
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()  # forked workers inherit it; spawned ones need it (memory.py)
     if limit_blas:
         from threadpoolctl import threadpool_limits
 

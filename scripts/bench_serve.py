@@ -252,7 +252,7 @@ class Bodies:
         return body
 
 
-def stage_breakdown(model: str, bodies: list[bytes], rounds: int = 100) -> list[tuple[str, float]]:
+def stage_breakdown(model: str, bodies: list[bytes], rounds: int = 200) -> list[tuple[str, float]]:
     """CPU milliseconds per prediction of each step, in this process: what a worker runs
     (``predict.predict_bytes``: decode, the pipeline's steps, the verdict, the feedforward), then what
     the server adds (the answer as a dict with its 28x28 input, and as JSON).
@@ -265,6 +265,12 @@ def stage_breakdown(model: str, bodies: list[bytes], rounds: int = 100) -> list[
     from digitnet import checkpoint, images, predict
     from digitnet.images import pipeline
 
+    try:  # as a prediction worker does (serve.workers._work), in the code that has it
+        from digitnet.memory import keep_freed_memory
+    except ImportError:
+        pass
+    else:
+        keep_freed_memory()
     ckpt = checkpoint.load(model)
     network = ckpt.best_network or ckpt.network
     totals: dict[str, float] = {}
@@ -296,9 +302,13 @@ def stage_breakdown(model: str, bodies: list[bytes], rounds: int = 100) -> list[
             (f"{function.__module__.rsplit('.', 1)[-1]}.{name}" if owner is not network else "feedforward")
         setattr(owner, name, timed(label, function))
     whole = 0.0
+    # A worker serves a class for hours: its steady state is the figure.  The first few dozen
+    # predictions of a fresh process cost up to 5 ms each (the heap growing to its working size,
+    # first-use paths), which over 5 rounds of warm-up added 0.3-0.6 ms to the mean.
+    warm_up = 50
     try:
-        for i in range(rounds + 5):
-            if i == 5:
+        for i in range(rounds + warm_up):
+            if i == warm_up:
                 totals.clear()  # warm-up done
                 whole = 0.0
             body = bodies[i % len(bodies)]

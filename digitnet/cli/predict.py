@@ -10,6 +10,7 @@ import click
 from digitnet.cli.errors import user_errors
 from digitnet.cli.options import invert_option, model_option, pick_digit_reader, weights_option
 from digitnet.cores import usable_cores
+from digitnet.memory import keep_freed_memory
 
 
 class Jobs(click.ParamType):
@@ -68,6 +69,7 @@ def predict(images, model, weights, as_json, top_k, show, invert, recursive, job
         raise click.UsageError(f"- reads the picture from standard input, {where}: pipe one in, "
                                "e.g. digitnet predict - < digit.png")
     network, _ = pick_digit_reader(checkpoint.load(model), weights, model)
+    keep_freed_memory()  # this process reads the pictures one after another (digitnet/memory.py)
     count, failures, empty = predicting.run(network, images, invert=invert, as_json=as_json, top_k=top_k,
                                             show=show, recursive=recursive, out=click.echo,
                                             err=lambda line: click.echo(line, err=True),

@@ -158,9 +158,10 @@ def keep_digit(ink: np.ndarray, grid: int = 48, min_share: float = 0.02, cell: i
     height, width = ink.shape
     cell = cell or max(1, -(-max(height, width) // grid))
     mass = _block_sum(ink, cell)
-    labels, count = _label_components(mass > 0)
-    if count <= 1:
+    runs = _runs(mass > 0)
+    if _count_components(runs) <= 1:  # one blob, the usual case: nothing to drop, no labels needed
         return ink
+    labels, count = _labels_of_runs(runs, mass.shape)
     blob_mass = np.bincount(labels.ravel(), weights=mass.ravel(), minlength=count + 1)
     blob_mass[0] = 0.0
     keep = blob_mass >= min_share * blob_mass.max()
@@ -189,8 +190,16 @@ def _label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     this takes 0.4 ms, where propagating labels over the whole array took 2.1 ms (a drawn
     280 x 280 digit's preprocessing went from 18.0 to 14.6 ms of CPU; scripts/bench_serve.py).
     """
+    return _labels_of_runs(_runs(mask), mask.shape)
+
+
+def _runs(mask: np.ndarray) -> tuple[list[int], list[int], list[int], list[int]]:
+    """The runs of ``mask`` in raster order, as (rows, starts, ends exclusive, roots): each run's
+    root is the first run of its 8-connected component (union-find, see _label_components)."""
     height, width = mask.shape
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    bounded = np.zeros((height, width + 2), dtype=np.int8)  # a False column each side (np.pad: 4x slower)
+    bounded[:, 1:-1] = mask
+    edges = bounded[:, 1:] - bounded[:, :-1]
     run_rows, run_starts = np.nonzero(edges == 1)
     run_ends = np.nonzero(edges == -1)[1]  # exclusive; nonzero lists both in raster order
     rows, starts, ends = run_rows.tolist(), run_starts.tolist(), run_ends.tolist()
@@ -203,8 +212,7 @@ def _label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
         return i
 
     above = 0  # first run of the previous row still worth comparing with
-    for i in range(len(rows)):
-        row = rows[i]
+    for i, row in enumerate(rows):
         while above < i and rows[above] < row - 1:
             above += 1
         j = above
@@ -214,10 +222,21 @@ def _label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
                 if a != b:
                     parent[max(a, b)] = min(a, b)  # the root is the component's first run
             j += 1
-    labels = np.zeros((height, width), dtype=np.int32)
+    return rows, starts, ends, [root(i) for i in range(len(rows))]
+
+
+def _count_components(runs: tuple[list[int], list[int], list[int], list[int]]) -> int:
+    roots = runs[3]
+    return sum(1 for i, r in enumerate(roots) if r == i)
+
+
+def _labels_of_runs(runs: tuple[list[int], list[int], list[int], list[int]],
+                    shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+    rows, starts, ends, roots = runs
+    labels = np.zeros(shape, dtype=np.int32)
     numbers: dict[int, int] = {}
-    for i in range(len(rows)):  # runs in raster order: a component is numbered at its first run
-        labels[rows[i], starts[i]:ends[i]] = numbers.setdefault(root(i), len(numbers) + 1)
+    for row, start, end, root in zip(rows, starts, ends, roots):  # raster order: numbered at its first run
+        labels[row, start:end] = numbers.setdefault(root, len(numbers) + 1)
     return labels, len(numbers)
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from digitnet import predict
 from digitnet.images import Verdict
+from digitnet.memory import keep_freed_memory
 from digitnet.network import Network
 
 _ERROR, _ANSWER = b"E", b"A"  # the first byte of a worker's reply
@@ -61,6 +62,7 @@ def _work(connection: Connection, network: Network) -> None:
     """A worker's life: answer each upload on its pipe until the server closes it.
     Ctrl-C is left to the server (which stops the workers itself)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()  # no page faults for each upload's arrays (memory.py)
     while True:
         try:
             body = connection.recv_bytes()
