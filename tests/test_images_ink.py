@@ -65,3 +65,14 @@ def test_the_detection_copy_is_the_edge_padded_block_mean_to_the_bit():
             assert np.array_equal(small, expected / np.float32(factor * factor))
     pixels = rng.random((200, 100, 3)).astype(np.float32)
     assert shrink_for_detection(pixels)[0] is pixels  # small enough already: unchanged
+
+
+def test_the_cells_holding_ink_are_those_whose_mass_is_positive():
+    from digitnet.images.ink import _block_any, _block_sum
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        height, width = rng.integers(1, 200, 2)
+        cell = int(rng.integers(1, 12))
+        ink = (rng.random((height, width)) * (rng.random((height, width)) < rng.choice([0.001, 0.05, 0.5]))).astype(np.float32)
+        np.testing.assert_array_equal(_block_any(ink, cell), _block_sum(ink, cell) > 0)

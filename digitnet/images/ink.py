@@ -157,10 +157,10 @@ def keep_digit(ink: np.ndarray, grid: int = 48, min_share: float = 0.02, cell: i
     """
     height, width = ink.shape
     cell = cell or max(1, -(-max(height, width) // grid))
-    mass = _block_sum(ink, cell)
-    runs = _runs(mass > 0)
-    if _count_components(runs) <= 1:  # one blob, the usual case: nothing to drop, no labels needed
+    runs = _runs(_block_any(ink, cell))  # the cells whose mass is > 0 (ink >= 0: any pixel > 0)
+    if _count_components(runs) <= 1:  # one blob, the usual case: nothing to drop, no labels, no masses
         return ink
+    mass = _block_sum(ink, cell)
     labels, count = _labels_of_runs(runs, mass.shape)
     blob_mass = np.bincount(labels.ravel(), weights=mass.ravel(), minlength=count + 1)
     blob_mass[0] = 0.0
@@ -169,6 +169,18 @@ def keep_digit(ink: np.ndarray, grid: int = 48, min_share: float = 0.02, cell: i
     kept_cells = keep[labels]
     mask = np.repeat(np.repeat(kept_cells, cell, axis=0), cell, axis=1)[:height, :width]
     return np.multiply(ink, mask, dtype=np.float32)  # ink >= 0: the same numbers as np.where(mask, ink, 0)
+
+
+def _block_any(values: np.ndarray, cell: int) -> np.ndarray:
+    """Whether each cell x cell block (the last partial blocks included) holds a value > 0: what
+    ``_block_sum(values, cell) > 0`` says for values >= 0, in a third of its time."""
+    height, width = values.shape
+    if cell == 1:
+        return values > 0
+    rows, cols = -(-height // cell), -(-width // cell)
+    positive = np.zeros((rows * cell, cols * cell), dtype=bool)
+    np.greater(values, 0, out=positive[:height, :width])
+    return positive.reshape(rows, cell, cols * cell).any(axis=1).reshape(rows, cols, cell).any(axis=2)
 
 
 def _block_sum(values: np.ndarray, cell: int) -> np.ndarray:
