@@ -87,3 +87,14 @@ def test_stroke_width_on_bits_is_the_peeled_depth_of_its_specification():
     disc = (np.hypot(*np.mgrid[-30:31, -30:31]) < 25).astype(float)
     for ink in maps + [disc, np.zeros((5, 5)), np.eye(40)]:
         assert stroke_width(ink) == _peeled_depth_width(ink)
+
+
+def test_the_median_of_a_histogram_is_numpys_median_of_its_values():
+    from digitnet.images.normalise import _median_of_counts
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        counts = rng.integers(0, int(rng.choice([2, 5, 50])), int(rng.integers(1, 15)))
+        if counts.sum() == 0:
+            continue
+        assert _median_of_counts(counts) == np.median(np.repeat(np.arange(counts.size), counts))
+        assert _median_of_counts(counts.tolist()) == _median_of_counts(counts)
