@@ -205,7 +205,10 @@ def _label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return _labels_of_runs(_runs(mask), mask.shape)
 
 
-def _runs(mask: np.ndarray) -> tuple[list[int], list[int], list[int], list[int]]:
+Runs = tuple[list[int], list[int], list[int], list[int]]  # rows, starts, ends (exclusive), roots
+
+
+def _runs(mask: np.ndarray) -> Runs:
     """The runs of ``mask`` in raster order, as (rows, starts, ends exclusive, roots): each run's
     root is the first run of its 8-connected component (union-find, see _label_components)."""
     height, width = mask.shape
@@ -237,13 +240,13 @@ def _runs(mask: np.ndarray) -> tuple[list[int], list[int], list[int], list[int]]
     return rows, starts, ends, [root(i) for i in range(len(rows))]
 
 
-def _count_components(runs: tuple[list[int], list[int], list[int], list[int]]) -> int:
-    roots = runs[3]
-    return sum(1 for i, r in enumerate(roots) if r == i)
+def _count_components(runs: Runs) -> int:
+    """How many components: the runs that are their own root."""
+    return sum(1 for i, root in enumerate(runs[3]) if root == i)
 
 
-def _labels_of_runs(runs: tuple[list[int], list[int], list[int], list[int]],
-                    shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+def _labels_of_runs(runs: Runs, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """``_label_components``'s labels and count, from the grid's runs."""
     rows, starts, ends, roots = runs
     labels = np.zeros(shape, dtype=np.int32)
     numbers: dict[int, int] = {}
