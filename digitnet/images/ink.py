@@ -316,6 +316,8 @@ def digit_groups(ink: np.ndarray) -> int:
     cols = np.flatnonzero(used)
     min_gap = max(2, height // 12)
     breaks = np.flatnonzero(np.diff(cols) > min_gap)
+    if breaks.size == 0:  # one group: one digit, whatever its share (the answer is at least 1)
+        return 1
     starts = np.concatenate([[cols[0]], cols[breaks + 1]])
     ends = np.concatenate([cols[breaks], [cols[-1]]]) + 1
     total = float(ink.sum())
