@@ -57,10 +57,6 @@ RECIPES = {
     "record-validation": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size", "25",
                           "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:4", "--eta-epoch-factor",
                           "0.977", "--epochs", "150", "--average-from", "120"],
-    # The previous attempt (2026-12-02 morning): the same with mini-batches of 100 over 350 epochs.
-    "record-batch-100": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size", "100",
-                         "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:4", "--eta-epoch-factor",
-                         "0.99", "--epochs", "350", "--average-from", "300", "--validation-size", "0"],
     "elastic-validation": ["--hidden", "800", "--cost", "log-likelihood", "--init", "scaled", "--batch-size",
                            "100", "--eta", "0.1", "--momentum", "0.9", "--augment", "elastic=34:6",
                            "--eta-epoch-factor", "0.97", "--epochs", "120"],

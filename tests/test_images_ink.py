@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitnet.images.ink import _label_components, crop_to_ink
+from digitnet.images.ink import _count_components, _label_components, _runs, crop_to_ink
 
 
 def test_crop_to_ink_is_the_bounding_box():
@@ -41,7 +41,7 @@ def test_component_labels_match_a_flood_fill():
     for mask in masks:
         labels, count = _label_components(mask)
         expected = _components_by_flood_fill(mask)
-        assert count == expected.max() and labels.dtype == np.int32
+        assert count == expected.max() == _count_components(_runs(mask)) and labels.dtype == np.int32
         np.testing.assert_array_equal(labels, expected)
 
 
@@ -76,3 +76,27 @@ def test_the_cells_holding_ink_are_those_whose_mass_is_positive():
         cell = int(rng.integers(1, 12))
         ink = (rng.random((height, width)) * (rng.random((height, width)) < rng.choice([0.001, 0.05, 0.5]))).astype(np.float32)
         np.testing.assert_array_equal(_block_any(ink, cell), _block_sum(ink, cell) > 0)
+
+
+def test_keep_digit_leaves_one_blob_as_it_is_and_drops_a_speck_beside_it():
+    from digitnet.images.ink import keep_digit
+
+    ink = np.zeros((120, 120), np.float32)
+    ink[20:100, 50:60] = 1.0  # a 1
+    assert keep_digit(ink) is ink
+    specked = ink.copy()
+    specked[5:7, 100:102] = 0.8  # far from the stroke: a blob of its own, well under 2% of the mass
+    kept = keep_digit(specked)
+    np.testing.assert_array_equal(kept, ink)
+
+
+def test_one_group_of_columns_is_one_digit_and_two_side_by_side_are_two():
+    from digitnet.images.ink import digit_groups
+
+    one = np.zeros((100, 60), np.float32)
+    one[:, 20:30] = 1.0
+    assert digit_groups(one) == 1
+    two = np.zeros((100, 140), np.float32)
+    two[:, 10:40] = 1.0
+    two[:, 100:130] = 1.0
+    assert digit_groups(two) == 2

@@ -1,5 +1,6 @@
 """digitnet.memory: a process reading pictures one after another reuses its freed memory."""
 
+import platform
 import subprocess
 import sys
 import textwrap
@@ -7,6 +8,8 @@ import textwrap
 import pytest
 
 from digitnet import memory
+
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 READ_CANVASES = textwrap.dedent("""
     import io, resource, sys
@@ -54,24 +57,27 @@ def _faults(script: str, mode: str) -> float:
                                 check=True).stdout)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
 def test_freed_memory_is_taken_again_without_page_faults():
     """The mechanism, deterministically: with glibc's defaults three freed blocks of 0.9 MB at the
-    heap's top are handed back, and the next three fault their 660 pages in again."""
+    heap's top are handed back, and the next three fault their 642 pages in again."""
     assert _faults(REUSE_A_BLOCK, "default") > 300
     assert _faults(REUSE_A_BLOCK, "keep") < 10
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
 def test_a_reader_takes_no_new_pages_for_each_picture():
     """Without it, glibc handed the heap's free top back after each canvas and faulted it in again
-    for the next (about 190 page faults a canvas, a third of its CPU time)."""
+    for the next (about 190 page faults a canvas, a third of its CPU time).  Whether a process
+    without it falls into that depends on what it allocated before (0 or 172 faults a canvas in
+    this very script, from one run to the next), so only this side is asserted; the mechanism
+    is the test above."""
     assert _faults(READ_CANVASES, "keep") < 10
 
 
 def test_it_says_whether_it_took_effect():
-    assert memory.keep_freed_memory() is sys.platform.startswith("linux")
-    assert memory.keep_freed_memory() is sys.platform.startswith("linux")  # again: still fine
+    assert memory.keep_freed_memory() is GLIBC
+    assert memory.keep_freed_memory() is GLIBC  # again: still fine
 
 
 def test_the_workers_that_read_pictures_use_it(monkeypatch):
