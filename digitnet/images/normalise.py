@@ -77,7 +77,8 @@ def _median_of_counts(counts) -> float:
     middle values when there are an even number), without sorting them; in Python, as the
     histogram has a dozen entries (3 us; numpy's cumsum and searchsorted took 30)."""
     counts = [int(count) for count in counts]
-    low_rank, high_rank = (sum(counts) - 1) // 2 + 1, sum(counts) // 2 + 1  # 1-based ranks of the middle
+    total = sum(counts)
+    low_rank, high_rank = (total - 1) // 2 + 1, total // 2 + 1  # 1-based ranks of the middle
     low = high = len(counts)  # np.searchsorted's answer when no value reaches the rank
     running = 0
     for value, count in enumerate(counts):
