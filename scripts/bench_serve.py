@@ -255,7 +255,7 @@ class Bodies:
 def stage_breakdown(model: str, bodies: list[bytes], rounds: int = 200) -> list[tuple[str, float]]:
     """CPU milliseconds per prediction of each step, in this process: what a worker runs
     (``predict.predict_bytes``: decode, the pipeline's steps, the verdict, the feedforward), then what
-    the server adds (the answer as a dict with its 28x28 input, and as JSON).
+    the server adds (the answer, with its 28x28 input, as the JSON text it sends).
 
     The steps are found, not listed: every function of another digitnet.images module that
     digitnet.images.pipeline calls by name is timed (so the breakdown follows the pipeline as it
@@ -315,8 +315,11 @@ def stage_breakdown(model: str, bodies: list[bytes], rounds: int = 200) -> list[
             start = time.process_time()
             answer = predict.predict_bytes(network, body)
             whole += time.process_time() - start
-            record = timed("the answer as a dict (to_dict, the 28x28 input)", answer.to_dict)(with_input=True)
-            timed("the answer as JSON (json.dumps)", json_module.dumps)(record, separators=(",", ":"))
+            if hasattr(answer, "to_json"):  # what the server sends (api.Recogniser.predict_json)
+                timed("the answer as JSON (Prediction.to_json, the 28x28 input)", answer.to_json)(with_input=True)
+            else:  # the code before it: the dict, then json.dumps
+                record = timed("the answer as a dict (to_dict, the 28x28 input)", answer.to_dict)(with_input=True)
+                timed("the answer as JSON (json.dumps)", json_module.dumps)(record, separators=(",", ":"))
     finally:
         for owner, name, function in patched:
             if owner is network:

@@ -250,6 +250,34 @@ def test_confidence_is_the_share_of_the_activations():
     assert predict.Prediction("x", scores=np.zeros(10)).confidence == pytest.approx(0.1)
 
 
+def _as_json(prediction: predict.Prediction, with_input: bool) -> str:
+    return json.dumps(prediction.to_dict(with_input=with_input), separators=(",", ":"))
+
+
+def test_to_json_is_json_dumps_of_to_dict_to_the_byte():
+    """The server's fast text (a table of the four-decimal pixel values) against json.dumps itself."""
+    rng = np.random.default_rng(3)
+    every_value = np.arange(10001) / 10000  # each table entry, and the halfway points between them
+    pictures = [rng.random(784, dtype=np.float32), np.zeros(784, np.float32), np.ones(784, np.float32),
+                (rng.random(784) < 0.2).astype(np.float32) * rng.random(784, dtype=np.float32),
+                np.resize(every_value, 784), np.resize(every_value + 0.00005, 784).clip(0, 1),
+                np.resize(every_value[5000:], 784), np.resize(every_value[9216:] - 0.00004999, 784).clip(0, 1)]
+    for picture in pictures:
+        for warnings in ([], ["the picture seems to hold 2 digits side by side"]):
+            answer = predict.Prediction(None, scores=rng.random(10), image=picture, warnings=warnings,
+                                        verdict=images.Verdict(False, "a scribble"))
+            assert answer.to_json(with_input=True) == _as_json(answer, True)
+            assert answer.to_json() == _as_json(answer, False)
+    # What the table does not hold is written by json.dumps: out of [0, 1], a negative zero.
+    for odd in (np.float32(1.5), np.float32(-0.25), np.float32(-0.0), np.float32(-0.00001)):
+        picture = np.full(784, 0.5, np.float32)
+        picture[17] = odd
+        answer = predict.Prediction("a.png", scores=np.arange(10.0), image=picture)
+        assert answer.to_json(with_input=True) == _as_json(answer, True)
+    failed = predict.Prediction("bad.png", error="not an image")
+    assert failed.to_json(with_input=True) == _as_json(failed, True) == '{"path":"bad.png","error":"not an image"}'
+
+
 def test_importing_the_cli_loads_neither_numpy_nor_pillow():
     code = "import sys, digitnet.cli; print('numpy' in sys.modules, 'PIL' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -178,8 +178,11 @@ def test_predict_answers_like_predict_json(server, model_file, tmp_path):
         assert answer["scores"] == cli["scores"]
         grid = np.array(answer["input"])
         assert grid.shape == (28, 28) and grid.min() >= 0 and grid.max() <= 1 and grid.max() > 0.9
-        expected = predict.predict_bytes(server.recogniser.network, body).image
-        np.testing.assert_allclose(grid, expected, atol=1e-4)
+        expected = predict.predict_bytes(server.recogniser.network, body)
+        np.testing.assert_allclose(grid, expected.image.reshape(28, 28), atol=1e-4)
+        # The route's text (Prediction.to_json) is json.dumps of the answer's dict, to the byte.
+        assert response.content == json.dumps(expected.to_dict(with_input=True), separators=(",", ":")).encode()
+        assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_predict_says_when_the_picture_does_not_look_like_a_digit(server, model_file, tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from test_serve_browser import SEVEN, By, answer_settled, draw, set_field, severe_console_entries, wait
-from test_serve_browser import driver, page, server, training_server  # noqa: F401 -- fixtures
+from test_serve_browser import driver, page, pytestmark, server, training_server  # noqa: F401 -- fixtures; skipped without Chromium
 
 from digitnet.config import TrainConfig
 from digitnet.serve.training import RECIPES, train_arguments

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from test_serve_browser import By, set_field, severe_console_entries, state_text, wait
-from test_serve_browser import driver  # noqa: F401 -- a fixture
+from test_serve_browser import driver, pytestmark  # noqa: F401 -- a fixture; skipped without Chromium
 
 
 @pytest.fixture

@@ -323,9 +323,9 @@ def test_uploads_queue_among_themselves_and_leave_threads_for_the_other_routes(r
         release.wait(20)
         with lock:
             inside[0] -= 1
-        return {"digit": 7}
+        return b'{"digit":7}'
 
-    monkeypatch.setattr(recogniser, "predict", slow_predict)
+    monkeypatch.setattr(recogniser, "predict_json", slow_predict)
     try:
         with ThreadPoolExecutor(12) as pool:
             asked = [pool.submit(requests.post, running.url + "/api/predict", data=b"x", timeout=30) for _ in range(12)]

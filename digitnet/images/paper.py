@@ -184,25 +184,22 @@ def _smooth(values: np.ndarray, blur: bool | None = None) -> np.ndarray:
     if not (min(values.shape) >= 64 if blur is None else blur) or min(values.shape) < 2:
         return values
     values = values.astype(np.float32, copy=False)
-    across = np.empty_like(values)  # edges repeat the outermost pixels, like np.pad(mode="edge")
-    _binomial(values[:, :-2], values[:, 1:-1], values[:, 2:], across[:, 1:-1])
-    _binomial(values[:, :1], values[:, :1], values[:, 1:2], across[:, :1])
-    _binomial(values[:, -2:-1], values[:, -1:], values[:, -1:], across[:, -1:])
-    result = np.empty_like(values)
-    _binomial(across[:-2], across[1:-1], across[2:], result[1:-1])
-    _binomial(across[:1], across[:1], across[1:2], result[:1])
-    _binomial(across[-2:-1], across[-1:], across[-1:], result[-1:])
+    # ((before + 2 centre) + after) / 4 across, then down: the additions in that order, with the
+    # edges repeating the outermost pixels (like np.pad(mode="edge")).  Each sum is left unscaled
+    # and the result divided by 16 once: scaling by powers of two is exact (for numbers far from
+    # float32's smallest), so these are the bits of dividing by 4 after each pass, in one pass fewer.
+    across = np.add(values, values)
+    across[:, 1:] += values[:, :-1]
+    across[:, 0] += values[:, 0]
+    across[:, :-1] += values[:, 1:]
+    across[:, -1] += values[:, -1]
+    result = np.add(across, across)
+    result[1:] += across[:-1]
+    result[0] += across[0]
+    result[:-1] += across[1:]
+    result[-1] += across[-1]
+    result *= np.float32(0.0625)
     return result
-
-
-def _binomial(before: np.ndarray, centre: np.ndarray, after: np.ndarray, out: np.ndarray) -> None:
-    """out = before / 4 + centre / 2 + after / 4, in that order (float32), in four passes and no
-    temporary: ((before + 2 centre) + after) / 4 gives the same bits, as scaling by powers of two
-    is exact (x/4 + y/4 rounds as (x + y) / 4 does) for numbers far from float32's smallest."""
-    np.add(centre, centre, out=out)
-    out += before
-    out += after
-    out *= np.float32(0.25)
 
 
 def _channel_max(pixels: np.ndarray) -> np.ndarray:
@@ -234,7 +231,7 @@ def percentile(values: np.ndarray, q: float, zeros: int = 0) -> float:
     """``np.percentile(values, q)`` (linear interpolation) of a 1-D float32 array, to the same bits,
     with ``zeros`` more 0s counted in front of non-negative ``values`` (not built: most of a clean
     picture's paper is 0).  One partition at the two order statistics, not numpy's general path
-    (0.08 -> 0.03 ms on 20,000 numbers)."""
+    (0.08 -> 0.03 ms on 20,000 numbers); see ``_smallest`` for large arrays."""
     n = values.size + zeros
     if n == 0:
         raise ValueError("the percentile of nothing")
@@ -242,13 +239,35 @@ def percentile(values: np.ndarray, q: float, zeros: int = 0) -> float:
     previous = min(int(np.floor(virtual)), n - 1)
     ranks = (previous, min(previous + 1, n - 1))  # in the whole: the zeros first, then ``values``
     wanted = [rank - zeros for rank in ranks if rank >= zeros]
-    ordered = np.partition(values, wanted) if wanted else values
-    a, b = (ordered[rank - zeros] if rank >= zeros else values.dtype.type(0) for rank in ranks)
+    found = dict(zip(wanted, _smallest(values, wanted))) if wanted else {}
+    a, b = (found[rank - zeros] if rank >= zeros else values.dtype.type(0) for rank in ranks)
     if virtual >= n - 1:
         return float(b)
     gamma = float(virtual - previous)
     difference = b - a
     return float(b - difference * (1 - gamma) if gamma >= 0.5 else a + difference * gamma)
+
+
+def _smallest(values: np.ndarray, ranks: list[int]) -> list:
+    """The ``ranks``-th smallest of 1-D ``values`` (ascending ranks; np.partition's answer there).
+
+    Above the median of a large array (the 90th and 95th percentiles here), only the numbers from a
+    bound just below the lowest rank are partitioned: the bound is read off every 8th number, a few
+    standard errors low, and checked, so the answer is exact whatever the sample.  The ink of an
+    upscaled MNIST canvas (13,000 numbers, 5,000 distinct) took 75 us in one partition, 42 so."""
+    if values.size >= 4096 and ranks[0] >= values.size // 2:
+        sample = values[::8]
+        slack = 3 * int(np.sqrt(sample.size)) + 1
+        position = ranks[0] * sample.size // values.size - slack
+        if position > 0:
+            bound = np.partition(sample, position)[position]
+            above = values[values >= bound]
+            below = values.size - above.size
+            if below <= ranks[0]:  # every wanted rank is among ``above``
+                ordered = np.partition(above, [rank - below for rank in ranks])
+                return [ordered[rank - below] for rank in ranks]
+    ordered = np.partition(values, ranks)
+    return [ordered[rank] for rank in ranks]
 
 
 def paper_noise(signal: np.ndarray, is_paper: np.ndarray) -> float:

@@ -120,7 +120,8 @@ async def predict(request: Request) -> Response:
         network = await s.on_upload(s.models.training_network)
         result = await s.on_upload(predict_image, network, body)
         return answer(200, dict(result, model="training"))
-    return answer(200, await s.on_upload(s.recogniser.predict, body))
+    text = await s.on_upload(s.recogniser.predict_json, body)
+    return Response(text, 200, {"Cache-Control": "no-store"}, "application/json")  # as ``answer`` sends
 
 
 async def evaluate(request: Request) -> Response:
