@@ -9,6 +9,7 @@ the files are read in worker processes (``_reading_pool``) and scored here, in t
 from __future__ import annotations
 
 import ctypes
+import functools
 import io
 import itertools
 import json
@@ -121,7 +122,11 @@ class Prediction:
         return [(int(d), float(shares[d])) for d in order]
 
 
-_FOUR_DECIMALS: list[str] = []  # _FOUR_DECIMALS[k] is json.dumps(k / 10000), filled on first use
+@functools.cache
+def _four_decimals() -> tuple[str, ...]:
+    """``json.dumps(k / 10000)`` for k = 0 .. 10,000, built on first use (whole, then cached: two
+    request threads at once may both build it, never see it half-built)."""
+    return tuple(repr(k / 10000) for k in range(10001))
 
 
 def _pixels_json(image: np.ndarray) -> str | None:
@@ -129,12 +134,10 @@ def _pixels_json(image: np.ndarray) -> str | None:
     value is outside [0, 1] or a negative zero (then json.dumps writes it).  np.round(x, 4) is
     rint(x * 10**4) / 10**4, and that double's repr is the shortest text that reads back as it:
     ``repr(k / 10000)``."""
-    if not _FOUR_DECIMALS:
-        _FOUR_DECIMALS.extend(repr(k / 10000) for k in range(10001))
     scaled = np.rint(image.astype(np.float64).ravel() * 10000)
     if scaled.size != 784 or not (0 <= scaled.min() and scaled.max() <= 10000) or np.signbit(scaled).any():
         return None
-    texts = operator.itemgetter(*scaled.astype(np.intp).tolist())(_FOUR_DECIMALS)
+    texts = operator.itemgetter(*scaled.astype(np.intp).tolist())(_four_decimals())
     return "[" + ",".join(["[" + ",".join(texts[i:i + 28]) + "]" for i in range(0, 784, 28)]) + "]"
 
 
