@@ -224,3 +224,21 @@ def test_last_outputs_are_the_forward_pass_of_backprop():
     expected = network.feedforward(x).copy()
     network.backprop(x, y)
     np.testing.assert_allclose(network.last_outputs(4), expected, rtol=1e-12)
+
+
+def test_the_forward_pass_of_backprop_is_a_w_transposed_to_the_bit():
+    """backprop computes Z^T = w A^T and transposes it (quicker in BLAS for small batches):
+    the activations are those of Z = A w^T + b, bit for bit, so runs keep their weights."""
+    from digitnet.network import sigmoid
+    rng = np.random.default_rng(5)
+    for sizes, m in (([784, 30, 10], 10), ([784, 800, 10], 25), ([784, 100, 10], 100), ([784, 40, 20, 10], 7)):
+        net = Network(sizes, cost="log-likelihood", init="scaled", rng=np.random.default_rng(1))
+        x = rng.random((m, 784), dtype=np.float32)
+        y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, m)]
+        net.backprop(x, y)
+        a = x
+        for l, (w, b) in enumerate(zip(net.weights, net.biases)):
+            z = a @ w.T
+            z += b
+            a = net.output_activation(z, out=z) if l == len(net.weights) - 1 else sigmoid(z, out=z)
+        assert net.last_outputs(m).tobytes() == a.tobytes(), sizes
