@@ -504,7 +504,7 @@ def main() -> None:
                              "repeat for several (each is named by its folder's name)")
     parser.add_argument("--while-training", action="store_true",
                         help="measure while the server trains a network (POST /api/train/start)")
-    parser.add_argument("--breakdown-rounds", type=int, default=5,
+    parser.add_argument("--breakdown-rounds", type=lambda text: max(1, int(text)), default=5,
                         help="breakdowns per tree, in turn; each kind's least disturbed is printed (default: 5)")
     parser.add_argument("--breakdown-only", action="store_true", help=argparse.SUPPRESS)  # breakdown_in's child
     args = parser.parse_args()
