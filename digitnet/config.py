@@ -138,6 +138,13 @@ class TrainConfig:
         "Weight averaging: from epoch EPOCH on, the model's weights are the mean of the weights at the end of "
         "every epoch since (instead of the best epoch's); each epoch's validation accuracy is the mean's "
         "(0: off).", min=0, metavar="EPOCH")
+    late_batch_size: int = setting(
+        0, "--late-batch-size",
+        "Larger mini-batches late in training: from epoch --late-batch-from on, mini-batches of N instead of "
+        "--batch-size, and eta multiplied by N / --batch-size (the linear scaling rule: about the same "
+        "progress an epoch in fewer, cheaper steps; 0: off).", min=0, metavar="N")
+    late_batch_from: int = setting(
+        0, "--late-batch-from", "The first epoch of --late-batch-size (0: off).", min=0, metavar="EPOCH")
 
     def __post_init__(self):
         # Checkpoints before the augment language stored a shift in pixels (an int).
@@ -163,15 +170,22 @@ class TrainConfig:
                            "it cannot be combined with --patience or --patience-eta")
             if type(self.epochs) is int and self.average_from > self.epochs:
                 out.append(f"--average-from {self.average_from} is after the last epoch (--epochs {self.epochs})")
+        if type(self.late_batch_size) is int and type(self.late_batch_from) is int:
+            if bool(self.late_batch_size) != bool(self.late_batch_from):
+                out.append("--late-batch-size and --late-batch-from go together: give both, or neither")
+            elif type(self.epochs) is int and self.late_batch_from > self.epochs:
+                out.append(f"--late-batch-from {self.late_batch_from} is after the last epoch (--epochs {self.epochs})")
         if type(self.peek_every) is int and 0 < self.peek_every < PEEK_EVERY_MIN:
             out.append(f"--peek-every must be 0 (off) or at least {PEEK_EVERY_MIN}, got {self.peek_every}")
         if training_file_size is not None and not out:
             if self.validation_size >= training_file_size:
                 out.append(f"--validation-size {self.validation_size} leaves no training images "
                            f"(the training file has {training_file_size:,}); it must be below {training_file_size}")
-            elif self.batch_size > training_file_size - self.validation_size:
-                out.append(f"--batch-size {self.batch_size} is larger than the "
-                           f"{training_file_size - self.validation_size} training images")
+            else:
+                for option, size in (("--batch-size", self.batch_size), ("--late-batch-size", self.late_batch_size)):
+                    if size > training_file_size - self.validation_size:
+                        out.append(f"{option} {size} is larger than the "
+                                   f"{training_file_size - self.validation_size} training images")
         return out
 
     def sizes(self) -> list[int]:

@@ -3,7 +3,8 @@
 After every epoch ``after_epoch`` updates the run's ``TrainState`` from the
 epoch's statistics, in this order:
 
-    --eta-epoch-factor   eta <- eta * factor, every epoch
+    --eta-epoch-factor   eta <- eta * factor, every epoch (--late-batch-size scales the eta an epoch
+                         trains with, batch_eta_factor, never the schedule's own)
     --average-from E     from epoch E on the kept weights are the running mean of the epochs' weights
                          (the trainer keeps it), so each such epoch is recorded as the best: the
                          mean to date is what the run hands out (the patience rules are refused with it)
@@ -27,6 +28,21 @@ if TYPE_CHECKING:  # the trainer's types; this module needs none of their code
 def averaging(config: TrainConfig, epoch: int) -> bool:
     """Whether ``epoch``'s weights join the running mean of --average-from."""
     return bool(config.average_from) and epoch >= config.average_from
+
+
+def batch_size(config: TrainConfig, epoch: int) -> int:
+    """The mini-batch size m of ``epoch``: --late-batch-size from --late-batch-from on, else --batch-size."""
+    if config.late_batch_size and epoch >= config.late_batch_from:
+        return config.late_batch_size
+    return config.batch_size
+
+
+def batch_eta_factor(config: TrainConfig, epoch: int) -> float:
+    """eta's factor in ``epoch`` for its mini-batch size: m / --batch-size (the linear scaling rule; 1
+    before --late-batch-from).  Nielsen's step w <- w - (eta/m) sum_x nabla C_x moves the weights by
+    eta times the mean gradient; m times as large a batch with m times eta keeps the step's noise
+    (eta/m) and an epoch's progress about the same, in 1/m as many matrix products."""
+    return batch_size(config, epoch) / config.batch_size
 
 
 def warmup_factor(config: TrainConfig, epoch: int, images_done: int, epoch_images: int) -> float:

@@ -199,7 +199,8 @@ class Trainer:
     def epoch(self, on_progress: Callable[[int], None] | None = None,
               on_peek: Callable[[Peek], None] | None = None) -> EpochStats:
         """Train one epoch (see ``epochs``) and return its statistics."""
-        with single_threaded_blas(self._blas):
+        m = schedules.batch_size(self.config, self.state.epochs_completed + 1)
+        with single_threaded_blas(self._blas if m == self.config.batch_size else blas_threads(self.network.sizes, m)):
             return self._epoch(on_progress, on_peek)
 
     def measure_untrained(self) -> EpochStats:
@@ -232,7 +233,7 @@ class Trainer:
         """One epoch: SGD over the training set, then its cost and the validation accuracy."""
         started = time.perf_counter()
         epoch = self.state.epochs_completed + 1
-        learning_rate = self.state.learning_rate
+        learning_rate = self.state.learning_rate * schedules.batch_eta_factor(self.config, epoch)
         try:
             # Overflow means the weights have blown up: with the tanh-form sigmoid the cost
             # would stay finite (saturated), so this is where divergence shows first.
@@ -269,7 +270,7 @@ class Trainer:
             return self._sgd_epoch(learning_rate, on_progress)
 
     def _sgd_epoch(self, learning_rate: float, on_progress=None, on_peek=None) -> tuple[np.ndarray, np.ndarray]:
-        """One pass over the shuffled (and distorted) training data in mini-batches of ``batch_size``.
+        """One pass over the shuffled (and distorted) training data in mini-batches of m (``schedules.batch_size``).
 
         Returns the output activations of every example as SGD's forward passes
         computed them (before each mini-batch's update) and the matching labels:
@@ -278,7 +279,8 @@ class Trainer:
         with --pause-ms (whose sleep a signal interrupts: Ctrl-C stops a slow run at once).
         """
         n = len(self.data.training)
-        m = self.config.batch_size
+        epoch = self.state.epochs_completed + 1
+        m = schedules.batch_size(self.config, epoch)
         order = self.rng.permutation(n)
         dropout = self.config.dropout
         # Dropout masks come from their own generator, seeded from the run's, so that the
@@ -294,7 +296,6 @@ class Trainer:
         y = np.empty((chunk_size, len(targets)), dtype=self.network.dtype)
         position = 0
         pause = self.config.pause_ms / 1000
-        epoch = self.state.epochs_completed + 1
         peek_every = (self.config.peek_every if on_peek is not None and epoch <= PEEK_EPOCHS
                       and self._validation_x is not None else 0)
         next_peek = peek_every

@@ -305,7 +305,7 @@ def test_values_are_read_as_the_command_reads_them(given, field, expected):
     (dict(learning_rate=3.0), "unknown setting 'learning_rate': it is called eta (the option --eta)"),
     (dict(hidden_sizes=[30]), "it is called hidden"),
     (dict(hiden=30), "unknown setting 'hiden'; did you mean hidden?"),
-    (dict(batchsize=10), "did you mean batch_size?"),
+    (dict(batchsize=10), "did you mean batch_size or late_batch_size?"),
     (dict(datadir="data"), "did you mean data_dir?"),
     (dict(zzz=1), "unknown setting 'zzz'; the settings are hidden, epochs, batch_size, eta"),
     (dict(hidden="10,,5"), "--hidden: '10,,5' has an empty part"),

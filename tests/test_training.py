@@ -71,6 +71,9 @@ CHAPTER_3 = [
          augment="shift=1,elastic=20:4,affine=10:0.1", eta_epoch_factor=0.9),
     # Resumed inside the warm-up and inside the mean (the half-way checkpoint is at epoch 2).
     dict(cost="log-likelihood", init="scaled", learning_rate=0.1, momentum=0.9, warmup_epochs=3, average_from=2),
+    # Resumed before the larger mini-batches start.
+    dict(cost="log-likelihood", init="scaled", learning_rate=0.1, momentum=0.9, batch_size=5, late_batch_size=20,
+         late_batch_from=3, augment="elastic=20:4"),
 ]
 
 
@@ -245,6 +248,50 @@ def test_warmup_ramps_eta_over_the_first_epochs_only(synthetic_data_dir):
 ])
 def test_averaging_refuses_what_it_cannot_honour(overrides, message):
     assert any(message in p for p in small_config(**overrides).problems())
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(late_batch_size=100), "--late-batch-size and --late-batch-from go together"),
+    (dict(late_batch_from=2), "--late-batch-size and --late-batch-from go together"),
+    (dict(late_batch_size=100, late_batch_from=5, epochs=4), "--late-batch-from 5 is after the last epoch (--epochs 4)"),
+])
+def test_late_batches_refuse_what_they_cannot_honour(overrides, message):
+    assert any(message in p for p in small_config(**overrides).problems())
+
+
+def test_late_batches_refuse_more_than_the_training_images():
+    config = small_config(late_batch_size=5000, late_batch_from=2)
+    assert config.problems(training_file_size=1000) == ["--late-batch-size 5000 is larger than the 900 training images"]
+
+
+def test_late_batches_train_as_that_batch_size_with_eta_scaled(synthetic_data_dir):
+    """From --late-batch-from on, an epoch is exactly an epoch of --batch-size N with eta times
+    N / --batch-size: the same weights, bit for bit, as a run set up so from the start."""
+    from digitnet import schedules
+
+    data = load_mnist(synthetic_data_dir, validation_size=100)
+    config = small_config(epochs=2, batch_size=5, learning_rate=0.5, late_batch_size=20, late_batch_from=2)
+    assert [schedules.batch_size(config, e) for e in (1, 2, 3)] == [5, 20, 20]
+    assert [schedules.batch_eta_factor(config, e) for e in (1, 2)] == [1.0, 4.0]
+    late = Trainer(data, config)
+    steps = []
+    step = late.optimizer.step
+    late.optimizer.step = lambda nb, nw, eta, m: (steps.append((late.state.epochs_completed + 1, m, eta)),
+                                                 step(nb, nw, eta, m))
+    late_epochs = list(late.epochs())
+    assert {(e, m, eta) for e, m, eta in steps} == {(1, 5, 0.5), (2, 20, 2.0)}
+    assert [s.learning_rate for s in late_epochs] == [0.5, 2.0]  # what each epoch trained with
+    assert late.state.learning_rate == 0.5  # the schedule's own eta is not scaled
+
+    # Epoch 1 at batch 5, then one epoch of a run that trains at batch 20 and eta 2 throughout.
+    first = Trainer(data, small_config(epochs=1, batch_size=5, learning_rate=0.5))
+    list(first.epochs())
+    wide = Trainer(data, small_config(epochs=2, batch_size=20, learning_rate=2.0), network=first.network,
+                   state=first.state)
+    wide.state.learning_rate = 2.0
+    list(wide.epochs())
+    for a, b in zip(weights_of(late.network), weights_of(wide.network)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_blas_threads_follow_the_measured_table(monkeypatch):

@@ -117,8 +117,9 @@ class _TrainOutput:
         if not quiet:
             trainer, config = plan.trainer, plan.trainer.config
             start = (f", resuming after epoch {trainer.state.epochs_completed}" if plan.resumed_from else "")
+            late = (f" ({config.late_batch_size} from epoch {config.late_batch_from})" if config.late_batch_size else "")
             click.echo(f"training {'-'.join(map(str, trainer.network.sizes))} ({config.cost} cost, {config.init} "
-                       f"init, eta {config.learning_rate:g}, batch {config.batch_size}, seed {config.seed}) on "
+                       f"init, eta {config.learning_rate:g}, batch {config.batch_size}{late}, seed {config.seed}) on "
                        f"{len(trainer.data.training):,} images{start}; checkpoint: {plan.out}")
             from digitnet.runs import COST_MEANING
 
@@ -126,9 +127,10 @@ class _TrainOutput:
                                    else f"{COST_MEANING['sgd']} (--exact-cost for an end-of-epoch pass)"))
 
     def progress(self, epoch, images, total):
+        from digitnet import schedules
         from digitnet.progress import progress_bar
 
-        batch_size = self.config.batch_size
+        batch_size = schedules.batch_size(self.config, epoch)
         if self.bar is None or epoch != self.epoch:
             self.close()
             self.epoch = epoch
