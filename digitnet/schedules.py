@@ -40,8 +40,8 @@ def batch_size(config: TrainConfig, epoch: int) -> int:
 def batch_eta_factor(config: TrainConfig, epoch: int) -> float:
     """eta's factor in ``epoch`` for its mini-batch size: m / --batch-size (the linear scaling rule; 1
     before --late-batch-from).  Nielsen's step w <- w - (eta/m) sum_x nabla C_x moves the weights by
-    eta times the mean gradient; m times as large a batch with m times eta keeps the step's noise
-    (eta/m) and an epoch's progress about the same, in 1/m as many matrix products."""
+    eta times the mean gradient; a batch k times as large with k times eta keeps the step's noise
+    (which goes with eta/m) and an epoch's progress about the same, in 1/k as many steps."""
     return batch_size(config, epoch) / config.batch_size
 
 
