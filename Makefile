@@ -60,7 +60,7 @@ bench-sweep: $(STAMP)
 bench-classroom: $(STAMP)
 	$(BIN)/python scripts/bench_classroom.py
 
-# The record recipe and the old 99% recipe over seeds 0, 1, 2, and their table (about 65 minutes; docs/results.md).
+# The record recipe and the old 99% recipe over seeds 0, 1, 2, and their table (about an hour; docs/results.md).
 bench-record: $(STAMP)
 	$(BIN)/python scripts/bench_record.py
 
