@@ -199,8 +199,8 @@ class Trainer:
     def epoch(self, on_progress: Callable[[int], None] | None = None,
               on_peek: Callable[[Peek], None] | None = None) -> EpochStats:
         """Train one epoch (see ``epochs``) and return its statistics."""
-        m = schedules.batch_size(self.config, self.state.epochs_completed + 1)
-        with single_threaded_blas(self._blas if m == self.config.batch_size else blas_threads(self.network.sizes, m)):
+        m = schedules.batch_size(self.config, self.state.epochs_completed + 1)  # --late-batch-size may change it
+        with single_threaded_blas(blas_threads(self.network.sizes, m)):
             return self._epoch(on_progress, on_peek)
 
     def measure_untrained(self) -> EpochStats:
