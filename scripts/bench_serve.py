@@ -335,7 +335,8 @@ def stage_breakdown(model: str, bodies: list[bytes], rounds: int = 200) -> list[
 
 def hand_over_cpu(model: str, body: bytes, rounds: int = 200) -> float:
     """The server process's own CPU ms a prediction costs when a worker process computes it
-    (serve.workers.PredictionPool: sending the upload, waiting, reading the answer back)."""
+    (serve.workers.PredictionPool: sending the upload, waiting, reading the answer back; the JSON
+    text itself where the code has ``predict_json``, which /api/predict calls, else the Prediction)."""
     from digitnet import checkpoint
     from digitnet.serve.workers import PredictionPool
 
@@ -344,11 +345,12 @@ def hand_over_cpu(model: str, body: bytes, rounds: int = 200) -> float:
     try:
         if not pool.wait_until_started(timeout=120):
             sys.exit("the worker process did not start")
+        ask = getattr(pool, "predict_json", pool.predict)
         for _ in range(20):
-            pool.predict(body)
+            ask(body)
         start = time.process_time()
         for _ in range(rounds):
-            pool.predict(body)
+            ask(body)
         return (time.process_time() - start) / rounds * 1000
     finally:
         pool.close()

@@ -100,3 +100,41 @@ def test_one_group_of_columns_is_one_digit_and_two_side_by_side_are_two():
     two[:, 10:40] = 1.0
     two[:, 100:130] = 1.0
     assert digit_groups(two) == 2
+
+
+def test_one_blob_agrees_with_the_runs_components_on_random_grids():
+    """keep_digit's shortcut (a flood on the grid's bits) says "one blob" exactly when the runs'
+    union-find counts at most one component."""
+    from digitnet.images.ink import _one_blob
+
+    rng = np.random.default_rng(5)
+    for _ in range(1500):
+        height, width = rng.integers(1, 40, 2)
+        mask = rng.random((height, width)) < rng.uniform(0.05, 0.7)
+        assert _one_blob(mask) == (_count_components(_runs(mask)) <= 1)
+    diagonal = np.eye(6, dtype=bool)  # 8-connected: one blob through the corners
+    assert _one_blob(diagonal) and _one_blob(np.zeros((3, 3), bool))
+    apart = np.zeros((4, 9), bool)
+    apart[:, 0] = apart[:, 8] = True  # the row's last bit must not carry into the next row's first
+    assert not _one_blob(apart)
+
+
+def test_crop_with_columns_is_the_crop_and_its_columns_any():
+    from digitnet.images.errors import ImageError
+    from digitnet.images.ink import crop_with_columns, digit_groups
+
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        ink = np.where(rng.random((30, 40)) < 0.03, rng.random((30, 40)), 0).astype(np.float32)
+        if not ink.any():
+            continue
+        cropped, used = crop_with_columns(ink)
+        np.testing.assert_array_equal(cropped, crop_to_ink(ink))
+        np.testing.assert_array_equal(used, cropped.any(axis=0))
+        assert digit_groups(cropped, used) == digit_groups(cropped)
+    try:
+        crop_with_columns(np.zeros((5, 5), np.float32))
+    except ImageError as e:
+        assert "blank" in str(e)
+    else:
+        raise AssertionError("a blank map has no crop")

@@ -52,10 +52,22 @@ def test_workers_report_unusable_pictures_like_the_server_process(pool, network)
     assert pool.predict(b"not an image").error == predict.predict_bytes(network, b"not an image").error
 
 
+def test_workers_write_the_answers_json_as_the_server_process_would(pool, network):
+    """/api/predict's text comes from the worker: the same bytes as Prediction.to_json here."""
+    for body in (drawn_png(), drawn_png(140)):
+        text, error = pool.predict_json(body)
+        assert error is None
+        assert text == predict.predict_bytes(network, body).to_json(with_input=True).encode()
+    assert pool.predict_json(b"not an image") == (None, predict.predict_bytes(network, b"not an image").error)
+
+
 def test_no_workers_means_predictions_in_this_process(network):
     pool = PredictionPool(network, processes=0)
     assert not pool.running and not pool.wait_until_started(timeout=0.1)
     assert pool.predict(drawn_png()).digit == predict.predict_bytes(network, drawn_png()).digit
+    here = predict.predict_bytes(network, drawn_png())
+    assert pool.predict_json(drawn_png()) == (here.to_json(with_input=True).encode(), None)
+    assert pool.predict_json(b"nope")[1] == predict.predict_bytes(network, b"nope").error
     pool.close()
 
 

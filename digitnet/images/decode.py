@@ -238,15 +238,16 @@ def shrink_early(image: Image.Image, work_side: int = WORK_SIDE) -> Image.Image:
 # Float channels
 
 
-def to_float_channels(image) -> tuple[np.ndarray, np.ndarray | None]:
+def to_float_channels(image, kept: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Pixels as float32 in [0, 1], shape (H, W, C) with C = 1 or 3, and alpha (H, W) or None.
 
     Accepts a PIL image or a numpy array (H, W), (H, W, 1|2|3|4) of uint8,
     uint16, bool or floats in [0, 1].  Colour images whose three channels are
-    equal are returned as one channel.  Alpha is None when fully opaque.
+    equal are returned as one channel.  Alpha is None when fully opaque.  (``kept``: a PIL image
+    has been through ``_kept_bands`` already.)
     """
     if isinstance(image, Image.Image):
-        if image.mode in ("LA", "RGB", "RGBA"):
+        if image.mode in ("LA", "RGB", "RGBA") and not kept:
             image = _kept_bands(image)
         array = np.asarray(image if image.mode in ("L", "LA", "RGB", "RGBA", "F") else _standard_mode(image))
     else:

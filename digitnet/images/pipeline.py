@@ -12,9 +12,10 @@ import os
 import numpy as np
 from PIL import Image
 
-from digitnet.images.decode import _standard_mode, composite, open_image, shrink_early, to_float_channels
+from digitnet.images.decode import _kept_bands, _standard_mode, composite, open_image, shrink_early, to_float_channels
+from digitnet.images.flat8 import flat_levels, ink_on_levels
 from digitnet.images.errors import ImageError
-from digitnet.images.ink import (DETECT_SIDE, _ink_on_flat_paper, crop_to_ink, digit_groups, find_ink_and_light,
+from digitnet.images.ink import (DETECT_SIDE, _ink_on_flat_paper, crop_with_columns, digit_groups, find_ink_and_light,
                                  refine, require_digit_size, shrink_for_detection)
 from digitnet.images.normalise import FIELD_SIZE, FINE_SIDE, centre_by_mass, fit_to_box, normalise_strokes
 from digitnet.images.paper import _flat_paper
@@ -54,21 +55,27 @@ def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray,
         raise ValueError(f"invert must be 'auto', 'yes' or 'no', got {invert!r}")
     if isinstance(image, Image.Image):
         image = shrink_early(_standard_mode(image))
-    pixels, alpha = to_float_channels(image)
-    flattened = composite(pixels, alpha)
-    flat = _flat_paper(flattened) if max(flattened.shape[:2]) <= 2 * DETECT_SIDE else None
-    if flat is not None:
-        # A clean drawing has no noise for the detection copy to average away, and finding the
-        # ink once at full size (on the window around it) is cheaper than finding it on the
-        # copy and again at full size (refine).  The window holds all the ink.
-        small, factor = flattened, 1
-        ink, dark_ink, uneven = _find_ink_as_told(small, _INVERT_CHOICES[invert], flat)
+        if image.mode in ("LA", "RGB", "RGBA"):
+            image = _kept_bands(image)  # once: to_float_channels is told (kept=True)
+    found = _ink_of_drawing(image, _INVERT_CHOICES[invert])
+    if found is not None:  # a clean 8-bit drawing, read on its levels (flat8.py)
+        (ink, dark_ink), small, factor, flattened, uneven = found, np.asarray(image), 1, None, False
     else:
-        small, factor = shrink_for_detection(flattened)
-        ink, dark_ink, uneven = _find_ink_as_told(small, _INVERT_CHOICES[invert])
+        pixels, alpha = to_float_channels(image, kept=True)
+        flattened = composite(pixels, alpha)
+        flat = _flat_paper(flattened) if max(flattened.shape[:2]) <= 2 * DETECT_SIDE else None
+        if flat is not None:
+            # A clean drawing has no noise for the detection copy to average away, and finding the
+            # ink once at full size (on the window around it) is cheaper than finding it on the
+            # copy and again at full size (refine).  The window holds all the ink.
+            small, factor = flattened, 1
+            ink, dark_ink, uneven = _find_ink_as_told(small, _INVERT_CHOICES[invert], flat)
+        else:
+            small, factor = shrink_for_detection(flattened)
+            ink, dark_ink, uneven = _find_ink_as_told(small, _INVERT_CHOICES[invert])
     notes = []
-    cropped = crop_to_ink(ink)
-    groups = digit_groups(cropped)  # the same count as on the whole map, on a fraction of its pixels
+    cropped, used = crop_with_columns(ink)
+    groups = digit_groups(cropped, used)  # the same count as on the whole map, on a fraction of its pixels
     if groups > 1:
         notes.append(f"the picture seems to hold {groups} digits side by side; only one answer is given "
                      "(crop each digit into a picture of its own)")
@@ -83,13 +90,29 @@ def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray,
     return centre_by_mass(fit_to_box(shaped)), notes, (cropped, shaped, box_share)
 
 
-def _find_ink_as_told(small: np.ndarray, dark_ink: bool | None,
-                      flat: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, bool, bool]:
-    """``find_ink_and_light``; when a forced polarity finds nothing but the other would, say so.
-    With ``flat`` (``_flat_paper(small)``), the ink of the window around the digit only."""
+def _ink_of_drawing(image, dark_ink: bool | None) -> tuple[np.ndarray, bool] | None:
+    """The window's ink map and polarity of an opaque 8-bit grey picture on flat paper, found on
+    its levels (flat8.py: the same numbers); None for any other picture, which takes the float path."""
+    if not isinstance(image, Image.Image) or image.mode != "L" or max(image.size) > 2 * DETECT_SIDE:
+        return None
+    levels = np.asarray(image)
+    flat = flat_levels(levels)
+    if flat is None:
+        return None
+    return _find_ink_as_told(levels, dark_ink, find=lambda dark: ink_on_levels(levels, *flat, dark))
 
-    def find(dark: bool | None) -> tuple[np.ndarray, bool, bool]:
-        return find_ink_and_light(small, dark) if flat is None else (*_ink_on_flat_paper(small, *flat, dark)[:2], False)
+
+def _find_ink_as_told(small: np.ndarray, dark_ink: bool | None,
+                      flat: tuple[np.ndarray, np.ndarray] | None = None, find=None) -> tuple:
+    """``find_ink_and_light``; when a forced polarity finds nothing but the other would, say so.
+    With ``flat`` (``_flat_paper(small)``), the ink of the window around the digit only; with
+    ``find`` (a function of the polarity), what it finds."""
+
+    if find is None:
+        def find(dark: bool | None) -> tuple[np.ndarray, bool, bool]:
+            if flat is None:
+                return find_ink_and_light(small, dark)
+            return (*_ink_on_flat_paper(small, *flat, dark)[:2], False)
 
     try:
         return find(dark_ink)

@@ -82,9 +82,10 @@ def measure(cropped: np.ndarray, shaped: np.ndarray, seen: np.ndarray, box_share
     facts = {"box_share": float(box_share)}
     patch = _box(_sampled(cropped, THICK_SIDE))
     facts["thick"] = (2 * _depth(patch) - 1) / max(patch.shape)
-    ink = _box(seen > 0.5)
+    strong = seen > 0.5
+    ink = _box(strong)
     facts["aspect"] = min(ink.shape) / max(ink.shape)
-    facts["x"] = _is_x(seen, ink)
+    facts["x"] = _is_x(seen, ink, strong)
     facts["straight"], facts["tilt"] = _line(seen)
     strokes = _box(_sampled(shaped, STROKES_SIDE))
     facts["edge"] = _edge_length(strokes) / (2 * max(strokes.shape))
@@ -121,10 +122,11 @@ def _depth(mask: np.ndarray) -> int:
     return depth
 
 
-def _is_x(seen: np.ndarray, ink: np.ndarray) -> bool:
+def _is_x(seen: np.ndarray, ink: np.ndarray, strong: np.ndarray | None = None) -> bool:
     """Two crossing strokes: the box cut 3x3, ink in each corner and the middle, little half-way
-    along the sides, and scan lines crossing at most two strokes."""
-    rows, cols = np.flatnonzero((seen > 0.5).any(axis=1)), np.flatnonzero((seen > 0.5).any(axis=0))
+    along the sides, and scan lines crossing at most two strokes.  (``strong``: ``seen > 0.5``.)"""
+    strong = seen > 0.5 if strong is None else strong
+    rows, cols = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
     if rows.size < 3 or cols.size < 3:
         return False
     box = seen[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float64)

@@ -76,7 +76,12 @@ class Recogniser:
     def predict_json(self, body: bytes) -> bytes:
         """``predict``'s answer as the JSON the route sends (``Prediction.to_json``: the same bytes as
         json.dumps of the dict, written faster)."""
-        return read_upload(self.network, body, self.pool).to_json(with_input=True).encode()
+        if self.pool is None:
+            return read_upload(self.network, body).to_json(with_input=True).encode()
+        text, error = self.pool.predict_json(body)
+        if error is not None:
+            raise ApiError(400, error)
+        return text
 
     @property
     def learning_rate(self) -> float | None:

@@ -6,8 +6,11 @@ got fewer answers per second than one.  A few worker processes (each with its ow
 of the network) run the same ``predict.predict_bytes`` side by side.
 
 Each worker has a pipe of its own: a request thread takes an idle worker, writes the
-upload's bytes (no pickling), reads back the answer packed small (``_pack``: the scores
-and the 28x28 input as raw float bytes, about 3.3 KB), and hands the worker back.  One hop
+upload's bytes (no pickling) behind a byte saying what it wants back, reads the answer, and
+hands the worker back.  /api/predict wants the JSON text it sends (``predict_json``: written in
+the worker, so the server process never touches the numbers); the routes that look inside the
+network want the Prediction, packed small (``_pack``: the scores and the 28x28 input as raw
+float bytes, about 3.3 KB).  One hop
 each way and no helper thread: concurrent.futures' pool (a queue-feeding thread, a
 managing thread, pickled work items) cost about 0.4 ms of the server's CPU a prediction
 and a few thread switches of latency (docs/predict.md, "Speed").
@@ -37,6 +40,7 @@ from digitnet.memory import keep_freed_memory
 from digitnet.network import Network
 
 _ERROR, _ANSWER = b"E", b"A"  # the first byte of a worker's reply
+_WANT_PREDICTION, _WANT_JSON = b"P", b"J"  # the first byte of a request: what the worker answers with
 
 
 def _pack(answer: predict.Prediction) -> bytes:
@@ -65,10 +69,20 @@ def _work(connection: Connection, network: Network) -> None:
     keep_freed_memory()  # no page faults for each upload's arrays (memory.py)
     while True:
         try:
-            body = connection.recv_bytes()
+            request = connection.recv_bytes()
         except (EOFError, OSError):  # the server closed the pipe, or died
             return
-        connection.send_bytes(_pack(predict.predict_bytes(network, body)))
+        connection.send_bytes(_answer(network, request))
+
+
+def _answer(network: Network, request: bytes) -> bytes:
+    """A worker's reply to one request: _WANT_JSON or _WANT_PREDICTION, then the upload's bytes."""
+    answer = predict.predict_bytes(network, request[1:])
+    if request[:1] != _WANT_JSON:
+        return _pack(answer)
+    if answer.error is not None:
+        return _ERROR + answer.error.encode()
+    return _ANSWER + answer.to_json(with_input=True).encode()
 
 
 class PredictionPool:
@@ -102,7 +116,7 @@ class PredictionPool:
                 started[ours] = process
             # Each worker imports numpy and the pipeline once; wait until all answer (an empty upload each).
             for connection in started:
-                connection.send_bytes(b"")
+                connection.send_bytes(_WANT_PREDICTION)
             for connection in started:
                 connection.recv_bytes()
             with self._changed:
@@ -135,6 +149,23 @@ class PredictionPool:
     def predict(self, body: bytes) -> predict.Prediction:
         """The Prediction for ``body``, from an idle worker (waiting for one while all are busy),
         or computed in this thread when there are none."""
+        reply = self._ask(_WANT_PREDICTION + body)
+        return predict.predict_bytes(self.network, body) if reply is None else _unpack(reply)
+
+    def predict_json(self, body: bytes) -> tuple[bytes | None, str | None]:
+        """(``Prediction.to_json(with_input=True)`` as bytes, None) for ``body``, or (None, the
+        error) when it cannot be used: /api/predict's answer, written by a worker when there is one."""
+        reply = self._ask(_WANT_JSON + body)
+        if reply is None:
+            answer = predict.predict_bytes(self.network, body)
+            return (None, answer.error) if answer.error is not None else (answer.to_json(with_input=True).encode(), None)
+        if reply[:1] == _ERROR:
+            return None, reply[1:].decode()
+        return reply[1:], None
+
+    def _ask(self, request: bytes) -> bytes | None:
+        """An idle worker's reply to ``request`` (waiting for one while all are busy); None when
+        there are no workers (then the caller computes the answer itself)."""
         while True:
             with self._changed:
                 while self._workers and not self._idle:
@@ -143,14 +174,14 @@ class PredictionPool:
                     break
                 connection = self._idle.pop()
             try:
-                connection.send_bytes(body)
+                connection.send_bytes(request)
                 reply = connection.recv_bytes()
             except (EOFError, OSError):  # a worker died (killed, out of memory): carry on without it
                 self._lost(connection)
                 continue
             self._give_back(connection)
-            return _unpack(reply)
-        return predict.predict_bytes(self.network, body)
+            return reply
+        return None
 
     def _give_back(self, connection: Connection) -> None:
         with self._changed:
