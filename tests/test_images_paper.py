@@ -87,3 +87,49 @@ def test_the_blur_is_the_binomial_filter_to_the_bit():
             assert _smooth(np.asfortranarray(values), blur=True).tobytes() == expected.tobytes()
     small = rng.random((40, 40), dtype=np.float32)
     assert _smooth(small) is small  # under 64 px: no blur (it would blur the digit)
+
+
+def test_median_is_numpys_to_the_bit():
+    """paper.median: np.median's numbers (odd and even counts, 1-D and per column, float32 and 64)."""
+    from digitnet.images.paper import median
+
+    rng = np.random.default_rng(11)
+    for size in (1, 2, 3, 10, 11, 500, 5001):
+        for dtype in (np.float32, np.float64):
+            values = rng.normal(size=size).astype(dtype)
+            assert median(values) == np.median(values) and median(values).dtype == np.median(values).dtype
+            columns = rng.random((size, 3)).astype(dtype)
+            np.testing.assert_array_equal(median(columns, axis=0), np.median(columns, axis=0))
+            grid = rng.random((size, 4)).astype(dtype)
+            assert median(grid) == np.median(grid)
+
+
+def test_percentile_of_float64_is_numpys_to_the_bit():
+    from digitnet.images.paper import percentile
+
+    rng = np.random.default_rng(12)
+    for size in (1, 7, 100, 6000):
+        values = rng.random(size)
+        for q in (5, 50, 90, 95):
+            assert percentile(values, q) == float(np.percentile(values, q))
+
+
+def test_reading_a_photo_never_imports_numpy_ma(tmp_path):
+    """np.median and np.percentile import numpy.ma on first use (10-25 ms of a fresh process):
+    reading a photo, a ruled page or a shadowed one goes without them."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    page = np.clip(0.85 + 0.05 * rng.normal(size=(900, 1200)), 0, 1)
+    page[:, :600] *= 0.6  # a hard shadow's edge
+    page[300:700, 500:560] = 0.1  # a stroke
+    for y in range(50, 900, 60):
+        page[y:y + 2] -= 0.3  # ruled lines
+    path = tmp_path / "photo.jpg"
+    Image.fromarray((np.clip(page, 0, 1) * 255).astype(np.uint8)).convert("RGB").save(path, quality=85)
+    code = ("import sys; from digitnet import images\n"
+            "try:\n    images.load_image(sys.argv[1])\nexcept images.ImageError:\n    pass\n"
+            "print('numpy.ma' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

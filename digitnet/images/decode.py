@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from digitnet.images.errors import ImageError
+from digitnet.images.paper import median
 
 MAX_PIXELS = 64_000_000  # refused from the header, before any decoding (8000x8000 of grey)
 # ... and so is a picture whose decoding would allocate more: 48 MP of colour (about 7000x7000; a
@@ -353,7 +354,7 @@ def composite(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     weights = alpha[:, :, None]
     opaque = alpha > 0.5
     if opaque.mean() >= 0.5:
-        background = np.median(pixels[opaque], axis=0)
+        background = median(pixels[opaque], axis=0)
     else:
         total = float(alpha.sum())
         mean_opaque = (pixels * weights).sum(axis=(0, 1)) / total if total > 0 else np.zeros(pixels.shape[2])

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from digitnet.images.paper import median, percentile
+
 UNEVEN_LIGHT = 0.08    # paper this far from the fitted surface (pixel range 0..1) is unevenly lit
 COARSE_SIDE = 32       # light_is_uneven looks at the residual on a grid at most this many cells across
 EVEN_SIDE = 64         # even_light estimates the paper on a grid at most this many cells across
@@ -91,10 +93,10 @@ def even_light(pixels: np.ndarray, dark_ink: bool | None) -> tuple[np.ndarray, b
     high = np.repeat(np.repeat(around_high, cell, axis=0), cell, axis=1)[:height, :width]
     local = np.clip(grey, low, high)
     if dark_ink:  # light times reflectance: divide, so ink in the shadow keeps its contrast
-        level = float(np.percentile(paper, 95))
+        level = percentile(paper.ravel(), 95)
         gain = (level / np.maximum(local, 0.02)).astype(np.float32)
         return np.clip(pixels * gain[:, :, None], 0.0, 1.0), True
-    level = float(np.percentile(paper, 5))
+    level = percentile(paper.ravel(), 5)
     return np.clip(pixels - (local - level).astype(np.float32)[:, :, None], 0.0, 1.0), False
 
 
@@ -128,8 +130,8 @@ def lighting_to_blame(residual: np.ndarray, noise: float) -> bool:
         return False
     cell = max(1, min(grey.shape) // 16)
     patches = block_mean(grey, cell)
-    spread = float(np.percentile(np.abs(patches - np.median(patches)), 90))
-    grain = 1.4826 * float(np.median(np.abs(np.diff(grey, axis=1)))) / np.sqrt(2)
+    spread = percentile(np.abs(patches - median(patches)).ravel(), 90)
+    grain = 1.4826 * float(median(np.abs(np.diff(grey, axis=1)))) / np.sqrt(2)
     return spread >= max(0.5 * noise, 3 * 1.645 * grain / cell)
 
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from digitnet.images.paper import median
+
 INKED = 0.08          # signal above this counts as a mark (paper.MIN_CONTRAST)
 MAX_SKEW = 3.0        # degrees: how far from horizontal (or vertical) a photographed line may run
 LINE_SPAN = 0.75      # a line holds ink along at least this share of the picture's width
@@ -106,7 +108,7 @@ def _line_bands(core: np.ndarray, profile: np.ndarray, thickest: int) -> list[tu
     when no thicker than ``thickest`` and widened each side for the anti-aliased fringe."""
     padded = np.concatenate([[0], profile, [0]])
     peaks = np.flatnonzero(core & (profile >= padded[:-2]) & (profile > padded[2:]))
-    baseline = float(np.median(profile))  # what crossing lines (a grid) and the digit add to every bin
+    baseline = float(median(profile))  # what crossing lines (a grid) and the digit add to every bin
     bands = []
     for peak in peaks:
         first = last = int(peak)
