@@ -480,3 +480,18 @@ def test_workers_die_with_a_killed_command(model, tmp_path):
     while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_predict_starts_without_the_training_modules(model, tmp_path):
+    """`digitnet predict` imports neither digitnet.runs nor digitnet.training (25 ms of its cold start,
+    needed only to name their errors, which user_errors imports once one is raised)."""
+    import subprocess
+    import sys
+
+    picture = draw(tmp_path / "one.png", "one")
+    code = ("import sys; from digitnet.cli import main\n"
+            "try:\n    main(['predict', '--model', sys.argv[1], sys.argv[2]])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('digitnet.runs', 'digitnet.training') if m in sys.modules), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code, str(model), str(picture)], capture_output=True, text=True)
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+    assert "one.png" in done.stdout
