@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from digitnet.images import ImageError, load_image, open_image  # noqa: E402
 from digitnet.images.decode import MAX_DECODED_BYTES, WORK_SIDE, check_decoded_bytes  # noqa: E402
-from digitnet.images.normalise import _disc_filter  # noqa: E402
+from digitnet.images.normalise import _disc_filter, _disc_filters  # noqa: E402
 
 REGRESSIONS = Path(__file__).parent / "fuzz" / "regressions" / "image"
 
@@ -126,6 +126,17 @@ def test_the_disc_filter_by_rows_is_the_disc_filter(reach, thicken):
             if dy * dy + dx * dx <= reach * reach:
                 combine(expected, padded[reach + dy:reach + dy + 23, reach + dx:reach + dx + 31], out=expected)
     assert np.array_equal(_disc_filter(image, reach, thicken), expected)
+
+
+@pytest.mark.parametrize("reach", [0, 1, 4])
+@pytest.mark.parametrize("thicken", [True, False])
+def test_two_discs_sharing_their_runs_are_each_disc_alone(reach, thicken):
+    """_disc_filters builds the row runs once for radii r and r + 1 (a fractional radius's two
+    discs): each result is, to the bit, that disc filtered on its own."""
+    image = np.random.default_rng(10 + reach).random((19, 26)).astype(np.float32)
+    inner, outer = _disc_filters(image, (reach, reach + 1), thicken)
+    assert np.array_equal(inner, _disc_filter(image, reach, thicken))
+    assert np.array_equal(outer, _disc_filter(image, reach + 1, thicken))
 
 
 def test_a_zlib_bomb_png_in_the_regressions_is_what_it_says():

@@ -173,9 +173,21 @@ def _describe(error: Exception) -> str:
     return text.splitlines()[0]
 
 
+# Where Pillow's getexif looks for the orientation of a PNG: its EXIF chunk, ImageMagick's hex text
+# of one, and the XMP packet's tiff:Orientation.
+_PNG_ORIENTATION_SOURCES = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
+
+
 def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation tag (1 = upright) or 1 when there is none or it is unreadable."""
+    """The EXIF orientation tag (1 = upright) or 1 when there is none or it is unreadable.
+    A PNG is decoded first (its EXIF chunk may follow its pixels, as getexif does); one with none
+    of the chunks getexif reads is upright without building its Exif (0.05 ms of a canvas's 1.5)."""
     try:
+        if image.format == "PNG":
+            if "exif" not in image.info:
+                image.load()
+            if not any(source in image.info for source in _PNG_ORIENTATION_SOURCES):
+                return 1
         return int(image.getexif().get(_EXIF_ORIENTATION, 1))
     except Exception:  # noqa: BLE001 -- a broken EXIF block must not make the image unreadable
         return 1

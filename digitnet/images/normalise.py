@@ -122,9 +122,12 @@ def normalise_strokes(cropped: np.ndarray, rounds: int = 3) -> np.ndarray | None
         radius = abs(target - width) * scale / (2 * (1 - target / BOX_SIZE))
         reshaped = _grey_morphology(fine, radius, thicken=width < target)
         reshaped[reshaped < 0.02] = 0.0
-        if not reshaped.any() or max(crop_to_ink(reshaped).shape) < FINE_SIDE // 4:
+        if not reshaped.any():
             break  # thinning would erase the digit: keep what we have
-        fine = _resample_longer_side(crop_to_ink(reshaped), FINE_SIDE)
+        kept = crop_to_ink(reshaped)
+        if max(kept.shape) < FINE_SIDE // 4:
+            break  # ... or leave too little of it
+        fine = _resample_longer_side(kept, FINE_SIDE)
     return fine
 
 
@@ -143,36 +146,50 @@ def _grey_morphology(image: np.ndarray, radius: float, thicken: bool) -> np.ndar
     """
     whole = int(np.floor(radius))
     fraction = radius - whole
-    inner = _disc_filter(image, whole, thicken)
     if fraction < 0.05:
-        return inner
-    return inner * (1 - fraction) + _disc_filter(image, whole + 1, thicken) * fraction
+        return _disc_filters(image, (whole,), thicken)[0]
+    inner, outer = _disc_filters(image, (whole, whole + 1), thicken)  # the row runs built once for both
+    return inner * (1 - fraction) + outer * fraction
 
 
 def _disc_filter(image: np.ndarray, reach: int, thicken: bool) -> np.ndarray:
-    """Max (or min) over the disc of whole radius ``reach`` around each pixel (outside is 0).
+    """Max (or min) over the disc of whole radius ``reach`` around each pixel (outside is 0)."""
+    return _disc_filters(image, (reach,), thicken)[0]
+
+
+def _disc_filters(image: np.ndarray, reaches: tuple[int, ...], thicken: bool) -> list[np.ndarray]:
+    """``_disc_filter`` for each whole radius of ``reaches``, sharing their work.
 
     The disc is cut into rows: row dy holds the pixels |dx| <= isqrt(reach^2 - dy^2).  The
     running max (min) of every such half-width is built along the rows once, each from the one
     before (two calls a width), and the rows of the disc are then combined (one call a row):
     about 4 reach calls instead of pi reach^2 -- the same numbers, as max and min are exact
-    (a radius-5 thinning at FINE_SIDE: 81 calls -> 21).
+    (a radius-5 thinning at FINE_SIDE: 81 calls -> 21).  The runs serve every radius: a second
+    disc one pixel wider costs its rows and two runs (the same numbers again: the wider padding
+    is more zeros outside, which no smaller disc reaches).
     """
-    if reach < 1:
-        return image
-    padded = np.pad(image, reach)
+    pad = max(reaches)
+    if pad < 1:
+        return [image for _ in reaches]
+    padded = np.pad(image, pad)
     height, width = image.shape
     combine = np.maximum if thicken else np.minimum
-    runs = [padded[:, reach:reach + width]]  # runs[w][Y, x]: over padded[Y, reach + x - w .. reach + x + w]
-    for w in range(1, reach + 1):
-        runs.append(combine(combine(runs[-1], padded[:, reach + w:reach + w + width]),
-                            padded[:, reach - w:reach - w + width]))
-    result = runs[reach][reach:reach + height].copy()  # the disc's middle row, dy = 0
-    for dy in range(1, reach + 1):
-        half = math.isqrt(reach * reach - dy * dy)
-        combine(result, runs[half][reach + dy:reach + dy + height], out=result)
-        combine(result, runs[half][reach - dy:reach - dy + height], out=result)
-    return result
+    runs = [padded[:, pad:pad + width]]  # runs[w][Y, x]: over padded[Y, pad + x - w .. pad + x + w]
+    for w in range(1, pad + 1):
+        runs.append(combine(combine(runs[-1], padded[:, pad + w:pad + w + width]),
+                            padded[:, pad - w:pad - w + width]))
+    results = []
+    for reach in reaches:
+        if reach < 1:
+            results.append(image)
+            continue
+        result = runs[reach][pad:pad + height].copy()  # the disc's middle row, dy = 0
+        for dy in range(1, reach + 1):
+            half = math.isqrt(reach * reach - dy * dy)
+            combine(result, runs[half][pad + dy:pad + dy + height], out=result)
+            combine(result, runs[half][pad - dy:pad - dy + height], out=result)
+        results.append(result)
+    return results
 
 
 def _resample_longer_side(image: np.ndarray, side: int) -> np.ndarray:

@@ -59,7 +59,7 @@ def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray,
             image = _kept_bands(image)  # once: to_float_channels is told (kept=True)
     found = _ink_of_drawing(image, _INVERT_CHOICES[invert])
     if found is not None:  # a clean 8-bit drawing, read on its levels (flat8.py)
-        (ink, dark_ink), small, factor, flattened, uneven = found, np.asarray(image), 1, None, False
+        (ink, dark_ink, small), factor, flattened, uneven = found, 1, None, False
     else:
         pixels, alpha = to_float_channels(image, kept=True)
         flattened = composite(pixels, alpha)
@@ -90,16 +90,17 @@ def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray,
     return centre_by_mass(fit_to_box(shaped)), notes, (cropped, shaped, box_share)
 
 
-def _ink_of_drawing(image, dark_ink: bool | None) -> tuple[np.ndarray, bool] | None:
+def _ink_of_drawing(image, dark_ink: bool | None) -> tuple[np.ndarray, bool, np.ndarray] | None:
     """The window's ink map and polarity of an opaque 8-bit grey picture on flat paper, found on
-    its levels (flat8.py: the same numbers); None for any other picture, which takes the float path."""
+    its levels (flat8.py: the same numbers), and the levels; None for any other picture, which
+    takes the float path."""
     if not isinstance(image, Image.Image) or image.mode != "L" or max(image.size) > 2 * DETECT_SIDE:
         return None
     levels = np.asarray(image)
     flat = flat_levels(levels)
     if flat is None:
         return None
-    return _find_ink_as_told(levels, dark_ink, find=lambda dark: ink_on_levels(levels, *flat, dark))
+    return (*_find_ink_as_told(levels, dark_ink, find=lambda dark: ink_on_levels(levels, *flat, dark)), levels)
 
 
 def _find_ink_as_told(small: np.ndarray, dark_ink: bool | None,
