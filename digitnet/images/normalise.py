@@ -238,8 +238,9 @@ def centre_by_mass(boxed: np.ndarray, field: int = FIELD_SIZE, centre: float = M
     if mass <= 0:
         raise ImageError("no ink found: the image is blank")
     rows, cols = _indices(boxed.shape)
-    top = int(np.clip(round(centre - float((rows * boxed).sum()) / mass), 0, field - height))
-    left = int(np.clip(round(centre - float((cols * boxed).sum()) / mass), 0, field - width))
+    # Whole numbers clipped in Python: np.clip on a scalar cost 6 us, a tenth of this function.
+    top = min(max(round(centre - float((rows * boxed).sum()) / mass), 0), field - height)
+    left = min(max(round(centre - float((cols * boxed).sum()) / mass), 0), field - width)
     result = np.zeros((field, field), dtype=np.float32)
     result[top:top + height, left:left + width] = boxed
     return result
