@@ -85,6 +85,8 @@ def test_the_blur_is_the_binomial_filter_to_the_bit():
             expected = binomial(across[:-2], across[1:-1], across[2:])
             assert _smooth(values, blur=True).tobytes() == expected.tobytes(), shape
             assert _smooth(np.asfortranarray(values), blur=True).tobytes() == expected.tobytes()
+            framed = np.pad(values, ((3, 1), (2, 5)), constant_values=0.5)  # a window cut from a picture
+            assert _smooth(framed[3:-1, 2:-5], blur=True).tobytes() == expected.tobytes(), shape
     small = rng.random((40, 40), dtype=np.float32)
     assert _smooth(small) is small  # under 64 px: no blur (it would blur the digit)
 
