@@ -122,34 +122,23 @@ class Prediction:
         return [(int(d), float(shares[d])) for d in order]
 
 
-_VALUES = 10001  # the four-decimal values 0.0000 .. 1.0000
-
-
 @functools.cache
 def _four_decimals() -> tuple[str, ...]:
-    """``json.dumps(k / 10000)`` for k = 0 .. 10,000, each with what follows it in the 28x28 list:
-    a comma (the first 10,001), the end of a row (the next), the end of the list (the last).  Built
-    on first use (whole, then cached: two request threads at once may both build it, never see it
-    half-built)."""
-    texts = [repr(k / 10000) for k in range(_VALUES)]
-    return tuple([text + "," for text in texts] + [text + "],[" for text in texts] + [text + "]]" for text in texts])
-
-
-# Where each of the 784 pixels' texts is in the table: a row's last pixel ends the row, the last one the list.
-_TEXT_OFFSETS = np.where(np.arange(784) % 28 == 27, _VALUES, 0) + np.where(np.arange(784) == 783, _VALUES, 0)
+    """``json.dumps(k / 10000)`` for k = 0 .. 10,000, built on first use (whole, then cached: two
+    request threads at once may both build it, never see it half-built)."""
+    return tuple(repr(k / 10000) for k in range(10001))
 
 
 def _pixels_json(image: np.ndarray) -> str | None:
     """The JSON of ``np.round(image.reshape(28, 28).astype(np.float64), 4).tolist()``, or None when a
     value is outside [0, 1] or a negative zero (then json.dumps writes it).  np.round(x, 4) is
     rint(x * 10**4) / 10**4, and that double's repr is the shortest text that reads back as it:
-    ``repr(k / 10000)``; each is taken from the table with its separator, and joined once."""
+    ``repr(k / 10000)``."""
     scaled = np.rint(image.astype(np.float64).ravel() * 10000)
     if scaled.size != 784 or not (0 <= scaled.min() and scaled.max() <= 10000) or np.signbit(scaled).any():
         return None
-    indices = scaled.astype(np.intp)
-    indices += _TEXT_OFFSETS
-    return "[[" + "".join(operator.itemgetter(*indices.tolist())(_four_decimals()))
+    texts = operator.itemgetter(*scaled.astype(np.intp).tolist())(_four_decimals())
+    return "[" + ",".join(["[" + ",".join(texts[i:i + 28]) + "]" for i in range(0, 784, 28)]) + "]"
 
 
 def normalised(scores: np.ndarray) -> np.ndarray:
