@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Reading pictures, old code beside new: a 4000x3000 JPEG photo, a served canvas, a folder of 1,000 PNGs.
 
-    python scripts/bench_load_image.py [--old /tmp/old-tree] [--data-dir DIR] [--rounds 4]
+    python scripts/bench_load_image.py [--old /tmp/old-tree ...] [--data-dir DIR] [--rounds 4]
 
 The pictures are those of scripts/bench_predict.py (the photo-like JPEG and the folder of
 1,000 "dark ink on paper" PNGs, from the first MNIST test digits) and scripts/bench_serve.py
 (the 280x280 canvas of a drawn 4, as 8-bit grey, what the page sends, and as RGBA).  Each code tree is timed in a child process of its own
-(``PYTHONPATH`` set to the tree), single process, in this order: old, new, old, new ...; the
-best round of each is printed.  ``--old`` is a checkout of the previous code, e.g.
-``git worktree add /tmp/old HEAD``; without it only this tree is timed.
+(``PYTHONPATH`` set to the tree), single process, the trees in turn (old, now, now, old, ...: the
+order reversed every other round); the best round of each is printed.  ``--old`` is a checkout of
+earlier code, e.g. ``git worktree add /tmp/old HEAD``, repeatable (each is a column named after its
+folder, this checkout is "now"); without it only this tree is timed.
 
     photo      ``images.load_image`` of the JPEG, wall ms (median of 7 after a warm-up)
     canvas     ``open_image`` + ``preprocess_with_verdict`` of the PNG's bytes (what ``serve``
@@ -103,7 +104,8 @@ def run_child(tree: Path, work: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--old", type=Path, default=None, help="a checkout of the previous code to time beside this one")
+    parser.add_argument("--old", type=Path, action="append", default=[],
+                        help="a checkout of earlier code to time beside this one (repeatable)")
     parser.add_argument("--data-dir", default=None, help="folder with the MNIST files")
     parser.add_argument("--rounds", type=int, default=4, help="rounds per tree, alternating (default: 4)")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
@@ -111,16 +113,23 @@ def main() -> None:
     if args.child is not None:
         child(args.child)
         return
-    if args.old is not None and not (args.old / "digitnet" / "__init__.py").is_file():
-        sys.exit(f"bench_load_image: --old {args.old} holds no digitnet package")
-    trees = ([("old", args.old)] if args.old else []) + [("new", ROOT)]
+    for old in args.old:
+        if not (old / "digitnet" / "__init__.py").is_file():
+            sys.exit(f"bench_load_image: --old {old} holds no digitnet package")
+    trees = []
+    for old in args.old:  # named after their folders, made unique
+        name = old.resolve().name or "old"
+        while name in {taken for taken, _ in trees} | {"now"}:
+            name += "'"
+        trees.append((name, old))
+    trees.append(("now", ROOT))
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="bench_load_image_") as tmp:
         work = Path(tmp)
         make_pictures(work, args.data_dir)
         best: dict[str, dict] = {}
-        for _ in range(args.rounds):
-            for name, tree in trees:
+        for round_ in range(args.rounds):
+            for name, tree in (trees if round_ % 2 == 0 else trees[::-1]):
                 result = run_child(tree, work)
                 kept = best.setdefault(name, result)
                 for key in ("photo_ms", "canvas_cpu_ms", "canvas_rgba_cpu_ms", "folder_ms_per_image",
