@@ -289,3 +289,52 @@ def test_a_sweep_that_ignores_ctrl_c_keeps_its_workers_ignoring_it_too(data_dir,
     output = launcher.communicate(timeout=120)[0]
     assert launcher.returncode == 0, output
     assert len(finished(load_study(storages.default_storage(out)))) == 2
+
+
+def _definition():
+    from digitnet.sweep.space import SearchSpace
+    from digitnet.sweep.study import Definition
+
+    return Definition(SearchSpace.parse(["eta=log:0.02..8"], [], epochs=2, seed=0), trials=4, pruner="none")
+
+
+def test_a_sweep_joining_a_study_just_created_waits_for_its_definition(tmp_path):
+    """Two sweeps started at once on a new study: the one that finds the study between the other's
+    two writes (the study, then its definition) waits for the definition instead of refusing the
+    study as not made by `digitnet sweep` (a failure seen once in CI)."""
+    import threading
+
+    from digitnet.sweep import study as studies
+
+    storage = storages.open_storage(f"sqlite:///{tmp_path / 'race.db'}")
+    created = optuna.create_study(study_name="default", storage=storage, direction="maximize")
+    definition = _definition()
+    writer = threading.Timer(0.3, lambda: created.set_user_attr(studies.DEFINITION_KEY, definition.to_dict()))
+    writer.start()
+    try:
+        study, stored, made = studies.create_or_join(storage, "default", definition, set())
+    finally:
+        writer.join()
+    assert not made and stored.to_dict() == definition.to_dict()
+
+
+def test_a_study_that_never_gets_a_definition_is_still_refused(tmp_path, monkeypatch):
+    """The wait is bounded, and a study with trials (someone else's) is refused at once."""
+    from digitnet.sweep import SweepError
+    from digitnet.sweep import study as studies
+
+    naps = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(studies.time, "sleep", lambda seconds: naps.append(seconds) or real_sleep(seconds))
+    monkeypatch.setattr(studies, "JOIN_WAIT_SECONDS", 0.2)
+    storage = storages.open_storage(f"sqlite:///{tmp_path / 'foreign.db'}")
+    foreign = optuna.create_study(study_name="default", storage=storage, direction="maximize")
+    with pytest.raises(SweepError, match="was not made by `digitnet sweep`"):
+        studies.create_or_join(storage, "default", _definition(), set())
+    assert naps  # it waited, then gave up
+    foreign.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    monkeypatch.setattr(studies, "JOIN_WAIT_SECONDS", 30.0)
+    naps.clear()
+    with pytest.raises(SweepError, match="was not made by `digitnet sweep`"):
+        studies.create_or_join(storage, "default", _definition(), set())
+    assert naps == []  # a study with trials is someone else's: no wait

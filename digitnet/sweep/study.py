@@ -8,6 +8,7 @@ takes no more than `--storage URL --study NAME` (the database: storage.py).
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ from digitnet.sweep.liveness import counts
 from digitnet.sweep.space import SearchSpace
 
 DEFINITION_KEY = "digitnet_sweep"
+# A process that finds a new study without its definition waits this long for the process that
+# created it to store it (they are two writes: the study, then the definition).
+JOIN_WAIT_SECONDS = 10.0
 
 
 def quiet_optuna() -> None:
@@ -55,8 +59,10 @@ def study_names(storage) -> list[str]:
     return [s.study_name for s in storage.get_all_studies()]
 
 
-def load(storage, name: str):
-    """The stored study and its definition; SweepError if there is none by that name."""
+def load(storage, name: str, wait: float = 0.0):
+    """The stored study and its definition; SweepError if there is none by that name.  With ``wait``
+    (seconds), a study with no definition and no trials yet is read again until it has one: another
+    process has just created it and is storing its definition."""
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
@@ -64,6 +70,10 @@ def load(storage, name: str):
         known = f"; it holds: {', '.join(names)}" if names else "; it holds no study yet"
         raise SweepError(f"no study named {name!r} in that storage{known}") from None
     stored = study.user_attrs.get(DEFINITION_KEY)
+    deadline = time.monotonic() + wait
+    while stored is None and time.monotonic() < deadline and not study.get_trials(deepcopy=False):
+        time.sleep(0.05)
+        stored = study.user_attrs.get(DEFINITION_KEY)
     if stored is None:
         raise SweepError(f"study {name!r} was not made by `digitnet sweep` (it has no sweep definition)")
     return study, Definition.from_dict(stored)
@@ -89,7 +99,7 @@ def create_or_join(storage, name: str, requested: Definition, given: set[str]):
         if DEFINITION_KEY not in study.user_attrs:  # two processes may create it at once: same command, same value
             study.set_user_attr(DEFINITION_KEY, requested.to_dict())
             return study, requested, True
-    study, stored = load(storage, name)
+    study, stored = load(storage, name, wait=JOIN_WAIT_SECONDS)  # its creator may be storing the definition
     differences = []
     if "space" in given and requested.space.to_dict() != stored.space.to_dict():
         differences.append(f"it searches {stored.space.describe()}")
