@@ -52,7 +52,6 @@ class Verdict:
 
 
 LOOKS_LIKE_A_DIGIT = Verdict()
-_FIELD_AXIS = np.arange(28, dtype=np.float64)  # the input's row (and column) numbers (``_line``)
 
 
 def judge(cropped: np.ndarray, shaped: np.ndarray, seen: np.ndarray, box_share: float) -> Verdict:
@@ -159,9 +158,7 @@ def _line(seen: np.ndarray) -> tuple[float, float]:
     total = float(by_row.sum())
     if total <= 0:
         return 1.0, 0.0
-    height, width = seen.shape
-    ys = _FIELD_AXIS[:height] if height <= _FIELD_AXIS.size else np.arange(height, dtype=np.float64)
-    xs = _FIELD_AXIS[:width] if width <= _FIELD_AXIS.size else np.arange(width, dtype=np.float64)
+    ys, xs = (np.arange(size, dtype=np.float64) for size in seen.shape)  # the row and column numbers
     # The weighted moments from the row and column sums (and one product for yx): a few calls on
     # 28 numbers rather than a dozen on 784 (the same sums, added in another order).
     my, mx = float(by_row @ ys) / total, float(by_column @ xs) / total
