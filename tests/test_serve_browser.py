@@ -210,6 +210,23 @@ def test_a_drawing_is_sent_as_a_greyscale_png_that_reads_as_the_rgba_one(page, s
     assert grey_answer == rgba_answer
 
 
+def test_the_benchmark_sends_the_bytes_the_page_sends(page, server):
+    """scripts/bench_serve.py measures the server on what the page uploads: its ``page_png`` (filter 0,
+    zlib level 6) writes, for the pad's grey levels, the very bytes png.js writes in Chromium."""
+    import sys
+
+    from PIL import Image
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import bench_serve
+    finally:
+        sys.path.pop(0)
+    draw(page, FOUR)
+    answer_settled(page, server)
+    sent = exported_png(page)
+    assert bench_serve.page_png(np.asarray(Image.open(io.BytesIO(sent)))) == sent
+
+
 def test_a_colour_picture_on_the_pad_is_sent_in_colour(page, server):
     body = drawing("four", side=200, mode="RGB")
     coloured = red_ink(body)

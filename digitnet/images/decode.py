@@ -10,6 +10,7 @@ The result, (H, W, C) floats with C = 1 or 3, is what ``paper`` and ``ink`` look
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from digitnet.images.errors import ImageError
+from digitnet.images.page_png import read_page_png
 from digitnet.images.paper import median
 
 MAX_PIXELS = 64_000_000  # refused from the header, before any decoding (8000x8000 of grey)
@@ -58,10 +60,16 @@ def open_image(path: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS,
     (raised by ``open`` itself beyond twice ``Image.MAX_IMAGE_PIXELS``; that global setting is
     left alone), its other errors on a damaged header (ValueError, struct.error, EOFError, ...)
     and its warnings become ImageError or are silenced.  Animated images give their first
-    frame; EXIF rotation (phone photos) is applied.
+    frame; EXIF rotation (phone photos) is applied.  An upload (``io.BytesIO``) that is a PNG as the
+    page writes it is read by ``page_png`` instead of Pillow: the same pixels, in half the time.
     """
     if hasattr(path, "read"):
         source, path = path, None  # errors then carry no file name
+        if isinstance(source, io.BytesIO) and source.tell() == 0:  # an upload: the page's PNG, read at once
+            with source.getbuffer() as data:
+                picture = read_page_png(data, MIN_IMAGE_SIDE)
+            if picture is not None:
+                return picture
     else:
         source = path = Path(path)
         if path.is_dir():

@@ -3,7 +3,8 @@
     python -m tests.fuzz.make_regressions [--mnist /work/shared/mnist]
 
 Each regression file is one root cause from issue 21 (or a finding of the fuzzer); the tests in
-tests/test_data.py and tests/test_checkpoint.py assert the message each one gets.  The files are
+tests/test_data.py and tests/test_checkpoint.py assert the message each one gets.  The page_png
+ones (issue 23) are each a way of being almost the page's PNG, which page_png must hand to Pillow.  The files are
 deterministic: rebuilding them gives the same bytes (gzip and zip timestamps are fixed).
 """
 
@@ -15,6 +16,7 @@ import io
 import json
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +210,64 @@ def checkpoint_corpus() -> dict[str, bytes]:
     return out
 
 
+# ---------------------------------------------------------------------------
+# The page's PNG (digitnet/images/page_png.py)
+
+
+def png_chunk(kind: bytes, data: bytes, crc: int | None = None) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) if crc is None else crc)
+
+
+def page_png(grey: np.ndarray, filters: np.ndarray | None = None, header: tuple = (8, 0, 0, 0, 0),
+             size: tuple[int, int] | None = None, stream: bytes | None = None, extra: bytes = b"") -> bytes:
+    """A PNG as static/png.js writes it (every row filter 0, zlib level 6), or changed in one way:
+    the rows' filter bytes, IHDR's last five fields or its size, the deflate stream, chunks before IEND."""
+    height, width = grey.shape
+    rows = np.zeros((height, width + 1), np.uint8)
+    rows[:, 1:] = grey
+    if filters is not None:
+        rows[:, 0] = filters
+    width, height = size or (width, height)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">II", width, height) + bytes(header))
+            + png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6) if stream is None else stream)
+            + extra + png_chunk(b"IEND", b""))
+
+
+def page_png_corpus() -> dict[str, bytes]:
+    rng = np.random.default_rng(23)
+    strokes = np.full((64, 64), 255, np.uint8)
+    strokes[10:54, 28:36] = 22
+    strokes[10:18, 16:40] = 22
+    return {"page-64-strokes.png": page_png(strokes), "page-28-noise.png": page_png(rng.integers(0, 256, (28, 28), np.uint8)),
+            "page-9x200-one-row-band.png": page_png(np.full((9, 200), 200, np.uint8))}
+
+
+def page_png_regressions() -> dict[str, bytes]:
+    grey = np.full((40, 40), 255, np.uint8)
+    grey[8:32, 18:22] = 22
+    good = page_png(grey)
+    one_filtered = np.zeros(40, np.uint8)
+    one_filtered[30] = 2  # "Up" on row 30: found only after the first rows were inflated
+    return {
+        "page-png-row-30-filtered": page_png(grey, filters=one_filtered),
+        "page-png-interlaced": page_png(grey, header=(8, 0, 0, 0, 1)),
+        "page-png-16-bit": page_png(grey, header=(16, 0, 0, 0, 0)),
+        "page-png-bad-ihdr-crc": good[:29] + bytes([good[29] ^ 1]) + good[30:],
+        "page-png-bad-idat-crc": good[:-16] + bytes([good[-16] ^ 1]) + good[-15:],
+        "page-png-bytes-after-iend": good + b"\0",
+        "page-png-truncated-stream": page_png(grey, stream=zlib.compress(bytes(41 * 40))[:-6]),
+        "page-png-stream-too-long": page_png(grey, stream=zlib.compress(bytes(41 * 41))),
+        "page-png-stream-then-garbage": page_png(grey, stream=zlib.compress(bytes(41 * 40)) + b"xyz"),
+        # 512 x 512 declared, a stream of 64 MB of zeros: inflating stops after 262,656 bytes
+        "page-png-deflate-bomb": page_png(grey, size=(512, 512), stream=zlib.compress(bytes(64 << 20), 9)),
+        "page-png-side-513": page_png(np.zeros((1, 513), np.uint8)),
+        "page-png-text-chunk": page_png(grey, extra=png_chunk(b"tEXt", b"Comment\0hello")),
+        # an orientation (6: turned) in an eXIf chunk: Pillow's path must apply it
+        "page-png-exif-orientation": page_png(grey, extra=png_chunk(
+            b"eXIf", b"MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0")),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mnist", type=Path, default=Path("/work/shared/mnist"))
@@ -215,7 +275,10 @@ def main() -> None:
     for folder, files in ((HERE / "regressions" / "idx", idx_regressions()),
                           (HERE / "corpus" / "idx", idx_corpus(args.mnist)),
                           (HERE / "regressions" / "checkpoint", checkpoint_regressions()),
-                          (HERE / "corpus" / "checkpoint", checkpoint_corpus())):
+                          (HERE / "corpus" / "checkpoint", checkpoint_corpus()),
+                          (HERE / "regressions" / "page_png", page_png_regressions()),
+                          (HERE / "corpus" / "page_png", page_png_corpus()),
+                          (HERE / "corpus" / "image", {"page-64-strokes.png": page_png_corpus()["page-64-strokes.png"]})):
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             (folder / name).write_bytes(data)
