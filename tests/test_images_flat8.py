@@ -12,7 +12,7 @@ from digitnet.images import flat8, pipeline
 from digitnet.images.decode import to_float_channels
 from digitnet.images.errors import ImageError
 from digitnet.images.ink import _ink_on_flat_paper
-from digitnet.images.paper import _flat_paper
+from digitnet.images.paper import MIN_PAPER_TOLERANCE, _flat_paper
 
 
 def drawing(side: int, paper: int, ink: int, width: float, seed: int) -> Image.Image:
@@ -49,6 +49,16 @@ def test_the_window_made_float_gives_the_whole_pictures_numbers(side, paper, ink
     window, dark = flat8.ink_on_levels(levels, *found, dark_ink)
     assert dark == expected[1]
     np.testing.assert_array_equal(window, expected[0])
+
+
+def test_the_paper_levels_are_those_the_float_path_counts_as_paper():
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    pixels = to_float_channels(Image.fromarray(levels))[0]  # as decode makes floats of them
+    for level in range(256):
+        colour = pixels.reshape(-1, pixels.shape[-1])[level]
+        expected = np.abs(pixels - colour)[..., 0] <= MIN_PAPER_TOLERANCE  # ink.ink_on_window's test
+        low, high = flat8._paper_levels(level)
+        np.testing.assert_array_equal((levels >= low) & (levels <= high), expected)
 
 
 def test_ink_on_both_sides_of_the_paper_is_judged_on_the_whole_picture():

@@ -20,7 +20,8 @@ from digitnet.images.errors import ImageError
 from digitnet.images.light import even_light, light_is_uneven, lighting_to_blame
 from digitnet.images.lines import remove_lines
 from digitnet.images.paper import (MIN_PAPER_TOLERANCE, _channel_max, _flat_paper, _smooth, denoise, fit_paper,
-                                   ink_is_dark, ink_signal, paper_noise, percentile, threshold_ink)
+                                   ink_is_dark, ink_is_dark_one_sided, ink_signal, paper_noise, percentile,
+                                   threshold_ink)
 
 DETECT_SIDE = 256        # the digit is found on a copy at most this big (see refine)
 MIN_INK_SIDE = 6         # ink whose bounding box is smaller than this (in pixels) is a speck
@@ -132,18 +133,28 @@ def ink_on_window(region: np.ndarray, colour: np.ndarray, shape: tuple[int, int]
     """``_ink_on_flat_paper``'s work on the window ``region`` (H', W', C) of a picture of ``shape``
     (``window_of``'s cell and step); ``whole()`` gives the whole flattened picture, needed only
     when the ink lies on both sides of the paper's colour and its side is to be judged."""
-    height, width = shape
     residual = region - colour
-    is_paper = _channel_max(np.abs(residual)) <= MIN_PAPER_TOLERANCE
     if dark_ink is None:
-        one_sided = float(residual.max()) <= 0 or float(residual.min()) >= 0
-        dark_ink = ink_is_dark(residual if one_sided else whole() - colour)
-    signal = _smooth(ink_signal(residual, dark_ink), blur=min(height, width) >= 64)
-    sample = signal[::step, ::step][is_paper[::step, ::step]]
+        dark_ink = ink_is_dark_one_sided(float(residual.min()), float(residual.max()))
+        if dark_ink is None:
+            dark_ink = ink_is_dark(whole() - colour)
+    # Paper is judged only where the noise is sampled (every step-th pixel both ways).
+    sampled_paper = _channel_max(np.abs(residual[::step, ::step])) <= MIN_PAPER_TOLERANCE
+    return ink_of_signal(ink_signal(residual, dark_ink), sampled_paper, shape, cell, step), dark_ink
+
+
+def ink_of_signal(signal: np.ndarray, sampled_paper: np.ndarray, shape: tuple[int, int], cell: int,
+                  step: int) -> np.ndarray:
+    """``ink_on_window``'s ink map from the window's ink signal (``paper.ink_signal``) and which of its
+    every step-th pixels (both ways) are paper: blurred as the whole picture would be, thresholded above
+    the paper's noise (its zeros outside the window counted in), specks dropped on keep_digit's grid."""
+    height, width = shape
+    signal = _smooth(signal, blur=min(height, width) >= 64)
+    sample = signal[::step, ::step][sampled_paper]
     paper = sample[sample > 0]  # the signal is >= 0: its zeros, and those outside, are counted
     zeros = -(-height // step) * -(-width // step) - paper.size
     noise = percentile(paper, 95, zeros=zeros)
-    return keep_digit(threshold_ink(signal, noise), cell=cell), dark_ink
+    return keep_digit(threshold_ink(signal, noise), cell=cell)
 
 
 def window_of(same: np.ndarray, grid: int = 48) -> tuple[int, int, int, int, int, int]:

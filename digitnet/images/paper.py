@@ -162,14 +162,24 @@ def ink_is_dark(residual: np.ndarray) -> bool:
     other row and column is enough: after the blur, neighbours are alike.)
     """
     lowest, highest = float(residual.min()), float(residual.max())
-    if highest <= 0 or lowest >= 0:  # everything departs to one side (a clean drawing): no tails to compare
-        return highest <= 0 < -lowest
+    one_side = ink_is_dark_one_sided(lowest, highest)
+    if one_side is not None:
+        return one_side
     darker = _smooth(_channel_max(-residual))
     lighter = _smooth(_channel_max(residual))
     if darker.size > 20000:
         darker, lighter = darker[::2, ::2], lighter[::2, ::2]
     count = max(8, darker.size // 2000)
     return _top_mean(darker, count) > _top_mean(lighter, count)
+
+
+def ink_is_dark_one_sided(lowest: float, highest: float) -> bool | None:
+    """``ink_is_dark`` from the residual's extremes when everything departs to one side of the paper
+    (a clean drawing: no tails to compare); None when the residual has both sides.  Only their signs
+    count, so the extremes of the 8-bit levels minus the paper's level give the same answer."""
+    if highest <= 0 or lowest >= 0:
+        return highest <= 0 < -lowest
+    return None
 
 
 def _top_mean(values: np.ndarray, count: int) -> float:
