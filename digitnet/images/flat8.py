@@ -15,7 +15,7 @@ import numpy as np
 import functools
 
 from digitnet.images.ink import ink_of_signal, window_of
-from digitnet.images.paper import MIN_PAPER_TOLERANCE, _flat_paper, ink_is_dark, ink_is_dark_one_sided, ink_signal
+from digitnet.images.paper import MIN_PAPER_TOLERANCE, _flat_paper, ink_is_dark, ink_is_dark_one_sided
 
 LEVELS = np.float32(255)  # an 8-bit level v is read as v / 255 in float32 (decode._scaled_to_unit)
 
@@ -35,7 +35,7 @@ def ink_on_levels(levels: np.ndarray, level: np.uint8, same: np.ndarray,
     the ink and which pixels are paper read off the levels: level / 255 is increasing, so the
     residual's extremes have the signs of the levels' minus the paper's, and the levels close enough
     to the paper's are one range (``_paper_levels``), four uint8 reductions and compares where the
-    floats took eight."""
+    floats took eight; the ink signal is made from the levels clipped at the paper's."""
     top, bottom, left, right, cell, step = window_of(same)
     window = levels[top:bottom, left:right]
     colour = np.divide(np.array([level]), LEVELS, dtype=np.float32)
@@ -43,11 +43,17 @@ def ink_on_levels(levels: np.ndarray, level: np.uint8, same: np.ndarray,
         dark_ink = ink_is_dark_one_sided(int(window.min()) - int(level), int(window.max()) - int(level))
         if dark_ink is None:
             dark_ink = ink_is_dark(np.divide(levels[:, :, None], LEVELS, dtype=np.float32) - colour)
-    residual = np.divide(window[:, :, None], LEVELS, dtype=np.float32) - colour
+    # paper.ink_signal, max(+-(v / 255 - paper), 0), as the levels clipped at the paper's first: the
+    # same numbers, made float once, two calls fewer (a zero's sign may differ: thresholding subtracts
+    # a positive level from every pixel, so no later step reads it).
+    if dark_ink:
+        signal = np.subtract(colour[0], np.divide(np.minimum(window, level), LEVELS, dtype=np.float32))
+    else:
+        signal = np.subtract(np.divide(np.maximum(window, level), LEVELS, dtype=np.float32), colour[0])
     low, high = _paper_levels(int(level))
     sampled = window[::step, ::step]
     sampled_paper = (sampled >= low) & (sampled <= high)
-    return ink_of_signal(ink_signal(residual, dark_ink), sampled_paper, same.shape, cell, step), dark_ink
+    return ink_of_signal(signal, sampled_paper, same.shape, cell, step), dark_ink
 
 
 @functools.lru_cache(maxsize=256)

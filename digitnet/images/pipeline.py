@@ -17,7 +17,8 @@ from digitnet.images.flat8 import flat_levels, ink_on_levels
 from digitnet.images.errors import ImageError
 from digitnet.images.ink import (DETECT_SIDE, _ink_on_flat_paper, crop_with_columns, digit_groups, find_ink_and_light,
                                  refine, require_digit_size, shrink_for_detection)
-from digitnet.images.normalise import FIELD_SIZE, FINE_SIDE, centre_by_mass, fit_to_box, normalise_strokes
+from digitnet.images.normalise import (FIELD_SIZE, FINE_SIDE, centre_by_mass, fit_to_box, float_picture,
+                                      normalise_strokes)
 from digitnet.images.paper import _flat_paper
 from digitnet.images.verdict import Verdict, judge
 
@@ -85,9 +86,10 @@ def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray,
             cropped = refine(flattened, ink, factor, dark_ink, uneven)
         except ImageError:
             pass  # the small copy's answer stands
-    reshaped = normalise_strokes(require_digit_size(cropped))
-    shaped = cropped if reshaped is None else reshaped
-    return centre_by_mass(fit_to_box(shaped)), notes, (cropped, shaped, box_share)
+    picture = float_picture(require_digit_size(cropped))  # resampled twice when the strokes are kept
+    reshaped = normalise_strokes(cropped, picture=picture)
+    shaped, picture = (cropped, picture) if reshaped is None else (reshaped, None)
+    return centre_by_mass(fit_to_box(shaped, picture=picture)), notes, (cropped, shaped, box_share)
 
 
 def _ink_of_drawing(image, dark_ink: bool | None) -> tuple[np.ndarray, bool, np.ndarray] | None:
