@@ -10,7 +10,7 @@ in --data-dir, upscaled MNIST test digits (64 different ones, in turn).  Then it
   8 clients at once      predictions per second and p99 round trip (each client its own connection)
   server peak RSS        VmHWM of the server process from /proc/PID/status, after all of the above
   the server's breakdown CPU ms of each step of a prediction in-process (the worker's work, then the
-                         answer as the JSON text sent), the least disturbed of --breakdown-rounds (5)
+                         answer as the JSON text sent), the least disturbed of --breakdown-rounds (6)
                          rounds taken in turn with --old's trees; the steps are whatever
                          digitnet.images.pipeline calls
 
@@ -391,13 +391,14 @@ def breakdown_in(tree: str | None, model: str, data_dir: str | None) -> dict:
 
 
 def least_disturbed_breakdowns(trees: list[tuple[str, str | None]], args) -> dict:
-    """``breakdown_in`` for each tree, --breakdown-rounds times, the trees in turn (old, now, old, now, ...);
-    for each kind of canvas the round with the smallest total is kept.  One process's figures drift by
-    a fifth or more on a shared host (its steps' times rise and fall together), so a single round
-    cannot tell the code's changes of 10% from the host's."""
+    """``breakdown_in`` for each tree, --breakdown-rounds times, the trees in turn, their order reversed
+    every other round (old, now, now, old, ...: a fixed order gave the last tree 0.1-0.2 ms more in
+    every round of one run); for each kind of canvas the round with the smallest total is kept.  One
+    process's figures drift by a fifth or more on a shared host (its steps' times rise and fall
+    together), so a single round cannot tell the code's changes of 10% from the host's."""
     best: dict[str, dict] = {label: {} for label, _ in trees}
-    for _ in range(args.breakdown_rounds):
-        for label, tree in trees:
+    for round_ in range(args.breakdown_rounds):
+        for label, tree in (trees if round_ % 2 == 0 else trees[::-1]):
             found = breakdown_in(tree, args.model, args.data_dir)
             for name, steps in found.items():
                 total = steps if name == "hand-over" else sum(v for _, v in steps)
@@ -528,8 +529,8 @@ def main() -> None:
                              "repeat for several (each is named by its folder's name)")
     parser.add_argument("--while-training", action="store_true",
                         help="measure while the server trains a network (POST /api/train/start)")
-    parser.add_argument("--breakdown-rounds", type=lambda text: max(1, int(text)), default=5,
-                        help="breakdowns per tree, in turn; each kind's least disturbed is printed (default: 5)")
+    parser.add_argument("--breakdown-rounds", type=lambda text: max(1, int(text)), default=6,
+                        help="breakdowns per tree, in turn; each kind's least disturbed is printed (default: 6)")
     parser.add_argument("--breakdown-only", action="store_true", help=argparse.SUPPRESS)  # breakdown_in's child
     args = parser.parse_args()
     if not Path(args.model).is_file():

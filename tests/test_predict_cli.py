@@ -250,6 +250,16 @@ def test_confidence_is_the_share_of_the_activations():
     assert predict.Prediction("x", scores=np.zeros(10)).confidence == pytest.approx(0.1)
 
 
+def test_the_confidence_is_the_digits_share_to_the_bit():
+    rng = np.random.default_rng(11)
+    vectors = [rng.random(10), rng.random(10) * 1e-300, np.zeros(10), np.eye(10)[3],
+               np.exp(rng.normal(size=10)) / np.exp(rng.normal(size=10)).sum()]
+    vectors += [np.where(rng.random(10) < 0.5, 0.0, rng.random(10)) for _ in range(200)]
+    for scores in vectors:
+        answer = predict.Prediction("x", scores=scores)
+        assert answer.confidence == float(answer.shares[answer.digit])
+
+
 def _as_json(prediction: predict.Prediction, with_input: bool) -> str:
     return json.dumps(prediction.to_dict(with_input=with_input), separators=(",", ":"))
 

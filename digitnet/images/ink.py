@@ -165,8 +165,8 @@ def window_of(same: np.ndarray, grid: int = 48) -> tuple[int, int, int, int, int
     rows = np.flatnonzero(~same.all(axis=1))
     if rows.size == 0:  # blank: let find_ink's steps say so, on the whole (tiny cost)
         rows, cols = np.array([0, height - 1]), np.array([0, width - 1])
-    else:
-        cols = np.flatnonzero(~same.all(axis=0))
+    else:  # the columns' test on the rows that hold ink only (the others are all paper)
+        cols = np.flatnonzero(~same[rows[0]:rows[-1] + 1].all(axis=0))
     cell = max(1, -(-max(height, width) // grid))                    # keep_digit's cells
     step = 2 if height * width > 20000 else 1                        # paper_noise's sample
     align = cell * step // math.gcd(cell, step)
@@ -212,7 +212,12 @@ def _block_any(values: np.ndarray, cell: int) -> np.ndarray:
     rows, cols = -(-height // cell), -(-width // cell)
     positive = np.zeros((rows * cell, cols * cell), dtype=bool)
     np.greater(values, 0, out=positive[:height, :width])
-    return positive.reshape(rows, cell, cols * cell).any(axis=1).reshape(rows, cols, cell).any(axis=2)
+    down = positive.reshape(rows, cell, cols * cell).any(axis=1).reshape(rows, cols, cell)
+    # Across each cell's columns by ORs of strided slices: .any(axis=2) over so short an axis cost 19 us, these 6.
+    inked = down[:, :, 0].copy()
+    for column in range(1, cell):
+        np.logical_or(inked, down[:, :, column], out=inked)
+    return inked
 
 
 def _one_blob(mask: np.ndarray) -> bool:
