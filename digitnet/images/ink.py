@@ -24,6 +24,8 @@ from digitnet.images.paper import (MIN_PAPER_TOLERANCE, _channel_max, _flat_pape
                                    threshold_ink)
 
 DETECT_SIDE = 256        # the digit is found on a copy at most this big (see refine)
+# (Of a 1-D mask, ``mask.nonzero()[0]`` is np.flatnonzero's answer without its two Python-level wrappers:
+# 2 us a call, a dozen calls a picture.)
 MIN_INK_SIDE = 6         # ink whose bounding box is smaller than this (in pixels) is a speck
 
 
@@ -162,11 +164,11 @@ def window_of(same: np.ndarray, grid: int = 48) -> tuple[int, int, int, int, int
     paper (``same`` False) with 2 pixels of margin, its top and left at a multiple of keep_digit's
     cell and paper_noise's step; and that cell and step.  The whole picture when it is blank."""
     height, width = same.shape
-    rows = np.flatnonzero(~same.all(axis=1))
+    rows = (~same.all(axis=1)).nonzero()[0]
     if rows.size == 0:  # blank: let find_ink's steps say so, on the whole (tiny cost)
         rows, cols = np.array([0, height - 1]), np.array([0, width - 1])
     else:  # the columns' test on the rows that hold ink only (the others are all paper)
-        cols = np.flatnonzero(~same[rows[0]:rows[-1] + 1].all(axis=0))
+        cols = (~same[rows[0]:rows[-1] + 1].all(axis=0)).nonzero()[0]
     cell = max(1, -(-max(height, width) // grid))                    # keep_digit's cells
     step = 2 if height * width > 20000 else 1                        # paper_noise's sample
     align = cell * step // math.gcd(cell, step)
@@ -313,8 +315,8 @@ def _labels_of_runs(runs: Runs, shape: tuple[int, int]) -> tuple[np.ndarray, int
 
 def ink_bounds(ink: np.ndarray) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the ink, bottom and right exclusive; ImageError when blank."""
-    rows = np.flatnonzero(ink.any(axis=1))
-    cols = np.flatnonzero(ink.any(axis=0))
+    rows = ink.any(axis=1).nonzero()[0]
+    cols = ink.any(axis=0).nonzero()[0]
     if rows.size == 0:
         raise ImageError("no ink found: the image is blank")
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
@@ -329,11 +331,11 @@ def crop_to_ink(ink: np.ndarray) -> np.ndarray:
 def crop_with_columns(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``crop_to_ink``, and which of the crop's columns hold ink (``digit_groups``' ``used``),
     from the one pass over the columns that finding the box makes."""
-    rows = np.flatnonzero(ink.any(axis=1))
+    rows = ink.any(axis=1).nonzero()[0]
     if rows.size == 0:
         raise ImageError("no ink found: the image is blank")
     used = ink[rows[0]:rows[-1] + 1].any(axis=0)
-    cols = np.flatnonzero(used)
+    cols = used.nonzero()[0]
     return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], used[cols[0]:cols[-1] + 1]
 
 
@@ -372,16 +374,16 @@ def digit_groups(ink: np.ndarray, used: np.ndarray | None = None) -> int:
     tall, so it counts; a stray mark or an underline does not.
     """
     if used is None:  # else ``ink`` is cropped to its box and ``used`` its columns' any (crop_with_columns)
-        rows = np.flatnonzero(ink.any(axis=1))
+        rows = ink.any(axis=1).nonzero()[0]
         if rows.size == 0:
             return 0
         height = rows[-1] - rows[0] + 1
         used = ink.any(axis=0)
     else:
         height = ink.shape[0]
-    cols = np.flatnonzero(used)
+    cols = used.nonzero()[0]
     min_gap = max(2, height // 12)
-    breaks = np.flatnonzero(np.diff(cols) > min_gap)
+    breaks = (np.diff(cols) > min_gap).nonzero()[0]
     if breaks.size == 0:  # one group: one digit, whatever its share (the answer is at least 1)
         return 1
     starts = np.concatenate([[cols[0]], cols[breaks + 1]])
@@ -390,7 +392,7 @@ def digit_groups(ink: np.ndarray, used: np.ndarray | None = None) -> int:
     digits = 0
     for start, end in zip(starts, ends):
         part = ink[:, start:end]
-        part_rows = np.flatnonzero(part.any(axis=1))
+        part_rows = part.any(axis=1).nonzero()[0]
         if part_rows[-1] - part_rows[0] + 1 >= 0.6 * height and float(part.sum()) >= 0.1 * total:
             digits += 1
     return max(digits, 1)

@@ -104,7 +104,7 @@ def _sampled(ink: np.ndarray, side: int) -> np.ndarray:
 
 def _bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The numbers of the rows and of the columns of ``mask`` that hold a True pixel."""
-    return np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return mask.any(axis=1).nonzero()[0], mask.any(axis=0).nonzero()[0]
 
 
 def _box(mask: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
