@@ -90,7 +90,7 @@ def measure(cropped: np.ndarray, shaped: np.ndarray, seen: np.ndarray, box_share
     strokes = _box(_sampled(shaped, STROKES_SIDE))
     facts["edge"] = _edge_length(strokes) / (2 * max(strokes.shape))
     facts["runs"], facts["runs_most"] = _runs(strokes)
-    facts["fill"] = float(strokes.mean())
+    facts["fill"] = np.count_nonzero(strokes) / strokes.size  # strokes.mean(): the count over the size
     return facts
 
 
