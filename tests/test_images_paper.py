@@ -68,6 +68,22 @@ def test_percentile_of_large_arrays_is_numpys_to_the_bit_whatever_the_sample():
             assert percentile(values, q, zeros) == float(np.percentile(whole, q)), (trial, q)
 
 
+def test_percentile_with_the_largest_number_filling_the_top_is_numpys_to_the_bit():
+    """A drawing's solid ink: most of the numbers are the largest, which is then the answer at once;
+    and when the largest fills the top only in part, the partition still decides."""
+    from digitnet.images.paper import percentile
+    rng = np.random.default_rng(2)
+    for trial in range(600):
+        n = int(rng.integers(1, 20000))
+        values = rng.random(n, dtype=np.float32)
+        values[rng.random(n) < rng.uniform(0.0, 1.0)] = np.float32(0.9137255)  # above or below the rank
+        values[rng.random(n) < 0.01] = values.max()
+        zeros = int(rng.integers(0, 5000)) if trial % 3 else 0
+        whole = np.concatenate([np.zeros(zeros, np.float32), values])
+        for q in (95, 90, 50, 100, 75.5):
+            assert percentile(values, q, zeros) == float(np.percentile(whole, q)), (trial, q)
+
+
 def test_the_blur_is_the_binomial_filter_to_the_bit():
     """_smooth: ((before + 2 centre) + after) / 4 across, then down, in float32 and in that order, the
     edges repeated; computed with one division by 16 at the end, which gives the same bits."""

@@ -286,7 +286,13 @@ def _smallest(values: np.ndarray, ranks: list[int]) -> list:
     Above the median of a large array (the 90th and 95th percentiles here), only the numbers from a
     bound just below the lowest rank are partitioned: the bound is read off every 8th number, a few
     standard errors low, and checked, so the answer is exact whatever the sample.  The ink of an
-    upscaled MNIST canvas (13,000 numbers, 5,000 distinct) took 75 us in one partition, 42 so."""
+    upscaled MNIST canvas (13,000 numbers, 5,000 distinct) took 75 us in one partition, 42 so.  When
+    the largest number fills every wanted rank (a drawing's solid ink: 7,900 of a drawn 4's 10,000
+    strokes' numbers), it is the answer, without a partition (46 -> 5 us)."""
+    if ranks[0] >= values.size // 2 and values.size:
+        peak = values.max()
+        if values.size - np.count_nonzero(values == peak) <= ranks[0]:
+            return [peak] * len(ranks)
     if values.size >= 4096 and ranks[0] >= values.size // 2:
         sample = values[::8]
         slack = 3 * int(np.sqrt(sample.size)) + 1
