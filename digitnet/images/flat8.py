@@ -10,9 +10,9 @@ where the window holds 20,000-40,000).  Anything else takes the float path from 
 
 from __future__ import annotations
 
-import numpy as np
-
 import functools
+
+import numpy as np
 
 from digitnet.images.ink import ink_of_signal, window_of
 from digitnet.images.paper import MIN_PAPER_TOLERANCE, _flat_paper, ink_is_dark, ink_is_dark_one_sided
@@ -64,7 +64,7 @@ def _paper_levels(level: int) -> tuple[int, int]:
     every = np.arange(256, dtype=np.uint8)[:, None]
     colour = np.divide(np.array([level], dtype=np.uint8), LEVELS, dtype=np.float32)
     near = (np.abs(np.divide(every, LEVELS, dtype=np.float32) - colour) <= MIN_PAPER_TOLERANCE)[:, 0]
-    found = np.flatnonzero(near)
+    found = near.nonzero()[0]
     low, high = int(found[0]), int(found[-1])
     if not near[low:high + 1].all():  # never: the distance only grows away from the paper's level
         raise AssertionError(f"the paper levels of {level} are not one range")
