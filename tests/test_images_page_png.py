@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from digitnet import predict
-from digitnet.images import decode, open_image
+from digitnet.images import ImageError, decode, open_image
 from digitnet.images.decode import MIN_IMAGE_SIDE
 from digitnet.images.ink import DETECT_SIDE
 from digitnet.images.page_png import MAX_SIDE, read_page_png
@@ -77,6 +77,29 @@ def test_pictures_pillow_writes_are_left_to_pillow(mode):
 def test_a_deflate_bomb_is_not_inflated_beyond_the_rows():
     data = page_png_regressions()["page-png-deflate-bomb"]
     assert read_page_png(data, MIN_IMAGE_SIDE) is None  # (the fuzz replay bounds its memory and time)
+
+
+def test_many_empty_chunks_cost_no_more_memory_than_their_bytes():
+    import tracemalloc
+    plain = page_png(np.full((20, 20), 255, np.uint8))
+    data = plain[:33] + png_chunk(b"IDAT", b"") * 83_333 + plain[33:]  # 1 MB of empty chunks, then the rows
+    tracemalloc.start()
+    try:
+        picture = read_page_png(data, MIN_IMAGE_SIDE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert picture is not None and np.array_equal(np.asarray(picture), pillow_pixels(data))
+    assert peak < 1 << 20  # each view of a chunk held until the end cost 190 bytes: 16 MB
+
+
+def test_a_closed_upload_and_smaller_bounds_keep_open_images_answers():
+    upload = io.BytesIO(page_png(drawn_grey()))
+    upload.close()
+    with pytest.raises(ImageError):
+        open_image(upload)
+    with pytest.raises(ImageError, match="refused"):  # 280 x 280 over 50,000 pixels: Pillow's path says so
+        open_image(io.BytesIO(page_png(drawn_grey())), max_pixels=50_000)
 
 
 def test_open_image_reads_an_upload_of_the_pages_png_without_pillows_decoder(monkeypatch):

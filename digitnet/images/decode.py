@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from digitnet.images.errors import ImageError
+from digitnet.images.page_png import MAX_SIDE as PAGE_PNG_MAX_SIDE
 from digitnet.images.page_png import read_page_png
 from digitnet.images.paper import median
 
@@ -65,10 +66,14 @@ def open_image(path: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS,
     """
     if hasattr(path, "read"):
         source, path = path, None  # errors then carry no file name
-        if isinstance(source, io.BytesIO) and source.tell() == 0:  # an upload: the page's PNG, read at once
+        # An upload: the page's PNG, read at once (within the bounds asked for: it reads at most
+        # MAX_SIDE x MAX_SIDE grey pixels, one byte each).
+        if isinstance(source, io.BytesIO) and not source.closed and source.tell() == 0 \
+                and min(max_pixels, max_bytes) >= PAGE_PNG_MAX_SIDE ** 2:
             with source.getbuffer() as data:
                 picture = read_page_png(data, MIN_IMAGE_SIDE)
             if picture is not None:
+                source.seek(0, io.SEEK_END)  # read, as Pillow leaves it
                 return picture
     else:
         source = path = Path(path)
