@@ -20,8 +20,7 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from digitnet.images.errors import ImageError
-from digitnet.images.page_png import MAX_SIDE as PAGE_PNG_MAX_SIDE
-from digitnet.images.page_png import read_page_png
+from digitnet.images.page_png import MAX_SIDE as PAGE_PNG_MAX_SIDE, read_page_png
 from digitnet.images.paper import median
 
 MAX_PIXELS = 64_000_000  # refused from the header, before any decoding (8000x8000 of grey)
@@ -66,8 +65,8 @@ def open_image(path: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS,
     """
     if hasattr(path, "read"):
         source, path = path, None  # errors then carry no file name
-        # An upload: the page's PNG, read at once (within the bounds asked for: it reads at most
-        # MAX_SIDE x MAX_SIDE grey pixels, one byte each).
+        # An upload: the page's PNG, read at once, when the bounds asked for admit the largest it
+        # reads (MAX_SIDE x MAX_SIDE grey pixels, a byte each); tighter bounds are Pillow's to enforce.
         if isinstance(source, io.BytesIO) and not source.closed and source.tell() == 0 \
                 and min(max_pixels, max_bytes) >= PAGE_PNG_MAX_SIDE ** 2:
             with source.getbuffer() as data:
