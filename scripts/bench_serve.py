@@ -320,9 +320,11 @@ def stage_breakdown(model: str, bodies: list[bytes], rounds: int = 200) -> list[
                 and not isinstance(value, type):
             patched.append((pipeline, name, value))
     patched.append((images, "open_image", images.open_image))
+    if hasattr(images, "open_picture"):  # what predict reads an upload with, where the code has it
+        patched.append((images, "open_picture", images.open_picture))
     patched.append((network, "feedforward", network.feedforward))
     for owner, name, function in patched:
-        label = ("decode the upload: " if name == "open_image" else "") + \
+        label = ("decode the upload: " if name in ("open_image", "open_picture") else "") + \
             (f"{function.__module__.rsplit('.', 1)[-1]}.{name}" if owner is not network else "feedforward")
         setattr(owner, name, timed(label, function))
     whole = 0.0

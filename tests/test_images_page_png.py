@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from digitnet import predict
-from digitnet.images import ImageError, decode, open_image
+from digitnet.images import ImageError, decode, open_image, open_picture, preprocess_with_verdict
 from digitnet.images.decode import MIN_IMAGE_SIDE
 from digitnet.images.ink import DETECT_SIDE
 from digitnet.images.page_png import MAX_SIDE, read_page_png
@@ -112,7 +113,7 @@ def test_open_image_reads_an_upload_of_the_pages_png_without_pillows_decoder(mon
 def test_a_file_and_another_file_object_take_pillows_path(tmp_path, monkeypatch):
     data = page_png(drawn_grey())
     used = []
-    monkeypatch.setattr(decode, "read_page_png", lambda *a: used.append(a) or None)
+    monkeypatch.setattr(decode, "read_page_levels", lambda *a: used.append(a) or None)
     path = tmp_path / "four.png"
     path.write_bytes(data)
     with open(path, "rb") as stream:
@@ -130,8 +131,41 @@ def test_the_answer_is_the_same_to_the_bit(monkeypatch):
     bodies = [page_png(drawn_grey()), page_png(drawn_grey(200))]
     network = predict_network()
     fast = [predict.predict_bytes(network, body).to_json(with_input=True) for body in bodies]
-    monkeypatch.setattr(decode, "read_page_png", lambda *a: None)
+    monkeypatch.setattr(decode, "read_page_levels", lambda *a: None)
     assert [predict.predict_bytes(network, body).to_json(with_input=True) for body in bodies] == fast
+
+
+def test_open_picture_gives_the_pages_png_as_its_levels_and_anything_else_as_open_image_does(tmp_path):
+    data = page_png(drawn_grey())
+    levels = open_picture(io.BytesIO(data))
+    assert isinstance(levels, np.ndarray) and levels.dtype == np.uint8 and levels.flags.c_contiguous
+    assert np.array_equal(levels, np.asarray(open_image(io.BytesIO(data))))
+    path = tmp_path / "four.png"
+    path.write_bytes(data)
+    rgba = io.BytesIO()
+    Image.fromarray(drawn_grey()).convert("RGBA").save(rgba, format="PNG")
+    for other in (path, io.BytesIO(rgba.getvalue())):
+        opened = open_picture(other)
+        assert isinstance(opened, Image.Image) and opened.mode == open_image(other).mode
+    with pytest.raises(ImageError, match="refused"):  # the bounds asked for are kept, as open_image keeps them
+        open_picture(io.BytesIO(data), max_pixels=50_000)
+
+
+def test_levels_are_preprocessed_as_their_grey_picture_to_the_bit():
+    rng = np.random.default_rng(4)
+    noisy = np.clip(drawn_grey().astype(int) + rng.integers(-9, 9, (280, 280)), 0, 255).astype(np.uint8)
+    large = np.asarray(Image.fromarray(drawn_grey()).resize((2 * DETECT_SIDE + 40,) * 2))  # the float path
+    light = 255 - drawn_grey(120)
+    for levels in (drawn_grey(), drawn_grey(64), noisy, large, light):
+        for invert in ("auto", "yes", "no"):
+            try:
+                expected = preprocess_with_verdict(Image.fromarray(levels), invert)
+            except ImageError as refused:
+                with pytest.raises(ImageError, match=re.escape(refused.reason)):
+                    preprocess_with_verdict(levels, invert)
+                continue
+            seen, notes, verdict = preprocess_with_verdict(levels, invert)
+            assert np.array_equal(seen, expected[0]) and notes == expected[1] and verdict == expected[2]
 
 
 def predict_network():

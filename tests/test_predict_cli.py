@@ -278,8 +278,9 @@ def test_to_json_is_json_dumps_of_to_dict_to_the_byte():
                                         verdict=images.Verdict(False, "a scribble"))
             assert answer.to_json(with_input=True) == _as_json(answer, True)
             assert answer.to_json() == _as_json(answer, False)
-    # What the table does not hold is written by json.dumps: out of [0, 1], a negative zero.
-    for odd in (np.float32(1.5), np.float32(-0.25), np.float32(-0.0), np.float32(-0.00001)):
+    # What the table does not hold is written by json.dumps: out of [0, 1], a negative zero, NaN.
+    for odd in (np.float32(1.5), np.float32(-0.25), np.float32(-0.0), np.float32(-0.00001),
+                np.float32("nan"), np.float32("inf")):
         picture = np.full(784, 0.5, np.float32)
         picture[17] = odd
         answer = predict.Prediction("a.png", scores=np.arange(10.0), image=picture)

@@ -8,7 +8,8 @@ that -- dark ink on paper, a photo with noise and uneven light, a transparent
 drawing-app export -- so before MNIST's steps we first find the ink.  One
 module per stage:
 
-    decode.py      open_image, to_float_channels, composite: a file to float pixels, transparency flattened
+    decode.py      open_image, open_picture, to_float_channels, composite: a file to float pixels,
+                   transparency flattened
     paper.py       fit_paper, ink_is_dark, ink_signal, denoise, paper_noise, threshold_ink: ink versus paper
     ink.py         shrink_for_detection, find_ink (paper.py's steps, then keep_digit), crop_to_ink, refine,
                    digit_groups: where the digit is
@@ -22,10 +23,10 @@ Callers need only the names exported here; each step is importable from its
 module.  Nothing here prints.
 """
 
-from digitnet.images.decode import open_image
+from digitnet.images.decode import open_image, open_picture
 from digitnet.images.errors import ImageError
 from digitnet.images.pipeline import load_image, preprocess, preprocess_with_notes, preprocess_with_verdict
 from digitnet.images.verdict import Verdict
 
-__all__ = ["ImageError", "Verdict", "load_image", "open_image", "preprocess", "preprocess_with_notes",
-           "preprocess_with_verdict"]
+__all__ = ["ImageError", "Verdict", "load_image", "open_image", "open_picture", "preprocess",
+           "preprocess_with_notes", "preprocess_with_verdict"]

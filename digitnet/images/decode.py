@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from digitnet.images.errors import ImageError
-from digitnet.images.page_png import MAX_SIDE as PAGE_PNG_MAX_SIDE, read_page_png
+from digitnet.images.page_png import MAX_SIDE as PAGE_PNG_MAX_SIDE, picture_of_levels, read_page_levels
 from digitnet.images.paper import median
 
 MAX_PIXELS = 64_000_000  # refused from the header, before any decoding (8000x8000 of grey)
@@ -63,6 +63,19 @@ def open_image(path: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS,
     frame; EXIF rotation (phone photos) is applied.  An upload (``io.BytesIO``) that is a PNG as the
     page writes it is read by ``page_png`` instead of Pillow: the same pixels, in half the time.
     """
+    return _opened(path, max_pixels, max_bytes, as_levels=False)
+
+
+def open_picture(path: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS,
+                 max_bytes: int = MAX_DECODED_BYTES) -> Image.Image | np.ndarray:
+    """``open_image``, except that an upload that is the page's own PNG comes back as its (H, W) uint8
+    levels: what ``preprocess`` reads such a picture as (pipeline._ink_of_drawing, the same numbers),
+    without making an Image of them and an array of the Image again (18 us of a canvas's 1.3 ms)."""
+    return _opened(path, max_pixels, max_bytes, as_levels=True)
+
+
+def _opened(path, max_pixels: int, max_bytes: int, as_levels: bool) -> Image.Image | np.ndarray:
+    """``open_image``; with ``as_levels``, ``open_picture``."""
     if hasattr(path, "read"):
         source, path = path, None  # errors then carry no file name
         # An upload: the page's PNG, read at once, when the bounds asked for admit the largest it
@@ -70,10 +83,10 @@ def open_image(path: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS,
         if isinstance(source, io.BytesIO) and not source.closed and source.tell() == 0 \
                 and min(max_pixels, max_bytes) >= PAGE_PNG_MAX_SIDE ** 2:
             with source.getbuffer() as data:
-                picture = read_page_png(data, MIN_IMAGE_SIDE)
-            if picture is not None:
+                levels = read_page_levels(data, MIN_IMAGE_SIDE)
+            if levels is not None:
                 source.seek(0, io.SEEK_END)  # read, as Pillow leaves it
-                return picture
+                return levels if as_levels else picture_of_levels(levels)
     else:
         source = path = Path(path)
         if path.is_dir():

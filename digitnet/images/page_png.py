@@ -40,6 +40,12 @@ def read_page_png(data: bytes | memoryview, min_side: int) -> Image.Image | None
     """The 8-bit grey picture (mode "L") of ``data`` when it is a PNG as the page writes it, with its
     longer side from ``min_side`` (``decode.MIN_IMAGE_SIDE``: smaller pictures get open_image's refusal)
     to MAX_SIDE, else None (see the module's docstring for what is accepted and what is promised)."""
+    levels = read_page_levels(data, min_side)
+    return None if levels is None else picture_of_levels(levels)
+
+
+def read_page_levels(data: bytes | memoryview, min_side: int) -> np.ndarray | None:
+    """``read_page_png``'s pixels as they come, (height, width) uint8 levels, C-contiguous, or None."""
     try:
         found = _chunks(memoryview(data), min_side)
         if found is None:
@@ -50,7 +56,12 @@ def read_page_png(data: bytes | memoryview, min_side: int) -> Image.Image | None
         return None
     if rows is None:
         return None
-    levels = np.ascontiguousarray(rows[:, 1:])  # the filter bytes left out
+    return np.ascontiguousarray(rows[:, 1:])  # the filter bytes left out
+
+
+def picture_of_levels(levels: np.ndarray) -> Image.Image:
+    """The mode "L" picture of (height, width) C-contiguous uint8 ``levels``, on their memory (read-only)."""
+    height, width = levels.shape
     return Image.frombuffer("L", (width, height), levels, "raw", "L", 0, 1)
 
 

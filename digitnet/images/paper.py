@@ -90,12 +90,13 @@ def _flat_paper(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     same = pixels[:, :, 0] == colour[0]
     for channel in range(1, channels):
         same &= pixels[:, :, channel] == colour[channel]
-    if 2 * np.count_nonzero(same) < same.size:
+    count = np.count_nonzero(same)
+    if 2 * count < same.size:
         return None
     margin_y, margin_x = max(1, height // 10), max(1, width // 10)
     inner = same[margin_y:height - margin_y, margin_x:width - margin_x]
     ring_size = same.size - inner.size
-    ring_same = np.count_nonzero(same) - np.count_nonzero(inner)
+    ring_same = count - np.count_nonzero(inner)
     if ring_same < FLAT_RING_SHARE * ring_size:
         return None
     if ring_same < ring_size and (_both_leave(same[:, :margin_x], same[:, width - margin_x:])

@@ -93,12 +93,18 @@ def _preprocess(image, invert) -> tuple[np.ndarray, list[str], tuple[np.ndarray,
 
 
 def _ink_of_drawing(image, dark_ink: bool | None) -> tuple[np.ndarray, bool, np.ndarray] | None:
-    """The window's ink map and polarity of an opaque 8-bit grey picture on flat paper, found on
-    its levels (flat8.py: the same numbers), and the levels; None for any other picture, which
-    takes the float path."""
-    if not isinstance(image, Image.Image) or image.mode != "L" or max(image.size) > 2 * DETECT_SIDE:
+    """The window's ink map and polarity of an opaque 8-bit grey picture on flat paper (a mode "L"
+    Image, or its (H, W) uint8 levels as ``decode.open_picture`` gives the page's PNG), found on its
+    levels (flat8.py: the same numbers as the float path), and the levels; None for any other
+    picture, which takes the float path."""
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 2 or max(image.shape) > 2 * DETECT_SIDE:
+            return None
+        levels = image
+    elif not isinstance(image, Image.Image) or image.mode != "L" or max(image.size) > 2 * DETECT_SIDE:
         return None
-    levels = np.asarray(image)
+    else:
+        levels = np.asarray(image)
     flat = flat_levels(levels)
     if flat is None:
         return None
