@@ -98,3 +98,43 @@ def test_the_median_of_a_histogram_is_numpys_median_of_its_values():
             continue
         assert _median_of_counts(counts) == np.median(np.repeat(np.arange(counts.size), counts))
         assert _median_of_counts(counts.tolist()) == _median_of_counts(counts)
+
+
+def test_a_settled_median_is_the_median_whatever_the_deeper_layers_add():
+    """stroke_width stops peeling once the deeper layers (at most ``deeper`` more centre-line pixels,
+    all deeper than any counted) cannot move the median: every way of adding them agrees."""
+    from digitnet.images.normalise import _median_of_counts, _settled_median
+    rng = np.random.default_rng(11)
+    settled = 0
+    for _ in range(3000):
+        counts = rng.integers(0, int(rng.choice([3, 20, 200])), int(rng.integers(1, 12))).tolist()
+        counted, deeper = sum(counts), int(rng.integers(0, 40))
+        if counted == 0:
+            continue
+        answer = _settled_median(counts, counted, deeper)
+        if answer is None:
+            continue
+        settled += 1
+        for _ in range(5):  # the deeper pixels spread over a few more depths, any of them
+            more = rng.multinomial(int(rng.integers(0, deeper + 1)), np.ones(4) / 4).tolist()
+            assert _median_of_counts(counts + more) == answer
+    assert settled > 500
+
+
+def test_stroke_width_stopping_early_on_thick_strokes_is_the_peeled_depth(monkeypatch):
+    """Strokes as wide as a digit's at FINE_SIDE, with blobs where a marker closed a loop: the early
+    stop is taken, and the width is the specification's."""
+    from digitnet.images import normalise
+    stops = []
+    settle = normalise._settled_median
+    monkeypatch.setattr(normalise, "_settled_median", lambda *a: stops.append(settle(*a)) or stops[-1])
+    y, x = np.mgrid[0:160, 0:130]
+    rng = np.random.default_rng(12)
+    for _ in range(12):
+        width, radius = rng.uniform(6, 24), rng.uniform(30, 55)
+        ring = np.abs(np.hypot(y - 80, x - 65) - radius) < width / 2
+        ring |= np.hypot(y - rng.uniform(30, 130), x - rng.uniform(30, 100)) < rng.uniform(5, 25)  # a blob
+        ring |= (np.abs(x - rng.uniform(20, 110)) < width / 2) & (y > rng.uniform(0, 80))  # a stem
+        ink = ring.astype(np.float32)
+        assert normalise.stroke_width(ink) == _peeled_depth_width(ink)
+    assert any(stop is not None for stop in stops)

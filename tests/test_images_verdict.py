@@ -109,3 +109,33 @@ def test_depth_counts_the_3x3_erosions_a_blob_survives():
     assert _depth(square) == 4
     assert _depth(np.ones((3, 40), bool)) == 2 and _depth(np.zeros((4, 4), bool)) == 0
     assert _depth(np.eye(9, dtype=bool)) == 1  # a diagonal line: no 3x3 fits
+
+
+def test_runs_and_edges_are_their_definitions_on_random_maps():
+    """verdict._runs and _edge_length in few calls (bits, strokes counted along rows as they lie):
+    the numbers of the plain definitions (per scan line the strokes started; ink with a paper
+    4-neighbour, the border's ink all edge)."""
+    from digitnet.images.verdict import _edge_length, _runs
+
+    def starts(mask):  # per column, the strokes that start on it
+        return (mask[1:] & ~mask[:-1]).sum(axis=0) + mask[0]
+
+    def runs(box):
+        columns, rows = starts(box), starts(box.T)
+        def middle(c):
+            n = len(c)
+            return float(c[int(0.2 * n):max(int(0.8 * n), int(0.2 * n) + 1)].mean())
+        def high(c):
+            return float(np.sort(c)[int(0.9 * (len(c) - 1))])
+        return max(middle(columns), middle(rows)), max(high(columns), high(rows))
+
+    def edge(box):
+        padded = np.pad(box, 1)
+        inner = box & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+        return int(box.sum()) - int(inner.sum())
+
+    rng = np.random.default_rng(8)
+    for _ in range(600):
+        box = rng.random((int(rng.integers(1, 40)), int(rng.integers(1, 40)))) < rng.random()
+        assert _runs(box) == runs(box)
+        assert _edge_length(box) == edge(box)
