@@ -132,9 +132,13 @@ def _pixel_texts() -> np.ndarray:
     the 28x28 list, for k = 0 .. 10,000 at 10,001 x column's place (0: within a row, 1: a row's first,
     2: its last): "0.25,", "[0.25,", "0.25],", NUL-padded to 8 bytes, one uint64 each.  Built on first
     use (whole, then cached: two request threads at once may both build it, never see it half-built)."""
-    texts = [repr(k / 10000) for k in range(10001)]
-    entries = [f"{text}," for text in texts] + [f"[{text}," for text in texts] + [f"{text}]," for text in texts]
-    return np.frombuffer(b"".join(entry.encode().ljust(8, b"\0") for entry in entries), np.uint64)
+    table = bytearray(3 * 10001 * 8)  # written in place: a list of the 30,003 texts raised a server's peak by 5 MB
+    for place, form in enumerate(("{},", "[{},", "{}],")):
+        for k in range(10001):
+            entry = form.format(repr(k / 10000)).encode()
+            start = (place * 10001 + k) * 8
+            table[start:start + len(entry)] = entry
+    return np.frombuffer(bytes(table), np.uint64)
 
 
 _PIXEL_PLACE = np.zeros(784, dtype=np.intp)  # each pixel's table of _pixel_texts: a row's first, last, else
